@@ -1,0 +1,165 @@
+//! The config file (DESIGN.md §4): organization, Slack settings and flows, validated on load.
+
+use crate::email::Email;
+use crate::flow::Flow;
+use crate::role::Role;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+
+/// A loaded, valid config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RawConfig")]
+pub struct Config {
+    pub organization: Organization,
+    pub slack: SlackSettings,
+    pub flows: Vec<Flow>,
+}
+
+/// Which emails are members and admins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    pub primary_domain: String,
+    #[serde(default)]
+    pub member_domains: Vec<String>,
+    #[serde(default)]
+    pub admins: Vec<Email>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    #[serde(default = "default_command")]
+    pub command: String,
+    /// Every decision is posted here too.
+    pub audit_channel: Option<String>,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Self {
+            command: default_command(),
+            audit_channel: None,
+        }
+    }
+}
+
+fn default_command() -> String {
+    "/access".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    organization: Organization,
+    #[serde(default)]
+    slack: SlackSettings,
+    flows: Vec<Flow>,
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<Self, Self::Error> {
+        let domain = raw.organization.primary_domain.trim().to_ascii_lowercase();
+        if domain.is_empty() || !domain.contains('.') {
+            return Err(format!(
+                "organization.primary_domain {domain:?} is not a domain"
+            ));
+        }
+        if raw.flows.is_empty() {
+            return Err("flows: at least one flow is needed".into());
+        }
+        let mut seen = HashSet::new();
+        for flow in &raw.flows {
+            if !seen.insert(flow.name.as_str()) {
+                return Err(format!("duplicate flow name {:?}", flow.name));
+            }
+        }
+        if !raw.slack.command.starts_with('/') {
+            return Err(format!(
+                "slack.command {:?} must start with '/'",
+                raw.slack.command
+            ));
+        }
+        let organization = Organization {
+            primary_domain: domain,
+            member_domains: raw
+                .organization
+                .member_domains
+                .iter()
+                .map(|d| d.trim().to_ascii_lowercase())
+                .collect(),
+            admins: raw.organization.admins,
+        };
+        Ok(Config {
+            organization,
+            slack: raw.slack,
+            flows: raw.flows,
+        })
+    }
+}
+
+/// A config that failed to load, with the line and column of the offending YAML node when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses and validates a YAML config.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let location = e.location();
+            // serde_yaml appends " at line L column C"; the location is reported separately.
+            let message = e.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(i) if location.is_some() => message[..i].to_string(),
+                _ => message,
+            };
+            ConfigError {
+                message,
+                line: location.as_ref().map(|l| l.line()),
+                column: location.map(|l| l.column()),
+            }
+        })
+    }
+
+    pub fn flow(&self, name: &str) -> Option<&Flow> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+
+    /// A person's role, from their email: admins by list, members by domain, anyone else a guest.
+    pub fn role_of(&self, email: &Email) -> Role {
+        let org = &self.organization;
+        if org.admins.contains(email) {
+            Role::Admin
+        } else if email.domain() == org.primary_domain
+            || org.member_domains.iter().any(|d| d == email.domain())
+        {
+            Role::Member
+        } else {
+            Role::Guest
+        }
+    }
+}
+
+/// The example config `airlock demo` runs on and the tests start from.
+pub const EXAMPLE_CONFIG: &str = include_str!("example.yaml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Who may do what: pure decisions returning a reason, so callers can explain a refusal.
+
+use crate::duration::GrantDuration;
+use crate::flow::Flow;
+use crate::request::{AccessRequest, Status};
+use crate::role::{Identity, Role};
+use std::fmt;
+
+/// Why someone may not request a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestRefusal {
+    Guest,
+    NotARequester,
+}
+
+impl fmt::Display for RequestRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestRefusal::Guest => "guests cannot request access; ask an admin if you need it",
+            RequestRefusal::NotARequester => "you are not on this flow's list of requesters",
+        })
+    }
+}
+
+/// May `who` request `flow`? `user_groups` are the Slack user groups of the flow that `who` is in.
+pub fn may_request(
+    flow: &Flow,
+    who: &Identity,
+    user_groups: &[String],
+) -> Result<(), RequestRefusal> {
+    if who.role == Role::Guest {
+        return Err(RequestRefusal::Guest);
+    }
+    let Some(requesters) = &flow.requesters else {
+        return Ok(());
+    };
+    if who.role == Role::Admin
+        || requesters.users.iter().any(|p| who.is(p))
+        || requesters.groups.iter().any(|g| user_groups.contains(g))
+    {
+        Ok(())
+    } else {
+        Err(RequestRefusal::NotARequester)
+    }
+}
+
+/// Why someone may not approve or deny a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionRefusal {
+    /// The requester deciding their own request where the flow forbids it.
+    SelfApproval,
+    NotAnApprover,
+    AlreadyDecided(Status),
+    AlreadyApprovedByYou,
+}
+
+impl fmt::Display for DecisionRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecisionRefusal::SelfApproval => {
+                f.write_str("you cannot decide your own request in this flow")
+            }
+            DecisionRefusal::NotAnApprover => f.write_str("you are not an approver of this flow"),
+            DecisionRefusal::AlreadyDecided(s) => write!(f, "this request is already {s}"),
+            DecisionRefusal::AlreadyApprovedByYou => {
+                f.write_str("you have already approved this request")
+            }
+        }
+    }
+}
+
+/// May `who` approve or deny `request` of `flow` now?
+pub fn may_decide(
+    flow: &Flow,
+    request: &AccessRequest,
+    who: &Identity,
+    approving: bool,
+) -> Result<(), DecisionRefusal> {
+    if request.status != Status::Pending {
+        return Err(DecisionRefusal::AlreadyDecided(request.status));
+    }
+    let is_requester = who.email == request.requester.email;
+    if is_requester && !flow.allow_self_approval {
+        return Err(DecisionRefusal::SelfApproval);
+    }
+    let listed = flow.approvers.users.iter().any(|p| who.is(p));
+    if who.role == Role::Guest || !(listed || who.role == Role::Admin) {
+        return Err(DecisionRefusal::NotAnApprover);
+    }
+    let actor = crate::audit::Actor::User {
+        email: who.email.clone(),
+        slack_id: who.slack_id.clone(),
+    };
+    if approving && request.has_approved(&actor) {
+        return Err(DecisionRefusal::AlreadyApprovedByYou);
+    }
+    Ok(())
+}
+
+/// May `who` revoke `request`'s access early? The requester, the flow's approvers and admins may.
+pub fn may_revoke(flow: &Flow, request: &AccessRequest, who: &Identity) -> bool {
+    who.role != Role::Guest
+        && (who.email == request.requester.email
+            || who.role == Role::Admin
+            || flow.approvers.users.iter().any(|p| who.is(p)))
+}
+
+/// Is `duration` allowed for `flow`?
+pub fn check_duration(flow: &Flow, duration: GrantDuration) -> Result<(), String> {
+    if duration > flow.max_duration {
+        Err(format!(
+            "{duration} is over this flow's maximum of {}",
+            flow.max_duration
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

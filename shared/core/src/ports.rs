@@ -1,0 +1,227 @@
+//! The ports: what the services need from the outside world. AWS adapters (`shared/aws`), local
+//! adapters (`shared/local`) and Slack (`shared/slack`) implement them.
+
+use crate::audit::AuditEvent;
+use crate::email::Email;
+use crate::flow::{Flow, Target};
+use crate::ids::RequestId;
+use crate::request::{AccessRequest, MessageRef, Status};
+use crate::workflow::WorkflowState;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A store failure the services act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The conditional write lost: the record's status or version is not what the caller read.
+    #[error("conditional write failed")]
+    Conflict,
+    /// An open (pending, approved or active) request for the same user and access already exists.
+    #[error("duplicate of {0}")]
+    Duplicate(RequestId),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Records: the source of truth for every request's state (DESIGN.md §3).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts a new pending request with its first audit event; fails with `Duplicate` when the same
+    /// user already has an open request for the same access key.
+    async fn insert_request(
+        &self,
+        request: &AccessRequest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError>;
+
+    /// Writes `request` only if the stored copy has status `expected` and version `request.version - 1`,
+    /// together with `event` (atomically). Otherwise `Conflict`, and nothing changes.
+    async fn update_request(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// A user's requests, newest first, optionally only those with `status`.
+    async fn requests_of_user(
+        &self,
+        user_key: &str,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// Requests whose status is `status`, newest first (pending ones for approver views, active ones
+    /// for restarts).
+    async fn requests_with_status(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// Requests still holding access whose removal is due at or before `before`.
+    async fn removals_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// The audit events of a request, oldest first.
+    async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Claims `key` for `ttl`; false when it was already claimed (a retry or a replay).
+    async fn claim_idempotency_key(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+}
+
+/// The workflow engine: Step Functions in AWS, the in-process runner locally.
+#[async_trait]
+pub trait Workflow: Send + Sync {
+    /// Starts the execution for `state.request_id`; starting it again is a no-op.
+    async fn start(&self, state: &WorkflowState) -> Result<(), String>;
+
+    /// Delivers AwaitDecision's result (`state` with `decision` set) for `task_token`.
+    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String>;
+}
+
+/// A person as the directory (Slack) knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryUser {
+    pub slack_id: String,
+    pub email: Option<Email>,
+    pub name: Option<String>,
+}
+
+/// Looks people up (Slack's users and user groups).
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String>;
+    /// Slack ids of the members of a user group.
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, String>;
+}
+
+/// A grant as an escalator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantSpec {
+    pub request_id: RequestId,
+    pub user_email: Email,
+    pub user_slack_id: Option<String>,
+    pub target: Target,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an escalation or deescalation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscalationError {
+    /// Worth retrying (throttling, 5xx, a conflicting operation in progress).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will not succeed by retrying (unknown user, bad target, 4xx).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Grants and removes access in a target system. Both calls are idempotent.
+#[async_trait]
+pub trait Escalator: Send + Sync {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
+    async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
+}
+
+/// What the requester is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequesterUpdate {
+    Submitted,
+    Approved,
+    Denied,
+    TimedOut,
+    Cancelled,
+    Active,
+    Failed,
+    Extended,
+    Expired,
+    Revoked,
+}
+
+/// Tells people what happened (Slack messages). Failures are reported, never fatal to a state change.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Posts the approval card to the flow's channel and DMs it to `approvers`; returns the messages.
+    async fn post_approval_cards(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        approvers: &[DirectoryUser],
+    ) -> Result<Vec<MessageRef>, String>;
+
+    /// Rewrites the request's cards in place with its current outcome.
+    async fn update_approval_cards(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+    ) -> Result<(), String>;
+
+    /// DMs the requester about their request.
+    async fn tell_requester(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        update: RequesterUpdate,
+    ) -> Result<(), String>;
+
+    /// A short direct message to one person (e.g. why their click changed nothing).
+    async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String>;
+
+    /// Posts a one-line record of a decision or change to the audit channel.
+    async fn post_audit(
+        &self,
+        channel: &str,
+        request: &AccessRequest,
+        event: &AuditEvent,
+    ) -> Result<(), String>;
+}
+
+/// Emits audit events beyond the store (JSON log lines; EventBridge in AWS).
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    async fn emit(&self, event: &AuditEvent);
+}
+
+/// The time, so tests can fix it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// One choice of a dynamic select.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+}
+
+/// Fetches a select field's options live (prefetch): from a URL or a Lambda function.
+#[async_trait]
+pub trait OptionsSource: Send + Sync {
+    /// Options for `field`, filtered by what the user typed (`query`, may be empty).
+    async fn options(
+        &self,
+        flow: &Flow,
+        field: &crate::flow::FieldSpec,
+        query: &str,
+    ) -> Result<Vec<SelectOption>, String>;
+}

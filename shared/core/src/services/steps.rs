@@ -1,0 +1,449 @@
+//! The workflow's task states. Each reads the store (the source of truth), acts only if the request
+//! is in the status the step expects, and is safe to run twice (Step Functions and the local runner
+//! may replay a step after a timeout or crash).
+
+use super::{Steps, best_effort};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::{Error, ErrorCode};
+use crate::ports::{EscalationError, GrantSpec, RequesterUpdate};
+use crate::request::{AccessRequest, Status};
+use crate::rules::RuleInput;
+use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
+use serde_json::{Value, json};
+
+/// A step's result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Go on with this state.
+    Next(WorkflowState),
+    /// AwaitDecision is parked until a decision is sent with the task token.
+    Waiting,
+}
+
+/// A step failure, named as the state machine's Retry/Catch match it (`errorType`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// Retry with backoff (`Airlock.Transient`).
+    #[error("Airlock.Transient: {0}")]
+    Transient(String),
+    /// Do not retry; the Catch takes over (`Airlock.Permanent`).
+    #[error("Airlock.Permanent: {0}")]
+    Permanent(String),
+}
+
+impl StepError {
+    /// The `errorType` a Lambda reports for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StepError::Transient(_) => "Airlock.Transient",
+            StepError::Permanent(_) => "Airlock.Permanent",
+        }
+    }
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        match e.code {
+            ErrorCode::Unavailable | ErrorCode::Conflict => StepError::Transient(e.message),
+            _ => StepError::Permanent(e.message),
+        }
+    }
+}
+
+impl From<crate::ports::StoreError> for StepError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+type StepResult = Result<StepOutcome, StepError>;
+
+impl Steps {
+    /// Runs one task state.
+    pub async fn run(&self, call: StepCall) -> StepResult {
+        let StepCall {
+            step,
+            state,
+            task_token,
+        } = call;
+        match step {
+            StepName::Request => self.request(state).await,
+            StepName::AwaitDecision => {
+                let token = task_token.ok_or_else(|| {
+                    StepError::Permanent("AwaitDecision needs a task token".into())
+                })?;
+                self.await_decision(state, token).await
+            }
+            StepName::TimedOut => self.timed_out(state).await,
+            StepName::Escalate => self.escalate(state).await,
+            StepName::EscalationFailed => self.escalation_failed(state).await,
+            StepName::CheckExpiry => self.check_expiry(state).await,
+            StepName::Deescalate => self.deescalate(state).await,
+            other => Err(StepError::Permanent(format!(
+                "{} is not a task state",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// Request: evaluate the flow's rules and route (deny rules win over approve rules).
+    async fn request(&self, mut state: WorkflowState) -> StepResult {
+        let deps = &self.deps;
+        let mut request = deps.load(&state.request_id).await?;
+        let flow = deps.flow_of(&request)?.clone();
+        let route = match request.status {
+            Status::Pending => {
+                let input = rule_input(&request, &flow);
+                let matched = |name: &str, rule: &Option<crate::rules::Rule>| {
+                    rule.as_ref().is_some_and(|r| {
+                        r.matches(&input).unwrap_or_else(|e| {
+                            tracing::warn!(request_id = %request.id, rule = name, error = %e, "rule did not evaluate; treated as no match");
+                            false
+                        })
+                    })
+                };
+                let auto = if matched("auto_deny", &flow.rules.auto_deny) {
+                    Some((
+                        Status::Denied,
+                        "auto_denied",
+                        "auto_deny",
+                        Route::AutoDenied,
+                    ))
+                } else if matched("auto_approve", &flow.rules.auto_approve) {
+                    Some((
+                        Status::Approved,
+                        "auto_approved",
+                        "auto_approve",
+                        Route::AutoApproved,
+                    ))
+                } else {
+                    None
+                };
+                match auto {
+                    None => Route::NeedsApproval,
+                    Some((next, action, rule, route)) => {
+                        let actor = Actor::Rule { name: rule.into() };
+                        request
+                            .transition(next, deps.clock.now())
+                            .map_err(Error::from)?;
+                        request.decided_by = Some(actor.clone());
+                        let source = if rule == "auto_deny" {
+                            &flow.rules.auto_deny
+                        } else {
+                            &flow.rules.auto_approve
+                        };
+                        request.decision_note =
+                            source.as_ref().map(|r| format!("rule: {}", r.source()));
+                        let event = AuditEvent::of(
+                            &request,
+                            actor,
+                            action,
+                            Some(Status::Pending),
+                            request.decision_note.clone(),
+                        );
+                        deps.commit(&request, Status::Pending, event).await?;
+                        let update = if next == Status::Approved {
+                            RequesterUpdate::Approved
+                        } else {
+                            RequesterUpdate::Denied
+                        };
+                        best_effort(
+                            "requester DM",
+                            deps.notifier.tell_requester(&request, &flow, update).await,
+                        );
+                        route
+                    }
+                }
+            }
+            Status::Approved | Status::Active => Route::AutoApproved,
+            _ => Route::AutoDenied,
+        };
+        state.route = Some(route);
+        Ok(StepOutcome::Next(state))
+    }
+
+    /// AwaitDecision: keep the task token with the request and post the approval cards, then wait.
+    /// If the request was decided before the token was stored, the decision is returned at once.
+    async fn await_decision(&self, mut state: WorkflowState, token: String) -> StepResult {
+        let deps = &self.deps;
+        for _ in 0..5 {
+            let mut request = deps.load(&state.request_id).await?;
+            if let Some(decision) = decision_of(request.status) {
+                state.decision = Some(decision);
+                return Ok(StepOutcome::Next(state));
+            }
+            if request.task_token.as_deref() == Some(token.as_str()) && !request.cards.is_empty() {
+                return Ok(StepOutcome::Waiting);
+            }
+            let flow = deps.flow_of(&request)?.clone();
+            request.task_token = Some(token.clone());
+            request.touch(deps.clock.now());
+            match deps
+                .store
+                .update_request(&request, Status::Pending, None)
+                .await
+            {
+                Err(crate::ports::StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(()) => {}
+            }
+            if request.cards.is_empty() {
+                let approvers = deps.approver_users(&flow, &request.requester.email).await;
+                match deps
+                    .notifier
+                    .post_approval_cards(&request, &flow, &approvers)
+                    .await
+                {
+                    Ok(cards) if !cards.is_empty() => self.remember_cards(&request, cards).await?,
+                    Ok(_) => {
+                        tracing::error!(request_id = %request.id, "no approver could be reached")
+                    }
+                    Err(e) => {
+                        tracing::error!(request_id = %request.id, error = %e, "approval cards not posted")
+                    }
+                }
+            }
+            return Ok(StepOutcome::Waiting);
+        }
+        Err(StepError::Transient(
+            "request kept changing while storing the task token".into(),
+        ))
+    }
+
+    async fn remember_cards(
+        &self,
+        posted: &AccessRequest,
+        cards: Vec<crate::request::MessageRef>,
+    ) -> Result<(), StepError> {
+        let deps = &self.deps;
+        let mut request = posted.clone();
+        for _ in 0..5 {
+            request.cards = cards.clone();
+            request.touch(deps.clock.now());
+            match deps
+                .store
+                .update_request(&request, request.status, None)
+                .await
+            {
+                Ok(()) => break,
+                Err(crate::ports::StoreError::Conflict) => {
+                    request = deps.load(&posted.id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // A decision that landed while the cards were posted could not update them: do it now.
+        if request.status != Status::Pending {
+            let flow = deps.flow_of(&request)?;
+            best_effort(
+                "card update",
+                deps.notifier.update_approval_cards(&request, flow).await,
+            );
+        }
+        Ok(())
+    }
+
+    /// TimedOut: no decision in time. An approval that won the race still counts.
+    async fn timed_out(&self, mut state: WorkflowState) -> StepResult {
+        let deps = &self.deps;
+        let mut request = deps.load(&state.request_id).await?;
+        if request.status == Status::Pending {
+            let flow = deps.flow_of(&request)?.clone();
+            let actor = Actor::system("approval-timeout");
+            request
+                .transition(Status::TimedOut, deps.clock.now())
+                .map_err(Error::from)?;
+            request.decided_by = Some(actor.clone());
+            let event = AuditEvent::of(&request, actor, "timed_out", Some(Status::Pending), None);
+            match deps.commit(&request, Status::Pending, event).await {
+                Ok(()) => {
+                    best_effort(
+                        "card update",
+                        deps.notifier.update_approval_cards(&request, &flow).await,
+                    );
+                    best_effort(
+                        "requester DM",
+                        deps.notifier
+                            .tell_requester(&request, &flow, RequesterUpdate::TimedOut)
+                            .await,
+                    );
+                }
+                Err(e) if e.code == ErrorCode::Conflict => {
+                    request = deps.load(&state.request_id).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        state.decision = Some(decision_of(request.status).unwrap_or(Decision::TimedOut));
+        Ok(StepOutcome::Next(state))
+    }
+
+    /// Escalate: grant the access, then mark the request active with its expiry.
+    async fn escalate(&self, mut state: WorkflowState) -> StepResult {
+        let deps = &self.deps;
+        let mut request = deps.load(&state.request_id).await?;
+        match request.status {
+            Status::Approved => {}
+            Status::Active => {
+                state.expires_at = request.expires_at;
+                return Ok(StepOutcome::Next(state));
+            }
+            other => {
+                return Err(StepError::Permanent(format!(
+                    "request is {other}, not approved"
+                )));
+            }
+        }
+        let flow = deps.flow_of(&request)?.clone();
+        let target = flow.target(&request.target).ok_or_else(|| {
+            StepError::Permanent(format!(
+                "target {:?} is no longer configured",
+                request.target
+            ))
+        })?;
+        let now = deps.clock.now();
+        let expires_at = now + request.duration().to_chrono();
+        let grant = GrantSpec {
+            request_id: request.id.clone(),
+            user_email: request.requester.email.clone(),
+            user_slack_id: request.requester.slack_id.clone(),
+            target: target.clone(),
+            expires_at,
+        };
+        deps.escalator
+            .escalate(&grant)
+            .await
+            .map_err(escalation_error)?;
+        request
+            .transition(Status::Active, deps.clock.now())
+            .map_err(Error::from)?;
+        request.granted_at = Some(now);
+        request.expires_at = Some(expires_at);
+        let event = AuditEvent::of(
+            &request,
+            Actor::system("escalate"),
+            "access_granted",
+            Some(Status::Approved),
+            None,
+        );
+        deps.commit(&request, Status::Approved, event).await?;
+        best_effort(
+            "requester DM",
+            deps.notifier
+                .tell_requester(&request, &flow, RequesterUpdate::Active)
+                .await,
+        );
+        state.expires_at = Some(expires_at);
+        Ok(StepOutcome::Next(state))
+    }
+
+    /// EscalationFailed: the grant could not be made; record it and tell people.
+    async fn escalation_failed(&self, state: WorkflowState) -> StepResult {
+        let deps = &self.deps;
+        let mut request = deps.load(&state.request_id).await?;
+        if request.status == Status::Approved {
+            let flow = deps.flow_of(&request)?.clone();
+            request
+                .transition(Status::Failed, deps.clock.now())
+                .map_err(Error::from)?;
+            request.failure = Some("the target system did not grant the access".into());
+            let event = AuditEvent::of(
+                &request,
+                Actor::system("escalate"),
+                "escalation_failed",
+                Some(Status::Approved),
+                None,
+            );
+            deps.commit(&request, Status::Approved, event).await?;
+            best_effort(
+                "card update",
+                deps.notifier.update_approval_cards(&request, &flow).await,
+            );
+            best_effort(
+                "requester DM",
+                deps.notifier
+                    .tell_requester(&request, &flow, RequesterUpdate::Failed)
+                    .await,
+            );
+        }
+        Ok(StepOutcome::Next(state))
+    }
+
+    /// CheckExpiry: after the Wait, hold again if the grant was extended.
+    async fn check_expiry(&self, mut state: WorkflowState) -> StepResult {
+        let deps = &self.deps;
+        let request = deps.load(&state.request_id).await?;
+        let hold = match (request.status, request.expires_at) {
+            (Status::Active, Some(at)) if at > deps.clock.now() => {
+                state.expires_at = Some(at);
+                Hold::Wait
+            }
+            _ => Hold::Done,
+        };
+        state.hold = Some(hold);
+        Ok(StepOutcome::Next(state))
+    }
+
+    /// Deescalate: remove the access at expiry; nothing to do if a revoke already removed it.
+    async fn deescalate(&self, state: WorkflowState) -> StepResult {
+        let request = self.deps.load(&state.request_id).await?;
+        self.remove_access(request, Actor::system("expiry")).await?;
+        Ok(StepOutcome::Next(state))
+    }
+}
+
+fn decision_of(status: Status) -> Option<Decision> {
+    match status {
+        Status::Pending => None,
+        Status::Approved | Status::Active | Status::Failed | Status::Revoked | Status::Expired => {
+            Some(Decision::Approved)
+        }
+        Status::Denied => Some(Decision::Denied),
+        Status::Cancelled => Some(Decision::Cancelled),
+        Status::TimedOut => Some(Decision::TimedOut),
+    }
+}
+
+pub(super) fn escalation_error(e: EscalationError) -> StepError {
+    match e {
+        EscalationError::Transient(m) => StepError::Transient(m),
+        EscalationError::Permanent(m) => StepError::Permanent(m),
+    }
+}
+
+/// The variables rules see for `request`.
+pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> RuleInput {
+    let mut fields = serde_json::Map::new();
+    for spec in &flow.fields {
+        fields.insert(
+            spec.name.clone(),
+            request
+                .fields
+                .get(&spec.name)
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+    }
+    let target = flow.target(&request.target);
+    let account_id = match target.map(|t| &t.kind) {
+        Some(crate::flow::TargetKind::AwsSso { account_id, .. }) => Value::from(account_id.clone()),
+        _ => Value::Null,
+    };
+    RuleInput {
+        fields,
+        requester: json!({
+            "email": request.requester.email.as_str(),
+            "role": request.requester.role.as_str(),
+            "slack_id": request.requester.slack_id,
+        }),
+        target: json!({
+            "name": request.target,
+            "label": target.map(|t| t.label.as_str()),
+            "kind": target.map(|t| t.kind.name()),
+            "account_id": account_id,
+        }),
+        flow: request.flow.clone(),
+        duration_seconds: request.duration_secs,
+        request: json!({"reason": request.reason, "duration_seconds": request.duration_secs}),
+    }
+}

@@ -1,0 +1,155 @@
+//! Validation of a submitted request form, shared by the Slack modal and the HTTP API.
+
+use crate::duration::GrantDuration;
+use crate::error::FieldError;
+use crate::flow::{FieldSpec, FieldType, Flow, Target, is_slack_user_id};
+use crate::policy;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The longest reason accepted (Slack's plain-text input limit is 3,000).
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// A valid form: target, duration, reason, and typed field values.
+pub(super) struct ValidForm<'f> {
+    pub target: &'f Target,
+    pub duration: GrantDuration,
+    pub reason: String,
+    pub fields: BTreeMap<String, Value>,
+}
+
+pub(super) fn validate_form<'f>(
+    flow: &'f Flow,
+    target: Option<&str>,
+    duration: Option<&str>,
+    reason: &str,
+    fields: &BTreeMap<String, Value>,
+) -> Result<ValidForm<'f>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut error = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+
+    let target = match target.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(name) => flow.target(name).or_else(|| flow.find_target(name)),
+        None if flow.targets.len() == 1 => flow.targets.first(),
+        None => None,
+    };
+    if target.is_none() {
+        let names: Vec<_> = flow.targets.iter().map(|t| t.name.as_str()).collect();
+        error("target", format!("choose one of: {}", names.join(", ")));
+    }
+
+    let duration = match duration.map(str::trim).filter(|d| !d.is_empty()) {
+        None => Err("choose a duration".to_string()),
+        Some(d) => d
+            .parse::<GrantDuration>()
+            .or_else(|e| {
+                d.parse::<u64>()
+                    .map(GrantDuration::from_secs)
+                    .map_err(|_| e)
+            })
+            .and_then(|d| policy::check_duration(flow, d).map(|()| d)),
+    };
+    if let Err(e) = &duration {
+        error("duration", e.clone());
+    }
+
+    let reason = reason.trim().to_string();
+    if reason.is_empty() {
+        error("reason", "say why you need this access".into());
+    } else if reason.chars().count() > MAX_REASON_CHARS {
+        error("reason", format!("at most {MAX_REASON_CHARS} characters"));
+    }
+
+    let mut values = BTreeMap::new();
+    for name in fields.keys().filter(|n| flow.field(n).is_none()) {
+        error(name, format!("this flow has no field {name:?}"));
+    }
+    for spec in &flow.fields {
+        match fields.get(&spec.name).filter(|v| !is_blank(v)) {
+            None if spec.required => error(&spec.name, format!("{} is required", spec.label)),
+            None => {}
+            Some(raw) => match parse_field_value(spec, raw) {
+                Ok(v) => {
+                    values.insert(spec.name.clone(), v);
+                }
+                Err(e) => error(&spec.name, e),
+            },
+        }
+    }
+
+    match (target, duration) {
+        (Some(target), Ok(duration)) if errors.is_empty() => Ok(ValidForm {
+            target,
+            duration,
+            reason,
+            fields: values,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn is_blank(v: &Value) -> bool {
+    v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())
+}
+
+/// Parses a field value given as JSON of the field's type or as text (what Slack inputs send).
+pub fn parse_field_value(spec: &FieldSpec, raw: &Value) -> Result<Value, String> {
+    let text = raw.as_str().map(str::trim);
+    let value = match spec.field_type {
+        FieldType::String | FieldType::Text => {
+            let s = text.ok_or("expected text")?;
+            let limit = if spec.field_type == FieldType::String {
+                150
+            } else {
+                3_000
+            };
+            if s.chars().count() > limit {
+                return Err(format!("at most {limit} characters"));
+            }
+            Value::from(s)
+        }
+        FieldType::Select => Value::from(text.ok_or("expected one of the options")?),
+        FieldType::Int => match (raw.as_i64(), text) {
+            (Some(n), _) => Value::from(n),
+            (None, Some(s)) => Value::from(
+                s.parse::<i64>()
+                    .map_err(|_| format!("{s:?} is not a whole number"))?,
+            ),
+            _ => return Err("expected a whole number".into()),
+        },
+        FieldType::Bool => match (raw.as_bool(), text) {
+            (Some(b), _) => Value::from(b),
+            (None, Some("true" | "yes" | "on")) => Value::from(true),
+            (None, Some("false" | "no" | "off")) => Value::from(false),
+            _ => return Err("expected true or false".into()),
+        },
+        FieldType::Date => {
+            let s = text.ok_or("expected a date")?;
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| format!("{s:?} is not a YYYY-MM-DD date"))?;
+            Value::from(s)
+        }
+        FieldType::User => {
+            let s = text.ok_or("expected a Slack user")?;
+            if !is_slack_user_id(s) {
+                return Err(format!("{s:?} is not a Slack user id"));
+            }
+            Value::from(s)
+        }
+    };
+    if !spec.allowed_values.is_empty() {
+        let s = value.as_str().unwrap_or_default();
+        if !spec.allowed_values.iter().any(|a| a == s) {
+            return Err(format!(
+                "must be one of: {}",
+                spec.allowed_values.join(", ")
+            ));
+        }
+    }
+    Ok(value)
+}
