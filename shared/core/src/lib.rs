@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod email;
 pub mod error;
+pub mod escalators;
 pub mod flow;
 pub mod ids;
 pub mod policy;

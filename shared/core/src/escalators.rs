@@ -1,0 +1,57 @@
+//! Routing grants to the escalator for their target's kind, and the `record` escalator.
+
+use crate::ports::{EscalationError, Escalator, GrantSpec};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The escalators by target kind (`aws_sso`, `webhook`, `record`); itself an [`Escalator`].
+#[derive(Clone, Default)]
+pub struct EscalatorSet {
+    by_kind: HashMap<&'static str, Arc<dyn Escalator>>,
+}
+
+impl EscalatorSet {
+    /// A set that already handles `record` targets.
+    pub fn new() -> Self {
+        Self::default().with("record", Arc::new(RecordEscalator))
+    }
+
+    pub fn with(mut self, kind: &'static str, escalator: Arc<dyn Escalator>) -> Self {
+        self.by_kind.insert(kind, escalator);
+        self
+    }
+
+    fn for_grant(&self, grant: &GrantSpec) -> Result<&Arc<dyn Escalator>, EscalationError> {
+        let kind = grant.target.kind.name();
+        self.by_kind
+            .get(kind)
+            .ok_or_else(|| EscalationError::Permanent(format!("no escalator for {kind} targets is configured here")))
+    }
+}
+
+#[async_trait]
+impl Escalator for EscalatorSet {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        self.for_grant(grant)?.escalate(grant).await
+    }
+
+    async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        self.for_grant(grant)?.deescalate(grant).await
+    }
+}
+
+/// `record` targets: the grant exists only as Airlock's record; nothing else changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordEscalator;
+
+#[async_trait]
+impl Escalator for RecordEscalator {
+    async fn escalate(&self, _grant: &GrantSpec) -> Result<(), EscalationError> {
+        Ok(())
+    }
+
+    async fn deescalate(&self, _grant: &GrantSpec) -> Result<(), EscalationError> {
+        Ok(())
+    }
+}
