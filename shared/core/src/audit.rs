@@ -11,16 +11,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
-    User {
-        email: Email,
-        slack_id: Option<String>,
-    },
-    Rule {
-        name: String,
-    },
-    System {
-        name: String,
-    },
+    User { email: Email, slack_id: Option<String> },
+    Rule { name: String },
+    System { name: String },
 }
 
 impl Actor {
@@ -31,16 +24,9 @@ impl Actor {
     /// Same person, matched by email or Slack id.
     pub fn same_person(&self, other: &Actor) -> bool {
         match (self, other) {
-            (
-                Actor::User {
-                    email: a,
-                    slack_id: sa,
-                },
-                Actor::User {
-                    email: b,
-                    slack_id: sb,
-                },
-            ) => a == b || (sa.is_some() && sa == sb),
+            (Actor::User { email: a, slack_id: sa }, Actor::User { email: b, slack_id: sb }) => {
+                a == b || (sa.is_some() && sa == sb)
+            }
             (a, b) => a == b,
         }
     }

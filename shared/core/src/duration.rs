@@ -35,14 +35,12 @@ impl FromStr for GrantDuration {
             "h" => 3_600,
             "d" => 86_400,
             _ => {
-                return Err(format!(
-                    "invalid duration {s:?}: use a number and s, m, h or d, like \"15m\""
-                ));
+                return Err(format!("invalid duration {s:?}: use a number and s, m, h or d, like \"15m\""));
             }
         };
-        let n: u64 = number.parse().map_err(|_| {
-            format!("invalid duration {s:?}: use a number and s, m, h or d, like \"15m\"")
-        })?;
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: use a number and s, m, h or d, like \"15m\""))?;
         if n == 0 {
             return Err(format!("invalid duration {s:?}: must be more than zero"));
         }
@@ -56,11 +54,11 @@ impl FromStr for GrantDuration {
 impl fmt::Display for GrantDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        if s % 86_400 == 0 {
+        if s.is_multiple_of(86_400) {
             write!(f, "{}d", s / 86_400)
-        } else if s % 3_600 == 0 {
+        } else if s.is_multiple_of(3_600) {
             write!(f, "{}h", s / 3_600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             write!(f, "{}m", s / 60)
         } else {
             write!(f, "{s}s")
@@ -97,10 +95,7 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for bad in ["", "h", "4", "4x", "-1h", "0m", "1.5h", "9999d"] {
-            assert!(
-                bad.parse::<GrantDuration>().is_err(),
-                "{bad:?} should not parse"
-            );
+            assert!(bad.parse::<GrantDuration>().is_err(), "{bad:?} should not parse");
         }
     }
 

@@ -36,11 +36,7 @@ impl FromStr for Email {
             }
             None => false,
         };
-        if valid {
-            Ok(Self(s))
-        } else {
-            Err(format!("invalid email address {s:?}"))
-        }
+        if valid { Ok(Self(s)) } else { Err(format!("invalid email address {s:?}")) }
     }
 }
 
@@ -73,14 +69,7 @@ mod tests {
         let e: Email = " Alice@Example.COM ".parse().unwrap();
         assert_eq!(e.as_str(), "alice@example.com");
         assert_eq!(e.domain(), "example.com");
-        for bad in [
-            "",
-            "alice",
-            "@example.com",
-            "alice@",
-            "alice@example",
-            "a b@example.com",
-        ] {
+        for bad in ["", "alice", "@example.com", "alice@", "alice@example", "a b@example.com"] {
             assert!(bad.parse::<Email>().is_err(), "{bad:?}");
         }
     }

@@ -53,24 +53,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields: Vec::new(),
-        }
+        Self { code, message: message.into(), fields: Vec::new() }
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {
-        let message = fields
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self {
-            code: ErrorCode::Invalid,
-            message,
-            fields,
-        }
+        let message = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
+        Self { code: ErrorCode::Invalid, message, fields }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
@@ -88,14 +76,10 @@ impl From<crate::ports::StoreError> for Error {
     fn from(e: crate::ports::StoreError) -> Self {
         use crate::ports::StoreError;
         match e {
-            StoreError::Conflict => Error::new(
-                ErrorCode::Conflict,
-                "the request changed meanwhile; try again",
-            ),
-            StoreError::Duplicate(id) => Error::new(
-                ErrorCode::Duplicate,
-                format!("the same access is already requested or active: {id}"),
-            ),
+            StoreError::Conflict => Error::new(ErrorCode::Conflict, "the request changed meanwhile; try again"),
+            StoreError::Duplicate(id) => {
+                Error::new(ErrorCode::Duplicate, format!("the same access is already requested or active: {id}"))
+            }
             StoreError::Unavailable(m) => Error::unavailable(format!("store unavailable: {m}")),
         }
     }

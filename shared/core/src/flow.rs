@@ -30,9 +30,7 @@ impl FromStr for Principal {
         if is_slack_user_id(s) {
             Ok(Principal::SlackId(s.to_string()))
         } else {
-            Err(format!(
-                "{s:?} is neither an email address nor a Slack user id (U…)"
-            ))
+            Err(format!("{s:?} is neither an email address nor a Slack user id (U…)"))
         }
     }
 }
@@ -41,8 +39,7 @@ impl FromStr for Principal {
 pub fn is_slack_user_id(s: &str) -> bool {
     s.len() >= 3
         && (s.starts_with('U') || s.starts_with('W'))
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 impl TryFrom<String> for Principal {
@@ -100,18 +97,12 @@ impl TryFrom<RawApprovers> for Approvers {
         if raw.required == 0 {
             return Err("approvers.required must be at least 1".into());
         }
-        if let Some(channel) = &raw.channel {
-            if !is_slack_channel_id(channel) {
-                return Err(format!(
-                    "approvers.channel {channel:?} is not a Slack channel id (C…/G…)"
-                ));
-            }
+        if let Some(channel) = &raw.channel
+            && !is_slack_channel_id(channel)
+        {
+            return Err(format!("approvers.channel {channel:?} is not a Slack channel id (C…/G…)"));
         }
-        Ok(Self {
-            users: raw.users,
-            channel: raw.channel,
-            required: raw.required,
-        })
+        Ok(Self { users: raw.users, channel: raw.channel, required: raw.required })
     }
 }
 
@@ -119,8 +110,7 @@ impl TryFrom<RawApprovers> for Approvers {
 pub fn is_slack_channel_id(s: &str) -> bool {
     s.len() >= 3
         && (s.starts_with('C') || s.starts_with('G'))
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// Who may request a flow; when absent, every member and admin may.
@@ -138,11 +128,7 @@ pub struct Requesters {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetKind {
     /// An IAM Identity Center account assignment.
-    AwsSso {
-        account_id: String,
-        permission_set_arn: String,
-        instance_arn: String,
-    },
+    AwsSso { account_id: String, permission_set_arn: String, instance_arn: String },
     /// A signed HTTP call to a system of yours.
     Webhook { url: String, secret_env: String },
     /// No side effect: the grant exists only as a record.
@@ -173,11 +159,7 @@ impl Target {
     /// key give the same access, so removing one must not remove the other.
     pub fn access_key(&self) -> String {
         match &self.kind {
-            TargetKind::AwsSso {
-                account_id,
-                permission_set_arn,
-                ..
-            } => {
+            TargetKind::AwsSso { account_id, permission_set_arn, .. } => {
                 format!("aws_sso:{account_id}:{permission_set_arn}")
             }
             TargetKind::Webhook { url, .. } => format!("webhook:{url}:{}", self.name),
@@ -217,10 +199,7 @@ impl TryFrom<RawTarget> for Target {
         };
         let forbid = |present: bool, key: &str| {
             if present {
-                Err(format!(
-                    "target {name:?}: `{key}` does not apply to kind {:?}",
-                    raw.kind
-                ))
+                Err(format!("target {name:?}: `{key}` does not apply to kind {:?}", raw.kind))
             } else {
                 Ok(())
             }
@@ -231,27 +210,17 @@ impl TryFrom<RawTarget> for Target {
                 forbid(raw.secret_env.is_some(), "secret_env")?;
                 let account_id = need(raw.account_id, "account_id")?;
                 if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(format!(
-                        "target {name:?}: account_id must be 12 digits (quote it in YAML)"
-                    ));
+                    return Err(format!("target {name:?}: account_id must be 12 digits (quote it in YAML)"));
                 }
                 let permission_set_arn = need(raw.permission_set_arn, "permission_set_arn")?;
                 if !permission_set_arn.starts_with("arn:aws:sso:::permissionSet/") {
-                    return Err(format!(
-                        "target {name:?}: permission_set_arn must be arn:aws:sso:::permissionSet/…"
-                    ));
+                    return Err(format!("target {name:?}: permission_set_arn must be arn:aws:sso:::permissionSet/…"));
                 }
                 let instance_arn = need(raw.instance_arn, "instance_arn")?;
                 if !instance_arn.starts_with("arn:aws:sso:::instance/") {
-                    return Err(format!(
-                        "target {name:?}: instance_arn must be arn:aws:sso:::instance/…"
-                    ));
+                    return Err(format!("target {name:?}: instance_arn must be arn:aws:sso:::instance/…"));
                 }
-                TargetKind::AwsSso {
-                    account_id,
-                    permission_set_arn,
-                    instance_arn,
-                }
+                TargetKind::AwsSso { account_id, permission_set_arn, instance_arn }
             }
             "webhook" => {
                 forbid(raw.account_id.is_some(), "account_id")?;
@@ -261,10 +230,7 @@ impl TryFrom<RawTarget> for Target {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     return Err(format!("target {name:?}: url must be http(s)://…"));
                 }
-                TargetKind::Webhook {
-                    url,
-                    secret_env: need(raw.secret_env, "secret_env")?,
-                }
+                TargetKind::Webhook { url, secret_env: need(raw.secret_env, "secret_env")? }
             }
             "record" => {
                 for (present, key) in [
@@ -279,16 +245,10 @@ impl TryFrom<RawTarget> for Target {
                 TargetKind::Record
             }
             other => {
-                return Err(format!(
-                    "target {name:?}: unknown kind {other:?} (expected aws_sso, webhook or record)"
-                ));
+                return Err(format!("target {name:?}: unknown kind {other:?} (expected aws_sso, webhook or record)"));
             }
         };
-        Ok(Target {
-            label: raw.label.unwrap_or_else(|| raw.name.clone()),
-            name: raw.name,
-            kind,
-        })
+        Ok(Target { label: raw.label.unwrap_or_else(|| raw.name.clone()), name: raw.name, kind })
     }
 }
 
@@ -305,11 +265,7 @@ impl From<Target> for RawTarget {
             secret_env: None,
         };
         match t.kind {
-            TargetKind::AwsSso {
-                account_id,
-                permission_set_arn,
-                instance_arn,
-            } => {
+            TargetKind::AwsSso { account_id, permission_set_arn, instance_arn } => {
                 raw.account_id = Some(account_id);
                 raw.permission_set_arn = Some(permission_set_arn);
                 raw.instance_arn = Some(instance_arn);
@@ -337,14 +293,35 @@ pub enum FieldType {
     Select,
 }
 
-/// Where a field's options are fetched from when the form is shown.
+/// Where a field's options are fetched from when the form is shown (`{url: ...}` or `{lambda: ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawPrefetch")]
 pub enum Prefetch {
     /// GET this URL; it answers a JSON array of strings or of `{value, label}`.
     Url(String),
     /// Invoke this Lambda function; same answer shape.
     Lambda(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrefetch {
+    url: Option<String>,
+    lambda: Option<String>,
+}
+
+impl TryFrom<RawPrefetch> for Prefetch {
+    type Error = String;
+
+    fn try_from(raw: RawPrefetch) -> Result<Self, Self::Error> {
+        match (raw.url, raw.lambda) {
+            (Some(url), None) if url.starts_with("https://") || url.starts_with("http://") => Ok(Prefetch::Url(url)),
+            (Some(url), None) => Err(format!("prefetch url {url:?} must be http(s)://…")),
+            (None, Some(arn)) if arn.starts_with("arn:") => Ok(Prefetch::Lambda(arn)),
+            (None, Some(arn)) => Err(format!("prefetch lambda {arn:?} must be a function ARN")),
+            _ => Err("prefetch needs exactly one of `url` or `lambda`".into()),
+        }
+    }
 }
 
 /// A custom field of a flow's request form.
@@ -383,31 +360,19 @@ impl TryFrom<RawField> for FieldSpec {
         }
         match raw.field_type {
             FieldType::Select if raw.allowed_values.is_empty() && raw.prefetch.is_none() => {
-                return Err(format!(
-                    "select field {:?} needs allowed_values or prefetch",
-                    raw.name
-                ));
+                return Err(format!("select field {:?} needs allowed_values or prefetch", raw.name));
             }
             FieldType::String | FieldType::Text | FieldType::Select => {}
             _ if !raw.allowed_values.is_empty() => {
-                return Err(format!(
-                    "field {:?}: allowed_values only apply to string, text and select",
-                    raw.name
-                ));
+                return Err(format!("field {:?}: allowed_values only apply to string, text and select", raw.name));
             }
             _ => {}
         }
         if raw.prefetch.is_some() && raw.field_type != FieldType::Select {
-            return Err(format!(
-                "field {:?}: prefetch only applies to select fields",
-                raw.name
-            ));
+            return Err(format!("field {:?}: prefetch only applies to select fields", raw.name));
         }
         if raw.allowed_values.len() > 100 {
-            return Err(format!(
-                "field {:?}: at most 100 allowed_values (Slack's limit)",
-                raw.name
-            ));
+            return Err(format!("field {:?}: at most 100 allowed_values (Slack's limit)", raw.name));
         }
         Ok(FieldSpec {
             label: raw.label.unwrap_or_else(|| raw.name.clone()),
@@ -478,30 +443,19 @@ impl TryFrom<RawFlow> for Flow {
         validate_name("flow", &raw.name)?;
         let name = raw.name;
         if RESERVED_FLOW_NAMES.contains(&name.as_str()) {
-            return Err(format!(
-                "flow name {name:?} is reserved by the slash command"
-            ));
+            return Err(format!("flow name {name:?} is reserved by the slash command"));
         }
         if raw.targets.is_empty() {
             return Err(format!("flow {name:?} needs at least one target"));
         }
         unique(raw.targets.iter().map(|t| t.name.as_str()), "target")?;
         unique(raw.fields.iter().map(|f| f.name.as_str()), "field")?;
-        let durations = if raw.durations.is_empty() {
-            vec![raw.max_duration]
-        } else {
-            raw.durations
-        };
+        let durations = if raw.durations.is_empty() { vec![raw.max_duration] } else { raw.durations };
         if let Some(too_long) = durations.iter().find(|d| **d > raw.max_duration) {
-            return Err(format!(
-                "flow {name:?}: duration {too_long} is over max_duration {}",
-                raw.max_duration
-            ));
+            return Err(format!("flow {name:?}: duration {too_long} is over max_duration {}", raw.max_duration));
         }
         if durations.len() > 100 || raw.targets.len() > 100 {
-            return Err(format!(
-                "flow {name:?}: at most 100 durations and 100 targets (Slack's limit)"
-            ));
+            return Err(format!("flow {name:?}: at most 100 durations and 100 targets (Slack's limit)"));
         }
         let label = raw.label.unwrap_or_else(|| name.clone());
         Ok(Flow {
@@ -513,9 +467,7 @@ impl TryFrom<RawFlow> for Flow {
             allow_self_approval: raw.allow_self_approval,
             durations,
             max_duration: raw.max_duration,
-            approval_timeout: raw
-                .approval_timeout
-                .unwrap_or(GrantDuration::from_secs(3_600)),
+            approval_timeout: raw.approval_timeout.unwrap_or(GrantDuration::from_secs(3_600)),
             targets: raw.targets,
             fields: raw.fields,
             rules: raw.rules,
@@ -530,9 +482,7 @@ impl Flow {
 
     /// A target by name or label, case-insensitively (what people type after `/access <flow>`).
     pub fn find_target(&self, word: &str) -> Option<&Target> {
-        self.targets
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(word) || t.label.eq_ignore_ascii_case(word))
+        self.targets.iter().find(|t| t.name.eq_ignore_ascii_case(word) || t.label.eq_ignore_ascii_case(word))
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
@@ -543,20 +493,9 @@ impl Flow {
 fn validate_name(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} name {name:?} must be 1-64 lowercase letters, digits, '-' or '_'"
-        ))
-    }
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok { Ok(()) } else { Err(format!("{what} name {name:?} must be 1-64 lowercase letters, digits, '-' or '_'")) }
 }
 
 fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<(), String> {

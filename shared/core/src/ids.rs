@@ -27,9 +27,7 @@ macro_rules! prefixed_id {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let ulid = s
-                    .strip_prefix($prefix)
-                    .ok_or_else(|| format!("id must start with {:?}", $prefix))?;
+                let ulid = s.strip_prefix($prefix).ok_or_else(|| format!("id must start with {:?}", $prefix))?;
                 Ulid::from_string(ulid).map_err(|e| format!("invalid id {s:?}: {e}"))?;
                 Ok(Self(s.to_string()))
             }
@@ -68,11 +66,7 @@ mod tests {
     fn round_trips_and_rejects_foreign_prefixes() {
         let id = RequestId::generate();
         assert_eq!(id.as_str().parse::<RequestId>().unwrap(), id);
-        assert!(
-            "evt_01J00000000000000000000000"
-                .parse::<RequestId>()
-                .is_err()
-        );
+        assert!("evt_01J00000000000000000000000".parse::<RequestId>().is_err());
         assert!("req_not-a-ulid".parse::<RequestId>().is_err());
     }
 

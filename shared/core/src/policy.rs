@@ -23,11 +23,7 @@ impl fmt::Display for RequestRefusal {
 }
 
 /// May `who` request `flow`? `user_groups` are the Slack user groups of the flow that `who` is in.
-pub fn may_request(
-    flow: &Flow,
-    who: &Identity,
-    user_groups: &[String],
-) -> Result<(), RequestRefusal> {
+pub fn may_request(flow: &Flow, who: &Identity, user_groups: &[String]) -> Result<(), RequestRefusal> {
     if who.role == Role::Guest {
         return Err(RequestRefusal::Guest);
     }
@@ -57,14 +53,10 @@ pub enum DecisionRefusal {
 impl fmt::Display for DecisionRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecisionRefusal::SelfApproval => {
-                f.write_str("you cannot decide your own request in this flow")
-            }
+            DecisionRefusal::SelfApproval => f.write_str("you cannot decide your own request in this flow"),
             DecisionRefusal::NotAnApprover => f.write_str("you are not an approver of this flow"),
             DecisionRefusal::AlreadyDecided(s) => write!(f, "this request is already {s}"),
-            DecisionRefusal::AlreadyApprovedByYou => {
-                f.write_str("you have already approved this request")
-            }
+            DecisionRefusal::AlreadyApprovedByYou => f.write_str("you have already approved this request"),
         }
     }
 }
@@ -87,10 +79,7 @@ pub fn may_decide(
     if who.role == Role::Guest || !(listed || who.role == Role::Admin) {
         return Err(DecisionRefusal::NotAnApprover);
     }
-    let actor = crate::audit::Actor::User {
-        email: who.email.clone(),
-        slack_id: who.slack_id.clone(),
-    };
+    let actor = crate::audit::Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
     if approving && request.has_approved(&actor) {
         return Err(DecisionRefusal::AlreadyApprovedByYou);
     }
@@ -108,10 +97,7 @@ pub fn may_revoke(flow: &Flow, request: &AccessRequest, who: &Identity) -> bool 
 /// Is `duration` allowed for `flow`?
 pub fn check_duration(flow: &Flow, duration: GrantDuration) -> Result<(), String> {
     if duration > flow.max_duration {
-        Err(format!(
-            "{duration} is over this flow's maximum of {}",
-            flow.max_duration
-        ))
+        Err(format!("{duration} is over this flow's maximum of {}", flow.max_duration))
     } else {
         Ok(())
     }

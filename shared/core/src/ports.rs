@@ -30,11 +30,7 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Inserts a new pending request with its first audit event; fails with `Duplicate` when the same
     /// user already has an open request for the same access key.
-    async fn insert_request(
-        &self,
-        request: &AccessRequest,
-        event: &AuditEvent,
-    ) -> Result<(), StoreError>;
+    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError>;
 
     async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError>;
 
@@ -57,18 +53,10 @@ pub trait Store: Send + Sync {
 
     /// Requests whose status is `status`, newest first (pending ones for approver views, active ones
     /// for restarts).
-    async fn requests_with_status(
-        &self,
-        status: Status,
-        limit: usize,
-    ) -> Result<Vec<AccessRequest>, StoreError>;
+    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
 
     /// Requests still holding access whose removal is due at or before `before`.
-    async fn removals_due(
-        &self,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<AccessRequest>, StoreError>;
+    async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
 
     /// The audit events of a request, oldest first.
     async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError>;
@@ -160,30 +148,17 @@ pub trait Notifier: Send + Sync {
     ) -> Result<Vec<MessageRef>, String>;
 
     /// Rewrites the request's cards in place with its current outcome.
-    async fn update_approval_cards(
-        &self,
-        request: &AccessRequest,
-        flow: &Flow,
-    ) -> Result<(), String>;
+    async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), String>;
 
     /// DMs the requester about their request.
-    async fn tell_requester(
-        &self,
-        request: &AccessRequest,
-        flow: &Flow,
-        update: RequesterUpdate,
-    ) -> Result<(), String>;
+    async fn tell_requester(&self, request: &AccessRequest, flow: &Flow, update: RequesterUpdate)
+    -> Result<(), String>;
 
     /// A short direct message to one person (e.g. why their click changed nothing).
     async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String>;
 
     /// Posts a one-line record of a decision or change to the audit channel.
-    async fn post_audit(
-        &self,
-        channel: &str,
-        request: &AccessRequest,
-        event: &AuditEvent,
-    ) -> Result<(), String>;
+    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), String>;
 }
 
 /// Emits audit events beyond the store (JSON log lines; EventBridge in AWS).

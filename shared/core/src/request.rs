@@ -78,10 +78,7 @@ impl FromStr for Status {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown status {s:?}"))
+        Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown status {s:?}"))
     }
 }
 
@@ -159,16 +156,9 @@ pub struct AccessRequest {
 
 impl AccessRequest {
     /// Moves to `next`, bumping the version; illegal moves are errors and change nothing.
-    pub fn transition(
-        &mut self,
-        next: Status,
-        now: DateTime<Utc>,
-    ) -> Result<Status, TransitionError> {
+    pub fn transition(&mut self, next: Status, now: DateTime<Utc>) -> Result<Status, TransitionError> {
         if !self.status.can_become(next) {
-            return Err(TransitionError {
-                from: self.status,
-                to: next,
-            });
+            return Err(TransitionError { from: self.status, to: next });
         }
         let previous = self.status;
         self.status = next;
@@ -231,14 +221,8 @@ mod tests {
         assert!(Status::Pending.can_become(Status::Approved));
         assert!(Status::Approved.can_become(Status::Active));
         assert!(Status::Active.can_become(Status::Expired));
-        assert!(
-            !Status::Pending.can_become(Status::Active),
-            "no grant without approval"
-        );
-        assert!(
-            !Status::Active.can_become(Status::Active),
-            "no double grant"
-        );
+        assert!(!Status::Pending.can_become(Status::Active), "no grant without approval");
+        assert!(!Status::Active.can_become(Status::Active), "no double grant");
     }
 
     proptest! {

@@ -46,18 +46,15 @@ impl RuleInput {
 impl Rule {
     /// Compiles `source`, rejecting syntax errors and references to variables a rule never has.
     pub fn compile(source: &str) -> Result<Self, String> {
-        let program = cel::Program::compile(source)
-            .map_err(|e| format!("CEL rule {source:?} does not compile: {e}"))?;
-        let rule = Self {
-            source: source.to_string(),
-            program: Arc::new(program),
-        };
-        if let Err(e) = rule.evaluate_raw(&RuleInput::sample()) {
-            if matches!(e, cel::ExecutionError::UndeclaredReference(_)) {
-                return Err(format!(
-                    "CEL rule {source:?}: {e} (rules see fields, requester, target, flow, duration_seconds, request)"
-                ));
-            }
+        let program =
+            cel::Program::compile(source).map_err(|e| format!("CEL rule {source:?} does not compile: {e}"))?;
+        let rule = Self { source: source.to_string(), program: Arc::new(program) };
+        if let Err(e) = rule.evaluate_raw(&RuleInput::sample())
+            && matches!(e, cel::ExecutionError::UndeclaredReference(_))
+        {
+            return Err(format!(
+                "CEL rule {source:?}: {e} (rules see fields, requester, target, flow, duration_seconds, request)"
+            ));
         }
         Ok(rule)
     }
@@ -70,10 +67,7 @@ impl Rule {
     pub fn matches(&self, input: &RuleInput) -> Result<bool, String> {
         match self.evaluate_raw(input) {
             Ok(cel::Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!(
-                "rule {:?} gave {other:?}, not a boolean",
-                self.source
-            )),
+            Ok(other) => Err(format!("rule {:?} gave {other:?}, not a boolean", self.source)),
             Err(e) => Err(format!("rule {:?} failed: {e}", self.source)),
         }
     }
@@ -135,25 +129,14 @@ mod tests {
         assert!(!rule.matches(&input(Value::Null, "member")).unwrap());
         let guest = Rule::compile(r#"requester.role == "guest""#).unwrap();
         assert!(guest.matches(&input(Value::Null, "guest")).unwrap());
-        let short = Rule::compile(
-            "duration_seconds <= 900 && flow == 'aws-prod' && target.kind == 'aws_sso'",
-        )
-        .unwrap();
+        let short = Rule::compile("duration_seconds <= 900 && flow == 'aws-prod' && target.kind == 'aws_sso'").unwrap();
         assert!(short.matches(&input(Value::Null, "member")).unwrap());
     }
 
     #[test]
     fn rejects_bad_syntax_and_unknown_variables() {
-        assert!(
-            Rule::compile("fields.urgency ==")
-                .unwrap_err()
-                .contains("does not compile")
-        );
-        assert!(
-            Rule::compile("requestor.role == 'admin'")
-                .unwrap_err()
-                .contains("requestor")
-        );
+        assert!(Rule::compile("fields.urgency ==").unwrap_err().contains("does not compile"));
+        assert!(Rule::compile("requestor.role == 'admin'").unwrap_err().contains("requestor"));
     }
 
     #[test]

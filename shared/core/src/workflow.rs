@@ -160,10 +160,7 @@ mod tests {
         assert_eq!(call.state.route, Some(Route::NeedsApproval));
         assert_eq!(call.task_token.as_deref(), Some("tok"));
         for step in StepName::ALL {
-            assert_eq!(
-                serde_json::to_value(step).unwrap(),
-                serde_json::Value::from(step.as_str())
-            );
+            assert_eq!(serde_json::to_value(step).unwrap(), serde_json::Value::from(step.as_str()));
         }
     }
 }

@@ -38,10 +38,7 @@ pub struct SlackSettings {
 
 impl Default for SlackSettings {
     fn default() -> Self {
-        Self {
-            command: default_command(),
-            audit_channel: None,
-        }
+        Self { command: default_command(), audit_channel: None }
     }
 }
 
@@ -64,9 +61,7 @@ impl TryFrom<RawConfig> for Config {
     fn try_from(raw: RawConfig) -> Result<Self, Self::Error> {
         let domain = raw.organization.primary_domain.trim().to_ascii_lowercase();
         if domain.is_empty() || !domain.contains('.') {
-            return Err(format!(
-                "organization.primary_domain {domain:?} is not a domain"
-            ));
+            return Err(format!("organization.primary_domain {domain:?} is not a domain"));
         }
         if raw.flows.is_empty() {
             return Err("flows: at least one flow is needed".into());
@@ -78,26 +73,14 @@ impl TryFrom<RawConfig> for Config {
             }
         }
         if !raw.slack.command.starts_with('/') {
-            return Err(format!(
-                "slack.command {:?} must start with '/'",
-                raw.slack.command
-            ));
+            return Err(format!("slack.command {:?} must start with '/'", raw.slack.command));
         }
         let organization = Organization {
             primary_domain: domain,
-            member_domains: raw
-                .organization
-                .member_domains
-                .iter()
-                .map(|d| d.trim().to_ascii_lowercase())
-                .collect(),
+            member_domains: raw.organization.member_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
             admins: raw.organization.admins,
         };
-        Ok(Config {
-            organization,
-            slack: raw.slack,
-            flows: raw.flows,
-        })
+        Ok(Config { organization, slack: raw.slack, flows: raw.flows })
     }
 }
 
@@ -131,11 +114,11 @@ impl Config {
                 Some(i) if location.is_some() => message[..i].to_string(),
                 _ => message,
             };
-            ConfigError {
-                message,
-                line: location.as_ref().map(|l| l.line()),
-                column: location.map(|l| l.column()),
-            }
+            let reported = location.as_ref().map(|l| l.line());
+            let line = reported.map(|l| refine_line(text, l, &message));
+            // The column only fits the line serde reported.
+            let column = if line == reported { location.map(|l| l.column()) } else { None };
+            ConfigError { message, line, column }
         })
     }
 
@@ -148,14 +131,42 @@ impl Config {
         let org = &self.organization;
         if org.admins.contains(email) {
             Role::Admin
-        } else if email.domain() == org.primary_domain
-            || org.member_domains.iter().any(|d| d == email.domain())
-        {
+        } else if email.domain() == org.primary_domain || org.member_domains.iter().any(|d| d == email.domain()) {
             Role::Member
         } else {
             Role::Guest
         }
     }
+}
+
+/// serde reports a value's validation error at the start of the enclosing mapping; point at the
+/// line below it that holds the offending value (quoted in the message) or key (leading the message).
+fn refine_line(text: &str, reported: usize, message: &str) -> usize {
+    let detail = match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => rest,
+        _ => message,
+    };
+    let mut needles: Vec<String> =
+        detail.split('"').skip(1).step_by(2).filter(|s| !s.is_empty()).map(String::from).collect();
+    if let Some(key) = detail.split(' ').next().and_then(|w| w.rsplit('.').next())
+        && !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    {
+        needles.push(format!("{key}:"));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = reported.checked_sub(1).filter(|s| *s < lines.len()) else { return reported };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let base = indent(lines[start]);
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        if i > start && !line.trim().is_empty() && indent(line) <= base && !line.trim_start().starts_with('#') {
+            break;
+        }
+        if needles.iter().any(|n| line.contains(n.as_str())) {
+            return i + 1;
+        }
+    }
+    reported
 }
 
 /// The example config `airlock demo` runs on and the tests start from.

@@ -19,11 +19,7 @@ pub enum DecideOutcome {
     /// The request is now approved (or denied); the workflow was told.
     Decided(AccessRequest),
     /// An approval was counted; more are required.
-    ApprovalRecorded {
-        request: AccessRequest,
-        approvals: usize,
-        required: u32,
-    },
+    ApprovalRecorded { request: AccessRequest, approvals: usize, required: u32 },
 }
 
 impl Airlock {
@@ -36,25 +32,16 @@ impl Airlock {
         note: Option<String>,
     ) -> Result<DecideOutcome> {
         let deps = &self.deps;
-        let actor = Actor::User {
-            email: who.email.clone(),
-            slack_id: who.slack_id.clone(),
-        };
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         for _ in 0..MAX_ATTEMPTS {
             let mut request = deps.load(id).await?;
             let flow = deps.flow_of(&request)?;
             policy::may_decide(flow, &request, who, approve).map_err(refusal)?;
             let now = deps.clock.now();
-            let note = note
-                .clone()
-                .map(|n| n.trim().chars().take(2_000).collect::<String>())
-                .filter(|n| !n.is_empty());
+            let note = note.clone().map(|n| n.trim().chars().take(2_000).collect::<String>()).filter(|n| !n.is_empty());
 
             let (action, final_status) = if approve {
-                request.approvals.push(Approval {
-                    by: actor.clone(),
-                    at: now,
-                });
+                request.approvals.push(Approval { by: actor.clone(), at: now });
                 if request.approvals.len() >= flow.approvers.required as usize {
                     ("approved", Some(Status::Approved))
                 } else {
@@ -71,41 +58,25 @@ impl Airlock {
                 }
                 None => request.touch(now),
             }
-            let event = AuditEvent::of(
-                &request,
-                actor.clone(),
-                action,
-                Some(Status::Pending),
-                note.clone(),
-            );
+            let event = AuditEvent::of(&request, actor.clone(), action, Some(Status::Pending), note.clone());
             match deps.commit(&request, Status::Pending, event).await {
                 Err(e) if e.code == ErrorCode::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
             if final_status.is_none() {
-                best_effort(
-                    "card update",
-                    deps.notifier.update_approval_cards(&request, flow).await,
-                );
+                best_effort("card update", deps.notifier.update_approval_cards(&request, flow).await);
                 return Ok(DecideOutcome::ApprovalRecorded {
                     approvals: request.approvals.len(),
                     required: flow.approvers.required,
                     request,
                 });
             }
-            let decision = if approve {
-                Decision::Approved
-            } else {
-                Decision::Denied
-            };
+            let decision = if approve { Decision::Approved } else { Decision::Denied };
             self.finish_decision(&request, decision).await;
             return Ok(DecideOutcome::Decided(request));
         }
-        Err(Error::new(
-            ErrorCode::Conflict,
-            "the request is changing too often; try again",
-        ))
+        Err(Error::new(ErrorCode::Conflict, "the request is changing too often; try again"))
     }
 
     /// The requester withdraws a pending request.
@@ -113,29 +84,19 @@ impl Airlock {
         let deps = &self.deps;
         let mut request = deps.load(id).await?;
         if request.requester.email != who.email {
-            return Err(Error::new(
-                ErrorCode::Forbidden,
-                "only the requester can cancel a request",
-            ));
+            return Err(Error::new(ErrorCode::Forbidden, "only the requester can cancel a request"));
         }
         if request.status != Status::Pending {
             return Err(refusal(DecisionRefusal::AlreadyDecided(request.status)));
         }
-        let actor = Actor::User {
-            email: who.email.clone(),
-            slack_id: who.slack_id.clone(),
-        };
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         request.transition(Status::Cancelled, deps.clock.now())?;
         request.decided_by = Some(actor.clone());
         let event = AuditEvent::of(&request, actor, "cancelled", Some(Status::Pending), None);
-        deps.commit(&request, Status::Pending, event)
-            .await
-            .map_err(|e| match e.code {
-                ErrorCode::Conflict => {
-                    Error::new(ErrorCode::Conflict, "the request was decided meanwhile")
-                }
-                _ => e,
-            })?;
+        deps.commit(&request, Status::Pending, event).await.map_err(|e| match e.code {
+            ErrorCode::Conflict => Error::new(ErrorCode::Conflict, "the request was decided meanwhile"),
+            _ => e,
+        })?;
         self.finish_decision(&request, Decision::Cancelled).await;
         Ok(request)
     }
@@ -144,10 +105,7 @@ impl Airlock {
     async fn finish_decision(&self, request: &AccessRequest, decision: Decision) {
         let deps = &self.deps;
         if let Some(token) = &request.task_token {
-            let timeout = deps
-                .flow_of(request)
-                .map(|f| f.approval_timeout.as_secs())
-                .unwrap_or_default();
+            let timeout = deps.flow_of(request).map(|f| f.approval_timeout.as_secs()).unwrap_or_default();
             let mut state = WorkflowState::start(request.id.clone(), timeout);
             state.route = Some(crate::workflow::Route::NeedsApproval);
             state.decision = Some(decision);
@@ -159,28 +117,20 @@ impl Airlock {
         let Ok(flow) = deps.flow_of(request) else {
             return;
         };
-        best_effort(
-            "card update",
-            deps.notifier.update_approval_cards(request, flow).await,
-        );
+        best_effort("card update", deps.notifier.update_approval_cards(request, flow).await);
         let update = match decision {
             Decision::Approved => RequesterUpdate::Approved,
             Decision::Denied => RequesterUpdate::Denied,
             Decision::Cancelled => RequesterUpdate::Cancelled,
             Decision::TimedOut => RequesterUpdate::TimedOut,
         };
-        best_effort(
-            "requester DM",
-            deps.notifier.tell_requester(request, flow, update).await,
-        );
+        best_effort("requester DM", deps.notifier.tell_requester(request, flow, update).await);
     }
 }
 
 fn refusal(r: DecisionRefusal) -> Error {
     let code = match r {
-        DecisionRefusal::AlreadyDecided(_) | DecisionRefusal::AlreadyApprovedByYou => {
-            ErrorCode::Conflict
-        }
+        DecisionRefusal::AlreadyDecided(_) | DecisionRefusal::AlreadyApprovedByYou => ErrorCode::Conflict,
         DecisionRefusal::SelfApproval | DecisionRefusal::NotAnApprover => ErrorCode::Forbidden,
     };
     Error::new(code, r.to_string())

@@ -15,11 +15,7 @@ use crate::role::{Identity, Role};
 impl Steps {
     /// Removes the access `request` granted, if it still holds any: an active grant becomes
     /// `expired`; an ended one (revoked) just records the removal. Idempotent.
-    pub async fn remove_access(
-        &self,
-        mut request: AccessRequest,
-        actor: Actor,
-    ) -> Result<(), StepError> {
+    pub async fn remove_access(&self, mut request: AccessRequest, actor: Actor) -> Result<(), StepError> {
         let deps = &self.deps;
         if !request.holds_access() {
             return Ok(());
@@ -55,9 +51,7 @@ impl Steps {
         let now = deps.clock.now();
         let expected = request.status;
         let (action, update) = if request.status == Status::Active {
-            request
-                .transition(Status::Expired, now)
-                .map_err(Error::from)?;
+            request.transition(Status::Expired, now).map_err(Error::from)?;
             ("expired", Some(RequesterUpdate::Expired))
         } else {
             request.touch(now);
@@ -68,10 +62,7 @@ impl Steps {
         let event = AuditEvent::of(&request, actor, action, Some(expected), detail);
         deps.commit(&request, expected, event).await?;
         if let Some(update) = update {
-            best_effort(
-                "requester DM",
-                deps.notifier.tell_requester(&request, &flow, update).await,
-            );
+            best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, update).await);
         }
         Ok(())
     }
@@ -79,11 +70,7 @@ impl Steps {
     /// Another request of the same user that still holds the same access, if any.
     async fn other_holder(&self, request: &AccessRequest) -> Result<Option<RequestId>, StepError> {
         let now = self.deps.clock.now();
-        let mine = self
-            .deps
-            .store
-            .requests_of_user(request.requester.user_key(), Some(Status::Active), 100)
-            .await?;
+        let mine = self.deps.store.requests_of_user(request.requester.user_key(), Some(Status::Active), 100).await?;
         Ok(mine
             .into_iter()
             .find(|r| {
@@ -98,11 +85,7 @@ impl Steps {
     /// Removes every grant whose removal is due (expired, or revoked but not yet removed). The
     /// workflow does this on time; the sweeper is the backstop. Returns how many were removed.
     pub async fn sweep(&self) -> Result<usize> {
-        let due = self
-            .deps
-            .store
-            .removals_due(self.deps.clock.now(), 100)
-            .await?;
+        let due = self.deps.store.removals_due(self.deps.clock.now(), 100).await?;
         let mut removed = 0;
         for request in due {
             let id = request.id.clone();
@@ -120,12 +103,7 @@ impl Steps {
 impl Airlock {
     /// Ends an active grant now. The request is `revoked` at once; if removing the access fails,
     /// the sweeper retries it (the record still shows it held).
-    pub async fn revoke(
-        &self,
-        id: &RequestId,
-        who: &Identity,
-        reason: Option<String>,
-    ) -> Result<AccessRequest> {
+    pub async fn revoke(&self, id: &RequestId, who: &Identity, reason: Option<String>) -> Result<AccessRequest> {
         let deps = &self.deps;
         let mut request = deps.load(id).await?;
         let flow = deps.flow_of(&request)?.clone();
@@ -136,33 +114,16 @@ impl Airlock {
             ));
         }
         if request.status != Status::Active {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!("request is {}, not active", request.status),
-            ));
+            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status)));
         }
-        let actor = Actor::User {
-            email: who.email.clone(),
-            slack_id: who.slack_id.clone(),
-        };
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         let now = deps.clock.now();
         request.transition(Status::Revoked, now)?;
         request.expires_at = Some(now);
         request.decision_note = reason.clone();
-        let event = AuditEvent::of(
-            &request,
-            actor.clone(),
-            "revoked",
-            Some(Status::Active),
-            reason,
-        );
+        let event = AuditEvent::of(&request, actor.clone(), "revoked", Some(Status::Active), reason);
         deps.commit(&request, Status::Active, event).await?;
-        best_effort(
-            "requester DM",
-            deps.notifier
-                .tell_requester(&request, &flow, RequesterUpdate::Revoked)
-                .await,
-        );
+        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Revoked).await);
         if let Err(e) = self.steps().remove_access(request.clone(), actor).await {
             tracing::error!(request_id = %id, error = %e, "access not removed yet; the sweeper will retry");
         }
@@ -170,15 +131,9 @@ impl Airlock {
     }
 
     /// Ends an active grant now on behalf of an API client (acting as an admin).
-    pub async fn revoke_as_system(
-        &self,
-        id: &RequestId,
-        reason: Option<String>,
-    ) -> Result<AccessRequest> {
+    pub async fn revoke_as_system(&self, id: &RequestId, reason: Option<String>) -> Result<AccessRequest> {
         let system = Identity {
-            email: "api@airlock.invalid"
-                .parse()
-                .map_err(|e: String| Error::new(ErrorCode::Internal, e))?,
+            email: "api@airlock.invalid".parse().map_err(|e: String| Error::new(ErrorCode::Internal, e))?,
             slack_id: None,
             name: Some("Airlock API".into()),
             role: Role::Admin,
@@ -187,30 +142,18 @@ impl Airlock {
     }
 
     /// Moves an active grant's expiry out by `by`, keeping the whole grant within the flow's maximum.
-    pub async fn extend(
-        &self,
-        id: &RequestId,
-        who: &Identity,
-        by: GrantDuration,
-    ) -> Result<AccessRequest> {
+    pub async fn extend(&self, id: &RequestId, who: &Identity, by: GrantDuration) -> Result<AccessRequest> {
         let deps = &self.deps;
         let mut request = deps.load(id).await?;
         let flow = deps.flow_of(&request)?.clone();
         if !policy::may_revoke(&flow, &request, who)
             || (who.email == request.requester.email && !flow.allow_self_approval)
         {
-            return Err(Error::new(
-                ErrorCode::Forbidden,
-                "only the flow's approvers and admins can extend a grant",
-            ));
+            return Err(Error::new(ErrorCode::Forbidden, "only the flow's approvers and admins can extend a grant"));
         }
-        let (Status::Active, Some(granted), Some(expires)) =
-            (request.status, request.granted_at, request.expires_at)
+        let (Status::Active, Some(granted), Some(expires)) = (request.status, request.granted_at, request.expires_at)
         else {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!("request is {}, not active", request.status),
-            ));
+            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status)));
         };
         let new_expiry = expires + by.to_chrono();
         if new_expiry - granted > flow.max_duration.to_chrono() {
@@ -221,10 +164,7 @@ impl Airlock {
         }
         request.expires_at = Some(new_expiry);
         request.touch(deps.clock.now());
-        let actor = Actor::User {
-            email: who.email.clone(),
-            slack_id: who.slack_id.clone(),
-        };
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         let event = AuditEvent::of(
             &request,
             actor,
@@ -233,12 +173,7 @@ impl Airlock {
             Some(format!("until {}", new_expiry.to_rfc3339())),
         );
         deps.commit(&request, Status::Active, event).await?;
-        best_effort(
-            "requester DM",
-            deps.notifier
-                .tell_requester(&request, &flow, RequesterUpdate::Extended)
-                .await,
-        );
+        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Extended).await);
         Ok(request)
     }
 }

@@ -17,24 +17,11 @@ impl Airlock {
             .user_by_slack_id(slack_id)
             .await
             .map_err(|e| Error::unavailable(format!("Slack user lookup failed: {e}")))?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Forbidden,
-                    format!("unknown Slack user {slack_id}"),
-                )
-            })?;
+            .ok_or_else(|| Error::new(ErrorCode::Forbidden, format!("unknown Slack user {slack_id}")))?;
         let email = user.email.ok_or_else(|| {
-            Error::new(
-                ErrorCode::Forbidden,
-                "Airlock needs the email on your Slack profile to know who you are",
-            )
+            Error::new(ErrorCode::Forbidden, "Airlock needs the email on your Slack profile to know who you are")
         })?;
-        Ok(Identity {
-            role: self.deps.config.role_of(&email),
-            email,
-            slack_id: Some(user.slack_id),
-            name: user.name,
-        })
+        Ok(Identity { role: self.deps.config.role_of(&email), email, slack_id: Some(user.slack_id), name: user.name })
     }
 
     /// The person named by an email or Slack user id (the API's way of naming people).
@@ -43,17 +30,9 @@ impl Airlock {
         if is_slack_user_id(principal) {
             return self.identify_slack_user(principal).await;
         }
-        let email: Email = principal
-            .parse()
-            .map_err(|e: String| Error::new(ErrorCode::Invalid, e))?;
+        let email: Email = principal.parse().map_err(|e: String| Error::new(ErrorCode::Invalid, e))?;
         // Slack is asked only to be able to DM the person; an API caller may name someone not in Slack.
-        let user = self
-            .deps
-            .directory
-            .user_by_email(&email)
-            .await
-            .ok()
-            .flatten();
+        let user = self.deps.directory.user_by_email(&email).await.ok().flatten();
         Ok(Identity {
             role: self.deps.config.role_of(&email),
             slack_id: user.as_ref().map(|u| u.slack_id.clone()),
@@ -82,9 +61,7 @@ impl Airlock {
         let mut member_of = Vec::new();
         for group in &requesters.groups {
             match self.deps.directory.group_members(group).await {
-                Ok(members) if members.iter().any(|m| m == slack_id) => {
-                    member_of.push(group.clone())
-                }
+                Ok(members) if members.iter().any(|m| m == slack_id) => member_of.push(group.clone()),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(group, error = %e, "user group lookup failed"),
             }
@@ -95,19 +72,11 @@ impl Airlock {
 
 impl super::Deps {
     /// The flow's listed approvers as Slack users (for DMs); those Slack does not know are skipped.
-    pub(super) async fn approver_users(
-        &self,
-        flow: &Flow,
-        requester: &Email,
-    ) -> Vec<DirectoryUser> {
+    pub(super) async fn approver_users(&self, flow: &Flow, requester: &Email) -> Vec<DirectoryUser> {
         let mut users = Vec::new();
         for principal in &flow.approvers.users {
             let user = match principal {
-                Principal::SlackId(id) => Some(DirectoryUser {
-                    slack_id: id.clone(),
-                    email: None,
-                    name: None,
-                }),
+                Principal::SlackId(id) => Some(DirectoryUser { slack_id: id.clone(), email: None, name: None }),
                 Principal::Email(email) if email == requester && !flow.allow_self_approval => None,
                 Principal::Email(email) => match self.directory.user_by_email(email).await {
                     Ok(user) => user,
@@ -117,13 +86,10 @@ impl super::Deps {
                     }
                 },
             };
-            if let Some(user) = user {
-                if !users
-                    .iter()
-                    .any(|u: &DirectoryUser| u.slack_id == user.slack_id)
-                {
-                    users.push(user);
-                }
+            if let Some(user) = user
+                && !users.iter().any(|u: &DirectoryUser| u.slack_id == user.slack_id)
+            {
+                users.push(user);
             }
         }
         users

@@ -18,9 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::Flow;
 use crate::ids::RequestId;
-use crate::ports::{
-    AuditSink, Clock, Directory, Escalator, Notifier, OptionsSource, Store, Workflow,
-};
+use crate::ports::{AuditSink, Clock, Directory, Escalator, Notifier, OptionsSource, Store, Workflow};
 use crate::request::{AccessRequest, Status};
 use std::sync::Arc;
 
@@ -79,11 +77,7 @@ impl Airlock {
         status: Option<Status>,
         limit: usize,
     ) -> Result<Vec<AccessRequest>> {
-        Ok(self
-            .deps
-            .store
-            .requests_of_user(&user_email.to_ascii_lowercase(), status, limit)
-            .await?)
+        Ok(self.deps.store.requests_of_user(&user_email.to_ascii_lowercase(), status, limit).await?)
     }
 
     pub async fn audit_trail(&self, id: &RequestId) -> Result<Vec<AuditEvent>> {
@@ -103,35 +97,22 @@ impl Steps {
 
 impl Deps {
     async fn load(&self, id: &RequestId) -> Result<AccessRequest> {
-        self.store
-            .get_request(id)
-            .await?
-            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no request {id}")))
+        self.store.get_request(id).await?.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no request {id}")))
     }
 
     fn flow_of(&self, request: &AccessRequest) -> Result<&Flow> {
         self.config.flow(&request.flow).ok_or_else(|| {
             Error::new(
                 ErrorCode::Internal,
-                format!(
-                    "request {} names flow {:?}, no longer configured",
-                    request.id, request.flow
-                ),
+                format!("request {} names flow {:?}, no longer configured", request.id, request.flow),
             )
         })
     }
 
     /// Writes a change conditionally on `expected` and the version read, records its audit event,
     /// emits it, and mirrors decisions to the audit channel.
-    async fn commit(
-        &self,
-        request: &AccessRequest,
-        expected: Status,
-        event: AuditEvent,
-    ) -> Result<()> {
-        self.store
-            .update_request(request, expected, Some(&event))
-            .await?;
+    async fn commit(&self, request: &AccessRequest, expected: Status, event: AuditEvent) -> Result<()> {
+        self.store.update_request(request, expected, Some(&event)).await?;
         self.emit(request, &event).await;
         Ok(())
     }
@@ -150,13 +131,10 @@ impl Deps {
             time = %event.at.to_rfc3339(),
         );
         self.audit.emit(event).await;
-        if let Some(channel) = &self.config.slack.audit_channel {
-            if event.from != Some(event.to) || event.action == "submitted" {
-                best_effort(
-                    "audit channel post",
-                    self.notifier.post_audit(channel, request, event).await,
-                );
-            }
+        if let Some(channel) = &self.config.slack.audit_channel
+            && (event.from != Some(event.to) || event.action == "submitted")
+        {
+            best_effort("audit channel post", self.notifier.post_audit(channel, request, event).await);
         }
     }
 }

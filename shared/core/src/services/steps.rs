@@ -61,17 +61,12 @@ type StepResult = Result<StepOutcome, StepError>;
 impl Steps {
     /// Runs one task state.
     pub async fn run(&self, call: StepCall) -> StepResult {
-        let StepCall {
-            step,
-            state,
-            task_token,
-        } = call;
+        let StepCall { step, state, task_token } = call;
         match step {
             StepName::Request => self.request(state).await,
             StepName::AwaitDecision => {
-                let token = task_token.ok_or_else(|| {
-                    StepError::Permanent("AwaitDecision needs a task token".into())
-                })?;
+                let token =
+                    task_token.ok_or_else(|| StepError::Permanent("AwaitDecision needs a task token".into()))?;
                 self.await_decision(state, token).await
             }
             StepName::TimedOut => self.timed_out(state).await,
@@ -79,10 +74,7 @@ impl Steps {
             StepName::EscalationFailed => self.escalation_failed(state).await,
             StepName::CheckExpiry => self.check_expiry(state).await,
             StepName::Deescalate => self.deescalate(state).await,
-            other => Err(StepError::Permanent(format!(
-                "{} is not a task state",
-                other.as_str()
-            ))),
+            other => Err(StepError::Permanent(format!("{} is not a task state", other.as_str()))),
         }
     }
 
@@ -103,19 +95,9 @@ impl Steps {
                     })
                 };
                 let auto = if matched("auto_deny", &flow.rules.auto_deny) {
-                    Some((
-                        Status::Denied,
-                        "auto_denied",
-                        "auto_deny",
-                        Route::AutoDenied,
-                    ))
+                    Some((Status::Denied, "auto_denied", "auto_deny", Route::AutoDenied))
                 } else if matched("auto_approve", &flow.rules.auto_approve) {
-                    Some((
-                        Status::Approved,
-                        "auto_approved",
-                        "auto_approve",
-                        Route::AutoApproved,
-                    ))
+                    Some((Status::Approved, "auto_approved", "auto_approve", Route::AutoApproved))
                 } else {
                     None
                 };
@@ -123,17 +105,10 @@ impl Steps {
                     None => Route::NeedsApproval,
                     Some((next, action, rule, route)) => {
                         let actor = Actor::Rule { name: rule.into() };
-                        request
-                            .transition(next, deps.clock.now())
-                            .map_err(Error::from)?;
+                        request.transition(next, deps.clock.now()).map_err(Error::from)?;
                         request.decided_by = Some(actor.clone());
-                        let source = if rule == "auto_deny" {
-                            &flow.rules.auto_deny
-                        } else {
-                            &flow.rules.auto_approve
-                        };
-                        request.decision_note =
-                            source.as_ref().map(|r| format!("rule: {}", r.source()));
+                        let source = if rule == "auto_deny" { &flow.rules.auto_deny } else { &flow.rules.auto_approve };
+                        request.decision_note = source.as_ref().map(|r| format!("rule: {}", r.source()));
                         let event = AuditEvent::of(
                             &request,
                             actor,
@@ -142,15 +117,9 @@ impl Steps {
                             request.decision_note.clone(),
                         );
                         deps.commit(&request, Status::Pending, event).await?;
-                        let update = if next == Status::Approved {
-                            RequesterUpdate::Approved
-                        } else {
-                            RequesterUpdate::Denied
-                        };
-                        best_effort(
-                            "requester DM",
-                            deps.notifier.tell_requester(&request, &flow, update).await,
-                        );
+                        let update =
+                            if next == Status::Approved { RequesterUpdate::Approved } else { RequesterUpdate::Denied };
+                        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, update).await);
                         route
                     }
                 }
@@ -178,22 +147,14 @@ impl Steps {
             let flow = deps.flow_of(&request)?.clone();
             request.task_token = Some(token.clone());
             request.touch(deps.clock.now());
-            match deps
-                .store
-                .update_request(&request, Status::Pending, None)
-                .await
-            {
+            match deps.store.update_request(&request, Status::Pending, None).await {
                 Err(crate::ports::StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(()) => {}
             }
             if request.cards.is_empty() {
                 let approvers = deps.approver_users(&flow, &request.requester.email).await;
-                match deps
-                    .notifier
-                    .post_approval_cards(&request, &flow, &approvers)
-                    .await
-                {
+                match deps.notifier.post_approval_cards(&request, &flow, &approvers).await {
                     Ok(cards) if !cards.is_empty() => self.remember_cards(&request, cards).await?,
                     Ok(_) => {
                         tracing::error!(request_id = %request.id, "no approver could be reached")
@@ -205,9 +166,7 @@ impl Steps {
             }
             return Ok(StepOutcome::Waiting);
         }
-        Err(StepError::Transient(
-            "request kept changing while storing the task token".into(),
-        ))
+        Err(StepError::Transient("request kept changing while storing the task token".into()))
     }
 
     async fn remember_cards(
@@ -220,11 +179,7 @@ impl Steps {
         for _ in 0..5 {
             request.cards = cards.clone();
             request.touch(deps.clock.now());
-            match deps
-                .store
-                .update_request(&request, request.status, None)
-                .await
-            {
+            match deps.store.update_request(&request, request.status, None).await {
                 Ok(()) => break,
                 Err(crate::ports::StoreError::Conflict) => {
                     request = deps.load(&posted.id).await?;
@@ -235,10 +190,7 @@ impl Steps {
         // A decision that landed while the cards were posted could not update them: do it now.
         if request.status != Status::Pending {
             let flow = deps.flow_of(&request)?;
-            best_effort(
-                "card update",
-                deps.notifier.update_approval_cards(&request, flow).await,
-            );
+            best_effort("card update", deps.notifier.update_approval_cards(&request, flow).await);
         }
         Ok(())
     }
@@ -250,27 +202,18 @@ impl Steps {
         if request.status == Status::Pending {
             let flow = deps.flow_of(&request)?.clone();
             let actor = Actor::system("approval-timeout");
-            request
-                .transition(Status::TimedOut, deps.clock.now())
-                .map_err(Error::from)?;
+            request.transition(Status::TimedOut, deps.clock.now()).map_err(Error::from)?;
             request.decided_by = Some(actor.clone());
             let event = AuditEvent::of(&request, actor, "timed_out", Some(Status::Pending), None);
             match deps.commit(&request, Status::Pending, event).await {
                 Ok(()) => {
-                    best_effort(
-                        "card update",
-                        deps.notifier.update_approval_cards(&request, &flow).await,
-                    );
+                    best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
                     best_effort(
                         "requester DM",
-                        deps.notifier
-                            .tell_requester(&request, &flow, RequesterUpdate::TimedOut)
-                            .await,
+                        deps.notifier.tell_requester(&request, &flow, RequesterUpdate::TimedOut).await,
                     );
                 }
-                Err(e) if e.code == ErrorCode::Conflict => {
-                    request = deps.load(&state.request_id).await?
-                }
+                Err(e) if e.code == ErrorCode::Conflict => request = deps.load(&state.request_id).await?,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -289,18 +232,13 @@ impl Steps {
                 return Ok(StepOutcome::Next(state));
             }
             other => {
-                return Err(StepError::Permanent(format!(
-                    "request is {other}, not approved"
-                )));
+                return Err(StepError::Permanent(format!("request is {other}, not approved")));
             }
         }
         let flow = deps.flow_of(&request)?.clone();
-        let target = flow.target(&request.target).ok_or_else(|| {
-            StepError::Permanent(format!(
-                "target {:?} is no longer configured",
-                request.target
-            ))
-        })?;
+        let target = flow
+            .target(&request.target)
+            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target)))?;
         let now = deps.clock.now();
         let expires_at = now + request.duration().to_chrono();
         let grant = GrantSpec {
@@ -310,29 +248,13 @@ impl Steps {
             target: target.clone(),
             expires_at,
         };
-        deps.escalator
-            .escalate(&grant)
-            .await
-            .map_err(escalation_error)?;
-        request
-            .transition(Status::Active, deps.clock.now())
-            .map_err(Error::from)?;
+        deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
+        request.transition(Status::Active, deps.clock.now()).map_err(Error::from)?;
         request.granted_at = Some(now);
         request.expires_at = Some(expires_at);
-        let event = AuditEvent::of(
-            &request,
-            Actor::system("escalate"),
-            "access_granted",
-            Some(Status::Approved),
-            None,
-        );
+        let event = AuditEvent::of(&request, Actor::system("escalate"), "access_granted", Some(Status::Approved), None);
         deps.commit(&request, Status::Approved, event).await?;
-        best_effort(
-            "requester DM",
-            deps.notifier
-                .tell_requester(&request, &flow, RequesterUpdate::Active)
-                .await,
-        );
+        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Active).await);
         state.expires_at = Some(expires_at);
         Ok(StepOutcome::Next(state))
     }
@@ -343,28 +265,13 @@ impl Steps {
         let mut request = deps.load(&state.request_id).await?;
         if request.status == Status::Approved {
             let flow = deps.flow_of(&request)?.clone();
-            request
-                .transition(Status::Failed, deps.clock.now())
-                .map_err(Error::from)?;
+            request.transition(Status::Failed, deps.clock.now()).map_err(Error::from)?;
             request.failure = Some("the target system did not grant the access".into());
-            let event = AuditEvent::of(
-                &request,
-                Actor::system("escalate"),
-                "escalation_failed",
-                Some(Status::Approved),
-                None,
-            );
+            let event =
+                AuditEvent::of(&request, Actor::system("escalate"), "escalation_failed", Some(Status::Approved), None);
             deps.commit(&request, Status::Approved, event).await?;
-            best_effort(
-                "card update",
-                deps.notifier.update_approval_cards(&request, &flow).await,
-            );
-            best_effort(
-                "requester DM",
-                deps.notifier
-                    .tell_requester(&request, &flow, RequesterUpdate::Failed)
-                    .await,
-            );
+            best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
+            best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Failed).await);
         }
         Ok(StepOutcome::Next(state))
     }
@@ -415,14 +322,7 @@ pub(super) fn escalation_error(e: EscalationError) -> StepError {
 pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> RuleInput {
     let mut fields = serde_json::Map::new();
     for spec in &flow.fields {
-        fields.insert(
-            spec.name.clone(),
-            request
-                .fields
-                .get(&spec.name)
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
+        fields.insert(spec.name.clone(), request.fields.get(&spec.name).cloned().unwrap_or(Value::Null));
     }
     let target = flow.target(&request.target);
     let account_id = match target.map(|t| &t.kind) {

@@ -28,23 +28,15 @@ impl Airlock {
     /// Validates and records a request from `who`, then starts its workflow.
     pub async fn submit(&self, who: &Identity, input: SubmitInput) -> Result<AccessRequest> {
         let deps = &self.deps;
-        let flow = deps.config.flow(&input.flow).ok_or_else(|| {
-            Error::new(
-                ErrorCode::UnknownFlow,
-                format!("no flow named {:?}", input.flow),
-            )
-        })?;
+        let flow = deps
+            .config
+            .flow(&input.flow)
+            .ok_or_else(|| Error::new(ErrorCode::UnknownFlow, format!("no flow named {:?}", input.flow)))?;
         let groups = self.groups_of(flow, who).await;
-        policy::may_request(flow, who, &groups)
-            .map_err(|r| Error::new(ErrorCode::Forbidden, r.to_string()))?;
-        let form = validate_form(
-            flow,
-            input.target.as_deref(),
-            input.duration.as_deref(),
-            &input.reason,
-            &input.fields,
-        )
-        .map_err(Error::invalid)?;
+        policy::may_request(flow, who, &groups).map_err(|r| Error::new(ErrorCode::Forbidden, r.to_string()))?;
+        let form =
+            validate_form(flow, input.target.as_deref(), input.duration.as_deref(), &input.reason, &input.fields)
+                .map_err(Error::invalid)?;
 
         let now = deps.clock.now();
         let request = AccessRequest {
@@ -54,11 +46,7 @@ impl Airlock {
             flow: flow.name.clone(),
             target: form.target.name.clone(),
             access_key: form.target.access_key(),
-            requester: Requester {
-                email: who.email.clone(),
-                slack_id: who.slack_id.clone(),
-                role: who.role,
-            },
+            requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
             duration_secs: form.duration.as_secs(),
             reason: form.reason,
             fields: form.fields,
@@ -75,26 +63,12 @@ impl Airlock {
             access_removed_at: None,
             failure: None,
         };
-        let actor = Actor::User {
-            email: who.email.clone(),
-            slack_id: who.slack_id.clone(),
-        };
-        let event = AuditEvent::of(
-            &request,
-            actor,
-            "submitted",
-            None,
-            Some(request.reason.clone()),
-        );
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
+        let event = AuditEvent::of(&request, actor, "submitted", None, Some(request.reason.clone()));
         deps.store.insert_request(&request, &event).await?;
         deps.emit(&request, &event).await;
 
-        best_effort(
-            "submitted DM",
-            deps.notifier
-                .tell_requester(&request, flow, RequesterUpdate::Submitted)
-                .await,
-        );
+        best_effort("submitted DM", deps.notifier.tell_requester(&request, flow, RequesterUpdate::Submitted).await);
 
         let state = WorkflowState::start(request.id.clone(), flow.approval_timeout.as_secs());
         if let Err(e) = self.workflow.start(&state).await {
@@ -103,17 +77,10 @@ impl Airlock {
             abandoned.transition(Status::Cancelled, deps.clock.now())?;
             abandoned.decided_by = Some(Actor::system("workflow"));
             abandoned.decision_note = Some("the workflow could not start".into());
-            let event = AuditEvent::of(
-                &abandoned,
-                Actor::system("workflow"),
-                "cancelled",
-                Some(Status::Pending),
-                Some(e),
-            );
+            let event =
+                AuditEvent::of(&abandoned, Actor::system("workflow"), "cancelled", Some(Status::Pending), Some(e));
             deps.commit(&abandoned, Status::Pending, event).await?;
-            return Err(Error::unavailable(
-                "could not start the approval workflow; please try again",
-            ));
+            return Err(Error::unavailable("could not start the approval workflow; please try again"));
         }
         Ok(request)
     }

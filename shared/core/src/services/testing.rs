@@ -1,1 +1,293 @@
+//! In-memory fakes of the ports, for the services' unit tests.
 
+use crate::audit::AuditEvent;
+use crate::config::{Config, EXAMPLE_CONFIG};
+use crate::email::Email;
+use crate::escalators::EscalatorSet;
+use crate::flow::{FieldSpec, Flow};
+use crate::ids::RequestId;
+use crate::ports::*;
+use crate::request::{AccessRequest, MessageRef, Status};
+use crate::workflow::WorkflowState;
+use crate::{Airlock, Deps};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    requests: Mutex<HashMap<RequestId, AccessRequest>>,
+    events: Mutex<Vec<AuditEvent>>,
+    keys: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut requests = self.requests.lock().unwrap();
+        if let Some(open) = requests.values().find(|r| {
+            !r.status.is_terminal()
+                && r.requester.email == request.requester.email
+                && r.access_key == request.access_key
+        }) {
+            return Err(StoreError::Duplicate(open.id.clone()));
+        }
+        requests.insert(request.id.clone(), request.clone());
+        self.events.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        Ok(self.requests.lock().unwrap().get(id).cloned())
+    }
+
+    async fn update_request(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut requests = self.requests.lock().unwrap();
+        match requests.get(&request.id) {
+            Some(stored) if stored.status == expected && stored.version + 1 == request.version => {
+                requests.insert(request.id.clone(), request.clone());
+                self.events.lock().unwrap().extend(event.cloned());
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn requests_of_user(
+        &self,
+        user_key: &str,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let requests = self.requests.lock().unwrap();
+        let mut found: Vec<_> = requests
+            .values()
+            .filter(|r| r.requester.user_key() == user_key && status.is_none_or(|s| r.status == s))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.id.cmp(&a.id));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        let requests = self.requests.lock().unwrap();
+        Ok(requests.values().filter(|r| r.status == status).take(limit).cloned().collect())
+    }
+
+    async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        let requests = self.requests.lock().unwrap();
+        Ok(requests.values().filter(|r| r.removal_due().is_some_and(|d| d <= before)).take(limit).cloned().collect())
+    }
+
+    async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self.events.lock().unwrap().iter().filter(|e| &e.request_id == id).cloned().collect())
+    }
+
+    async fn claim_idempotency_key(&self, key: &str, _ttl: Duration) -> Result<bool, StoreError> {
+        let mut keys = self.keys.lock().unwrap();
+        if keys.iter().any(|k| k == key) {
+            return Ok(false);
+        }
+        keys.push(key.into());
+        Ok(true)
+    }
+}
+
+/// Records what the services asked the workflow to do.
+#[derive(Default)]
+pub struct RecordingWorkflow {
+    pub started: Mutex<Vec<WorkflowState>>,
+    pub decisions: Mutex<Vec<(String, WorkflowState)>>,
+}
+
+#[async_trait]
+impl Workflow for RecordingWorkflow {
+    async fn start(&self, state: &WorkflowState) -> Result<(), String> {
+        self.started.lock().unwrap().push(state.clone());
+        Ok(())
+    }
+
+    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String> {
+        self.decisions.lock().unwrap().push((task_token.into(), state.clone()));
+        Ok(())
+    }
+}
+
+/// Records every notification as a line of text.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    pub lines: Mutex<Vec<String>>,
+}
+
+impl RecordingNotifier {
+    pub fn saw(&self, needle: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    async fn post_approval_cards(
+        &self,
+        request: &AccessRequest,
+        _flow: &Flow,
+        approvers: &[DirectoryUser],
+    ) -> Result<Vec<MessageRef>, String> {
+        self.lines.lock().unwrap().push(format!("cards {} to {}", request.id, approvers.len()));
+        Ok(vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }])
+    }
+
+    async fn update_approval_cards(&self, request: &AccessRequest, _flow: &Flow) -> Result<(), String> {
+        self.lines.lock().unwrap().push(format!("card-update {} {}", request.id, request.status));
+        Ok(())
+    }
+
+    async fn tell_requester(
+        &self,
+        request: &AccessRequest,
+        _flow: &Flow,
+        update: RequesterUpdate,
+    ) -> Result<(), String> {
+        self.lines.lock().unwrap().push(format!("dm {} {update:?}", request.id));
+        Ok(())
+    }
+
+    async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String> {
+        self.lines.lock().unwrap().push(format!("tell {slack_id} {text}"));
+        Ok(())
+    }
+
+    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), String> {
+        self.lines.lock().unwrap().push(format!("audit {channel} {} {}", request.id, event.action));
+        Ok(())
+    }
+}
+
+/// Slack users U1 alice (admin), U2 bob (approver), U3 carol (member), U4 dave, U9 mallory (guest).
+pub struct FakeDirectory;
+
+const PEOPLE: [(&str, &str); 5] = [
+    ("U1", "alice@example.com"),
+    ("U2", "bob@example.com"),
+    ("U3", "carol@example.com"),
+    ("U4", "dave@example.com"),
+    ("U9", "mallory@elsewhere.example"),
+];
+
+#[async_trait]
+impl Directory for FakeDirectory {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+        Ok(PEOPLE.iter().find(|(id, _)| *id == slack_id).map(|(id, email)| user(id, email)))
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String> {
+        Ok(PEOPLE.iter().find(|(_, e)| *e == email.as_str()).map(|(id, email)| user(id, email)))
+    }
+
+    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, String> {
+        Ok(vec!["U4".into()])
+    }
+}
+
+fn user(id: &str, email: &str) -> DirectoryUser {
+    DirectoryUser { slack_id: id.into(), email: Some(email.parse().unwrap()), name: None }
+}
+
+pub struct NoOptions;
+
+#[async_trait]
+impl OptionsSource for NoOptions {
+    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, String> {
+        Ok(vec![])
+    }
+}
+
+pub struct NoAudit;
+
+#[async_trait]
+impl AuditSink for NoAudit {
+    async fn emit(&self, _event: &AuditEvent) {}
+}
+
+/// A clock tests move by hand.
+pub struct ManualClock(pub Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn advance(&self, secs: i64) {
+        *self.0.lock().unwrap() += chrono::Duration::seconds(secs);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Fails escalation with the configured errors first, then succeeds; counts calls.
+#[derive(Default)]
+pub struct ScriptedEscalator {
+    pub failures: Mutex<Vec<EscalationError>>,
+    pub removal_failures: Mutex<Vec<EscalationError>>,
+    pub escalated: Mutex<Vec<RequestId>>,
+    pub deescalated: Mutex<Vec<RequestId>>,
+}
+
+#[async_trait]
+impl Escalator for ScriptedEscalator {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        if let Some(e) = self.failures.lock().unwrap().pop() {
+            return Err(e);
+        }
+        self.escalated.lock().unwrap().push(grant.request_id.clone());
+        Ok(())
+    }
+
+    async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        if let Some(e) = self.removal_failures.lock().unwrap().pop() {
+            return Err(e);
+        }
+        self.deescalated.lock().unwrap().push(grant.request_id.clone());
+        Ok(())
+    }
+}
+
+pub struct Harness {
+    pub airlock: Airlock,
+    pub store: Arc<MemoryStore>,
+    pub workflow: Arc<RecordingWorkflow>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub escalator: Arc<ScriptedEscalator>,
+    pub clock: Arc<ManualClock>,
+}
+
+pub fn harness_with(config: Config) -> Harness {
+    let store = Arc::new(MemoryStore::default());
+    let workflow = Arc::new(RecordingWorkflow::default());
+    let notifier = Arc::new(RecordingNotifier::default());
+    let escalator = Arc::new(ScriptedEscalator::default());
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let deps = Deps {
+        config: Arc::new(config),
+        store: store.clone(),
+        notifier: notifier.clone(),
+        escalator: Arc::new(EscalatorSet::new().with("record", escalator.clone())),
+        audit: Arc::new(NoAudit),
+        directory: Arc::new(FakeDirectory),
+        options: Arc::new(NoOptions),
+        clock: clock.clone(),
+    };
+    Harness { airlock: Airlock::new(deps, workflow.clone()), store, workflow, notifier, escalator, clock }
+}
+
+pub fn harness() -> Harness {
+    harness_with(Config::from_yaml(EXAMPLE_CONFIG).unwrap())
+}

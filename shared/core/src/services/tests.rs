@@ -1,1 +1,257 @@
+use super::testing::*;
+use super::*;
+use crate::ErrorCode;
+use crate::ports::{EscalationError, Store};
+use crate::request::Status;
+use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
+use serde_json::json;
 
+fn form(flow: &str, target: &str, duration: &str, urgency: &str) -> SubmitInput {
+    SubmitInput {
+        flow: flow.into(),
+        target: Some(target.into()),
+        duration: Some(duration.into()),
+        reason: "deploy hotfix".into(),
+        fields: if urgency.is_empty() { Default::default() } else { [("urgency".to_string(), json!(urgency))].into() },
+    }
+}
+
+async fn step(h: &Harness, step: StepName, state: WorkflowState, token: Option<&str>) -> StepOutcome {
+    h.airlock.steps().run(StepCall { step, state, task_token: token.map(String::from) }).await.unwrap()
+}
+
+fn next(outcome: StepOutcome) -> WorkflowState {
+    match outcome {
+        StepOutcome::Next(state) => state,
+        StepOutcome::Waiting => panic!("expected the step to go on"),
+    }
+}
+
+async fn submitted(h: &Harness, who: &str, input: SubmitInput) -> (crate::AccessRequest, WorkflowState) {
+    let carol = h.airlock.identify_slack_user(who).await.unwrap();
+    let request = h.airlock.submit(&carol, input).await.unwrap();
+    let state = h.workflow.started.lock().unwrap().last().cloned().unwrap();
+    (request, state)
+}
+
+#[tokio::test]
+async fn submit_validates_every_input_and_names_each_field() {
+    let h = harness();
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let mut input = form("aws-prod", "nope", "5h", "Sometimes");
+    input.reason = "  ".into();
+    input.fields.insert("colour".into(), json!("blue"));
+    let e = h.airlock.submit(&carol, input).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid);
+    let mut fields: Vec<_> = e.fields.iter().map(|f| f.field.as_str()).collect();
+    fields.sort();
+    assert_eq!(fields, ["colour", "duration", "reason", "target", "urgency"]);
+    assert!(e.fields.iter().any(|f| f.message.contains("maximum of 4h")));
+
+    let e = h.airlock.submit(&carol, form("aws-dev", "x", "1h", "Normal")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownFlow);
+    let guest = h.airlock.identify_slack_user("U9").await.unwrap();
+    let e = h.airlock.submit(&guest, form("aws-prod", "prod-admin", "1h", "Normal")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(h.workflow.started.lock().unwrap().is_empty(), "nothing invalid starts a workflow");
+}
+
+#[tokio::test]
+async fn identical_open_requests_are_not_duplicated() {
+    let h = harness();
+    let (first, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let e = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Normal")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Duplicate);
+    assert!(e.message.contains(first.id.as_str()));
+    h.airlock.submit(&carol, form("aws-prod", "prod-readonly", "15m", "Normal")).await.unwrap();
+}
+
+#[tokio::test]
+async fn approval_path_from_request_to_expiry() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "15m", "Normal")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    assert_eq!(state.route, Some(Route::NeedsApproval));
+    assert_eq!(step(&h, StepName::AwaitDecision, state.clone(), Some("tok-1")).await, StepOutcome::Waiting);
+    assert_eq!(h.notifier.saw("cards"), 1);
+
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    let outcome = h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    assert!(matches!(outcome, DecideOutcome::Decided(ref r) if r.status == Status::Approved));
+    let (token, decided) = h.workflow.decisions.lock().unwrap()[0].clone();
+    assert_eq!((token.as_str(), decided.decision), ("tok-1", Some(Decision::Approved)));
+
+    let again = h.airlock.decide(&request.id, &bob, true, None).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::Conflict, "a double click changes nothing");
+    assert_eq!(h.workflow.decisions.lock().unwrap().len(), 1);
+
+    let state = next(step(&h, StepName::Escalate, decided.clone(), None).await);
+    let replay = next(step(&h, StepName::Escalate, decided, None).await);
+    assert_eq!(state.expires_at, replay.expires_at);
+    assert_eq!(h.escalator.escalated.lock().unwrap().len(), 1, "a replayed Escalate grants once");
+
+    let held = next(step(&h, StepName::CheckExpiry, state.clone(), None).await);
+    assert_eq!(held.hold, Some(Hold::Wait), "not expired yet");
+    h.clock.advance(15 * 60);
+    let done = next(step(&h, StepName::CheckExpiry, state, None).await);
+    assert_eq!(done.hold, Some(Hold::Done));
+    next(step(&h, StepName::Deescalate, done.clone(), None).await);
+    next(step(&h, StepName::Deescalate, done, None).await);
+    assert_eq!(h.escalator.deescalated.lock().unwrap().len(), 1, "a replayed Deescalate removes once");
+
+    let request = h.airlock.get_request(&request.id).await.unwrap();
+    assert_eq!(request.status, Status::Expired);
+    let actions: Vec<_> = h.airlock.audit_trail(&request.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["submitted", "approved", "access_granted", "expired"]);
+    assert_eq!(h.notifier.saw("Active"), 1);
+    assert_eq!(h.notifier.saw("Expired"), 1);
+}
+
+#[tokio::test]
+async fn rules_auto_approve_and_deny() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    assert_eq!(state.route, Some(Route::AutoApproved));
+    let request = h.airlock.get_request(&request.id).await.unwrap();
+    assert_eq!(request.status, Status::Approved);
+    assert_eq!(request.decided_by.unwrap().to_string(), "rule:auto_approve");
+
+    let mut config = crate::Config::from_yaml(crate::config::EXAMPLE_CONFIG).unwrap();
+    config.flows[0].rules.auto_deny = Some(crate::rules::Rule::compile("duration_seconds > 1800").unwrap());
+    let h = harness_with(config);
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    assert_eq!(state.route, Some(Route::AutoDenied), "deny rules win");
+    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Denied);
+}
+
+#[tokio::test]
+async fn two_approvals_when_two_are_required() {
+    let mut config = crate::Config::from_yaml(crate::config::EXAMPLE_CONFIG).unwrap();
+    config.flows[0].approvers.required = 2;
+    let h = harness_with(config);
+    let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    let alice = h.airlock.identify_slack_user("U1").await.unwrap();
+    let first = h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    assert!(matches!(first, DecideOutcome::ApprovalRecorded { approvals: 1, required: 2, .. }));
+    assert_eq!(h.airlock.decide(&request.id, &bob, true, None).await.unwrap_err().code, ErrorCode::Conflict);
+    let second = h.airlock.decide(&request.id, &alice, true, None).await.unwrap();
+    assert!(matches!(second, DecideOutcome::Decided(ref r) if r.status == Status::Approved));
+}
+
+#[tokio::test]
+async fn deny_with_reason_and_refusals() {
+    let h = harness();
+    let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let dave = h.airlock.identify_slack_user("U4").await.unwrap();
+    assert_eq!(h.airlock.decide(&request.id, &carol, true, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    assert_eq!(h.airlock.decide(&request.id, &dave, true, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    h.airlock.decide(&request.id, &bob, false, Some("use staging".into())).await.unwrap();
+    let request = h.airlock.get_request(&request.id).await.unwrap();
+    assert_eq!((request.status, request.decision_note.as_deref()), (Status::Denied, Some("use staging")));
+    assert_eq!(h.notifier.saw("Denied"), 1);
+}
+
+#[tokio::test]
+async fn decision_before_the_token_is_stored_is_returned_by_await_decision() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    let state = next(step(&h, StepName::AwaitDecision, state, Some("late-token")).await);
+    assert_eq!(state.decision, Some(Decision::Approved));
+}
+
+#[tokio::test]
+async fn timeout_records_timed_out_unless_an_approval_won() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let state = next(step(&h, StepName::TimedOut, state, None).await);
+    assert_eq!(state.decision, Some(Decision::TimedOut));
+    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::TimedOut);
+}
+
+#[tokio::test]
+async fn transient_and_permanent_escalation_failures() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    h.escalator.failures.lock().unwrap().push(EscalationError::Transient("throttled".into()));
+    let call = StepCall { step: StepName::Escalate, state: state.clone(), task_token: None };
+    let err = h.airlock.steps().run(call).await.unwrap_err();
+    assert_eq!(err.error_type(), "Airlock.Transient");
+    h.escalator.failures.lock().unwrap().push(EscalationError::Permanent("no such user".into()));
+    let call = StepCall { step: StepName::Escalate, state: state.clone(), task_token: None };
+    assert_eq!(h.airlock.steps().run(call).await.unwrap_err().error_type(), "Airlock.Permanent");
+    next(step(&h, StepName::EscalationFailed, state, None).await);
+    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Failed);
+    assert_eq!(h.notifier.saw("Failed"), 1);
+}
+
+#[tokio::test]
+async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    let state = next(step(&h, StepName::Escalate, state, None).await);
+    let dave = h.airlock.identify_slack_user("U4").await.unwrap();
+    assert_eq!(h.airlock.revoke(&request.id, &dave, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let revoked = h.airlock.revoke(&request.id, &carol, Some("done early".into())).await.unwrap();
+    assert_eq!(revoked.status, Status::Revoked);
+    assert!(revoked.access_removed_at.is_some());
+    let done = next(step(&h, StepName::CheckExpiry, state, None).await);
+    assert_eq!(done.hold, Some(Hold::Done));
+    next(step(&h, StepName::Deescalate, done, None).await);
+    assert_eq!(h.escalator.deescalated.lock().unwrap().len(), 1);
+    assert_eq!(h.airlock.revoke(&request.id, &carol, None).await.unwrap_err().code, ErrorCode::Conflict);
+}
+
+async fn emergency_grant(h: &Harness) -> crate::RequestId {
+    let (request, state) = submitted(h, "U3", form("aws-prod", "prod-admin", "15m", "Emergency")).await;
+    let state = next(step(h, StepName::Request, state, None).await);
+    next(step(h, StepName::Escalate, state, None).await);
+    request.id
+}
+
+#[tokio::test]
+async fn a_late_removal_never_takes_access_another_grant_holds() {
+    let h = harness();
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let first = emergency_grant(&h).await;
+    h.escalator.removal_failures.lock().unwrap().push(EscalationError::Transient("throttled".into()));
+    let revoked = h.airlock.revoke(&first, &carol, None).await.unwrap();
+    assert!(revoked.holds_access(), "removal failed: still held, left to the sweeper");
+    let second = emergency_grant(&h).await;
+    assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
+    assert!(h.escalator.deescalated.lock().unwrap().is_empty(), "the second grant still holds the same access");
+    assert!(!h.airlock.get_request(&first).await.unwrap().holds_access());
+    h.airlock.revoke(&second, &carol, None).await.unwrap();
+    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![second]);
+}
+
+#[tokio::test]
+async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
+    let h = harness();
+    let (request, state) = submitted(&h, "U3", form("sandbox", "sandbox-admin", "15m", "")).await;
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    let mut state = state;
+    state.decision = Some(Decision::Approved);
+    let state = next(step(&h, StepName::Escalate, state, None).await);
+    let extended = h.airlock.extend(&request.id, &bob, "15m".parse().unwrap()).await.unwrap();
+    assert_eq!(extended.expires_at.unwrap() - state.expires_at.unwrap(), chrono::Duration::minutes(15));
+    assert!(h.airlock.extend(&request.id, &bob, "1h".parse().unwrap()).await.is_err(), "past max_duration");
+    h.clock.advance(16 * 60);
+    let held = next(step(&h, StepName::CheckExpiry, state, None).await);
+    assert_eq!(held.hold, Some(Hold::Wait), "extended grants are held again");
+    assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0);
+    h.clock.advance(15 * 60);
+    assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
+    assert_eq!(h.store.get_request(&request.id).await.unwrap().unwrap().status, Status::Expired);
+}

@@ -26,12 +26,7 @@ pub(super) fn validate_form<'f>(
     fields: &BTreeMap<String, Value>,
 ) -> Result<ValidForm<'f>, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut error = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
-    };
+    let mut error = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
 
     let target = match target.map(str::trim).filter(|t| !t.is_empty()) {
         Some(name) => flow.target(name).or_else(|| flow.find_target(name)),
@@ -47,11 +42,7 @@ pub(super) fn validate_form<'f>(
         None => Err("choose a duration".to_string()),
         Some(d) => d
             .parse::<GrantDuration>()
-            .or_else(|e| {
-                d.parse::<u64>()
-                    .map(GrantDuration::from_secs)
-                    .map_err(|_| e)
-            })
+            .or_else(|e| d.parse::<u64>().map(GrantDuration::from_secs).map_err(|_| e))
             .and_then(|d| policy::check_duration(flow, d).map(|()| d)),
     };
     if let Err(e) = &duration {
@@ -83,12 +74,7 @@ pub(super) fn validate_form<'f>(
     }
 
     match (target, duration) {
-        (Some(target), Ok(duration)) if errors.is_empty() => Ok(ValidForm {
-            target,
-            duration,
-            reason,
-            fields: values,
-        }),
+        (Some(target), Ok(duration)) if errors.is_empty() => Ok(ValidForm { target, duration, reason, fields: values }),
         _ => Err(errors),
     }
 }
@@ -103,11 +89,7 @@ pub fn parse_field_value(spec: &FieldSpec, raw: &Value) -> Result<Value, String>
     let value = match spec.field_type {
         FieldType::String | FieldType::Text => {
             let s = text.ok_or("expected text")?;
-            let limit = if spec.field_type == FieldType::String {
-                150
-            } else {
-                3_000
-            };
+            let limit = if spec.field_type == FieldType::String { 150 } else { 3_000 };
             if s.chars().count() > limit {
                 return Err(format!("at most {limit} characters"));
             }
@@ -116,10 +98,7 @@ pub fn parse_field_value(spec: &FieldSpec, raw: &Value) -> Result<Value, String>
         FieldType::Select => Value::from(text.ok_or("expected one of the options")?),
         FieldType::Int => match (raw.as_i64(), text) {
             (Some(n), _) => Value::from(n),
-            (None, Some(s)) => Value::from(
-                s.parse::<i64>()
-                    .map_err(|_| format!("{s:?} is not a whole number"))?,
-            ),
+            (None, Some(s)) => Value::from(s.parse::<i64>().map_err(|_| format!("{s:?} is not a whole number"))?),
             _ => return Err("expected a whole number".into()),
         },
         FieldType::Bool => match (raw.as_bool(), text) {
@@ -130,8 +109,7 @@ pub fn parse_field_value(spec: &FieldSpec, raw: &Value) -> Result<Value, String>
         },
         FieldType::Date => {
             let s = text.ok_or("expected a date")?;
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| format!("{s:?} is not a YYYY-MM-DD date"))?;
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a YYYY-MM-DD date"))?;
             Value::from(s)
         }
         FieldType::User => {
@@ -145,10 +123,7 @@ pub fn parse_field_value(spec: &FieldSpec, raw: &Value) -> Result<Value, String>
     if !spec.allowed_values.is_empty() {
         let s = value.as_str().unwrap_or_default();
         if !spec.allowed_values.iter().any(|a| a == s) {
-            return Err(format!(
-                "must be one of: {}",
-                spec.allowed_values.join(", ")
-            ));
+            return Err(format!("must be one of: {}", spec.allowed_values.join(", ")));
         }
     }
     Ok(value)
