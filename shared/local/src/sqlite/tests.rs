@@ -1,0 +1,140 @@
+use super::*;
+use airlock_core::request::Requester;
+use airlock_core::{Actor, Role};
+
+fn request(email: &str, access_key: &str) -> AccessRequest {
+    let now = Utc::now();
+    AccessRequest {
+        id: RequestId::generate(),
+        version: 1,
+        status: Status::Pending,
+        flow: "aws-prod".into(),
+        target: "prod-admin".into(),
+        access_key: access_key.into(),
+        requester: Requester { email: email.parse().unwrap(), slack_id: Some("U3".into()), role: Role::Member },
+        duration_secs: 60,
+        reason: "r".into(),
+        fields: Default::default(),
+        created_at: now,
+        updated_at: now,
+        decision_deadline: now,
+        approvals: vec![],
+        decided_by: None,
+        decision_note: None,
+        task_token: None,
+        cards: vec![],
+        granted_at: None,
+        expires_at: None,
+        access_removed_at: None,
+        failure: None,
+    }
+}
+
+fn event(r: &AccessRequest, action: &str) -> AuditEvent {
+    AuditEvent::of(r, Actor::system("test"), action, None, None)
+}
+
+async fn moved(store: &SqliteStore, r: &AccessRequest, to: Status) -> Result<AccessRequest, StoreError> {
+    let mut next = r.clone();
+    let from = next.transition(to, Utc::now()).unwrap();
+    store.update_request(&next, from, Some(&event(&next, to.as_str()))).await.map(|()| next)
+}
+
+#[tokio::test]
+async fn records_round_trip_with_their_audit_trail() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r);
+    let approved = moved(&store, &r, Status::Approved).await.unwrap();
+    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["submitted", "approved"]);
+    assert_eq!(store.requests_with_status(Status::Approved, 10).await.unwrap(), vec![approved.clone()]);
+    assert_eq!(store.requests_of_user("carol@example.com", None, 10).await.unwrap(), vec![approved]);
+    assert!(store.requests_of_user("carol@example.com", Some(Status::Pending), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn stale_writes_conflict_and_change_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    moved(&store, &r, Status::Approved).await.unwrap();
+    assert_eq!(moved(&store, &r, Status::Denied).await.unwrap_err(), StoreError::Conflict);
+    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap().status, Status::Approved);
+    assert_eq!(store.audit_events(&r.id).await.unwrap().len(), 2, "the losing write left no audit event");
+}
+
+#[tokio::test]
+async fn of_many_concurrent_writers_on_one_version_exactly_one_wins() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, r) = (store.clone(), r.clone());
+            tokio::spawn(
+                async move { moved(&store, &r, if i % 2 == 0 { Status::Approved } else { Status::Denied }).await },
+            )
+        })
+        .collect();
+    let mut wins = 0;
+    for w in writers {
+        wins += usize::from(w.await.unwrap().is_ok());
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn one_open_request_per_user_and_access() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let first = request("carol@example.com", "k1");
+    store.insert_request(&first, &event(&first, "submitted")).await.unwrap();
+    let again = request("carol@example.com", "k1");
+    assert_eq!(
+        store.insert_request(&again, &event(&again, "submitted")).await,
+        Err(StoreError::Duplicate(first.id.clone()))
+    );
+    let other = request("dave@example.com", "k1");
+    store.insert_request(&other, &event(&other, "submitted")).await.unwrap();
+    moved(&store, &first, Status::Denied).await.unwrap();
+    store.insert_request(&again, &event(&again, "submitted")).await.unwrap();
+}
+
+#[tokio::test]
+async fn removals_due_follow_expiry_and_removal() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    let approved = moved(&store, &r, Status::Approved).await.unwrap();
+    let mut active = approved.clone();
+    active.transition(Status::Active, Utc::now()).unwrap();
+    active.granted_at = Some(Utc::now());
+    active.expires_at = Some(Utc::now() + chrono::Duration::seconds(60));
+    store.update_request(&active, Status::Approved, None).await.unwrap();
+    assert!(store.removals_due(Utc::now(), 10).await.unwrap().is_empty());
+    assert_eq!(store.removals_due(Utc::now() + chrono::Duration::seconds(61), 10).await.unwrap().len(), 1);
+    let mut expired = active.clone();
+    expired.transition(Status::Expired, Utc::now()).unwrap();
+    expired.access_removed_at = Some(Utc::now());
+    store.update_request(&expired, Status::Active, None).await.unwrap();
+    assert!(store.removals_due(Utc::now() + chrono::Duration::days(1), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn idempotency_keys_claim_once_until_they_expire() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert!(store.claim_idempotency_key("evt:1", Duration::from_secs(60)).await.unwrap());
+    assert!(!store.claim_idempotency_key("evt:1", Duration::from_secs(60)).await.unwrap());
+    assert!(store.claim_idempotency_key("evt:2", Duration::ZERO).await.unwrap());
+    assert!(store.claim_idempotency_key("evt:2", Duration::from_secs(60)).await.unwrap(), "expired keys are reclaimed");
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("airlock.db");
+    let r = request("carol@example.com", "k1");
+    SqliteStore::open(&path).unwrap().insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    assert_eq!(SqliteStore::open(&path).unwrap().get_request(&r.id).await.unwrap().unwrap(), r);
+}
