@@ -1,1 +1,255 @@
-//! placeholder
+//! The end-to-end harness: [`TestApp::spawn`] runs the real local assembly (`airlock serve`'s) on a
+//! loopback port over a SQLite file, with a fake Slack Web API and a webhook receiver, and offers
+//! helpers that speak to it the way Slack and API clients do.
+
+pub mod hooks;
+
+use airlock_cli::app::LocalApp;
+use airlock_cli::settings::{Settings, StoreKind};
+use airlock_core::{Config, RequestId, Status};
+use airlock_http::ApiTokens;
+pub use airlock_testkit::slack::{FORM, Input, JSON};
+use airlock_testkit::slack::{FakeSlack, FakeUser, SlackCall, SlackSigner, request_form_submission_body};
+use hooks::HookReceiver;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SIGNING_SECRET: &str = "e2e-signing-secret";
+pub const API_TOKEN: &str = "e2e-api-token";
+pub const HOOK_SECRET_ENV: &str = "AIRLOCK_E2E_HOOK_SECRET";
+pub const HOOK_SECRET: &str = "e2e-hook-secret";
+
+/// Carol: a member who requests.
+pub const CAROL: &str = "U0CAROL";
+/// Bob: the listed approver of `prod`.
+pub const BOB: &str = "U0BOB";
+/// Dave: a member who is not an approver.
+pub const DAVE: &str = "U0DAVE";
+/// Gina: a guest (outside the organization's domains).
+pub const GINA: &str = "U0GINA";
+/// Alice: an admin.
+pub const ALICE: &str = "U0ALICE";
+pub const APPROVALS: &str = "C0APPROVALS";
+
+/// How long to wait for something that happens right away (the runner is asynchronous).
+pub const SOON: Duration = Duration::from_secs(10);
+
+fn config_yaml(hook_url: &str) -> String {
+    format!(
+        r#"
+organization:
+  primary_domain: example.com
+  admins: [alice@example.com]
+slack:
+  command: /access
+  audit_channel: C0AUDIT
+flows:
+  - name: prod
+    label: Production
+    approvers:
+      users: [bob@example.com]
+      channel: {APPROVALS}
+    durations: [2s, 1h]
+    max_duration: 4h
+    approval_timeout: 1h
+    targets:
+      - name: prod-admin
+        label: Prod admin
+        kind: record
+      - name: billing
+        label: Billing console
+        kind: webhook
+        url: {hook_url}
+        secret_env: {HOOK_SECRET_ENV}
+    fields:
+      - name: urgency
+        label: Urgency
+        type: select
+        allowed_values: [Normal, Emergency]
+    rules:
+      auto_approve: 'fields.urgency == "Emergency"'
+  - name: sandbox
+    label: Sandbox
+    approvers:
+      users: [carol@example.com]
+    allow_self_approval: true
+    durations: [1h]
+    max_duration: 1h
+    targets:
+      - name: sandbox-admin
+        label: Sandbox admin
+        kind: record
+"#
+    )
+}
+
+/// A running Airlock with its fake Slack and webhook receiver.
+pub struct TestApp {
+    pub base: String,
+    pub slack: FakeSlack,
+    pub hooks: HookReceiver,
+    pub http: reqwest::Client,
+    pub app: airlock_core::Airlock,
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+    server: Option<Server>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        airlock_cli::telemetry::init("off");
+        // SAFETY: every test sets the same constant; no thread reads it while it changes value.
+        unsafe { std::env::set_var(HOOK_SECRET_ENV, HOOK_SECRET) };
+        let slack = FakeSlack::start(
+            vec![
+                FakeUser::new(CAROL, "carol@example.com", "Carol"),
+                FakeUser::new(BOB, "bob@example.com", "Bob"),
+                FakeUser::new(DAVE, "dave@example.com", "Dave"),
+                FakeUser::new(GINA, "gina@gmail.com", "Gina"),
+                FakeUser::new(ALICE, "alice@example.com", "Alice"),
+            ],
+            vec![],
+        )
+        .await;
+        let hooks = HookReceiver::start(HOOK_SECRET).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("airlock.db");
+        let settings = settings(&slack, &hooks, &data);
+        let (app, base, server) = launch(settings).await;
+        TestApp { base, slack, hooks, http: reqwest::Client::new(), app, data, _dir: dir, server: Some(server) }
+    }
+
+    /// Stops the server (as a crash or deploy would) and starts a new one on the same store.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (app, base, server) = launch(settings(&self.slack, &self.hooks, &self.data)).await;
+        (self.app, self.base, self.server) = (app, base, Some(server));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some((stop, server)) = self.server.take() {
+            let _ = stop.send(());
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    /// POSTs `body` to a Slack route, signed as Slack signs it.
+    pub async fn slack_post(&self, path: &str, body: &str, content_type: &str) -> reqwest::Response {
+        let headers = SlackSigner::new(SIGNING_SECRET).header_map(body.as_bytes(), content_type);
+        self.http.post(format!("{}{path}", self.base)).headers(headers).body(body.to_string()).send().await.unwrap()
+    }
+
+    /// Submits the request form of `flow` as `user` and returns Slack's view of the answer (JSON, or
+    /// `null` for an empty ack).
+    pub async fn submit_form(&self, user: &str, flow: &str, inputs: &[(&str, Input)]) -> serde_json::Value {
+        let body = request_form_submission_body(user, flow, inputs);
+        let response = self.slack_post("/slack/interactions", &body, FORM).await;
+        assert_eq!(response.status(), 200, "view_submission answered {}", response.status());
+        let text = response.text().await.unwrap();
+        if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() }
+    }
+
+    /// Carol asks for `target` on `prod` for `duration` and the id of her new request.
+    pub async fn request_prod(&self, user: &str, target: &str, duration: &str, urgency: &str) -> RequestId {
+        let before = self.app.list_requests(&email_of(user), None, 100).await.unwrap().len();
+        let answer = self
+            .submit_form(
+                user,
+                "prod",
+                &[
+                    ("target", Input::Select(target.into())),
+                    ("duration", Input::Select(duration.into())),
+                    ("reason", Input::Text("incident INC-7".into())),
+                    ("field:urgency", Input::Select(urgency.into())),
+                ],
+            )
+            .await;
+        assert_eq!(answer["response_action"], "clear", "the form was not accepted: {answer}");
+        let mine = self.app.list_requests(&email_of(user), None, 100).await.unwrap();
+        assert_eq!(mine.len(), before + 1, "one new request");
+        mine[0].id.clone()
+    }
+
+    /// Clicks `action` (`approve` / `deny`) on the request's card as `user`.
+    pub async fn click(&self, user: &str, action: &str, id: &RequestId) -> reqwest::Response {
+        let body =
+            airlock_testkit::slack::block_actions_body(user, action, id.as_str(), APPROVALS, "1700000000.000100");
+        self.slack_post("/slack/interactions", &body, FORM).await
+    }
+
+    pub async fn status_of(&self, id: &RequestId) -> Status {
+        self.app.get_request(id).await.unwrap().status
+    }
+
+    /// Waits until the request reaches `status`; panics with the status it is stuck in.
+    pub async fn wait_status(&self, id: &RequestId, status: Status, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let now = self.status_of(id).await;
+            if now == status {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} is {now}, expected {status} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for a DM (chat.postMessage to the user's DM channel) containing `needle`.
+    pub async fn dm(&self, user: &str, needle: &str) -> SlackCall {
+        let dm_channel = format!("D{user}");
+        let to_user = |c: &SlackCall| c.arg("channel").is_some_and(|ch| ch == user || ch == dm_channel);
+        self.slack.wait_for("chat.postMessage", |c| to_user(c) && c.text().contains(needle), SOON).await
+    }
+
+    /// A `/api/v1` call with the API token.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_TOKEN)
+    }
+}
+
+type Server = (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>);
+
+fn settings(slack: &FakeSlack, hooks: &HookReceiver, data: &std::path::Path) -> Settings {
+    Settings {
+        config: Config::from_yaml(&config_yaml(&hooks.url())).expect("the e2e config is valid"),
+        config_source: "e2e".into(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store: StoreKind::Sqlite(data.to_path_buf()),
+        api_tokens: ApiTokens::parse(API_TOKEN),
+        signing_secret: SIGNING_SECRET.into(),
+        bot_token: "xoxb-e2e".into(),
+        slack_api_url: slack.base_url(),
+        sweep_interval: Duration::from_secs(3600),
+    }
+}
+
+/// Builds the local assembly and serves it on a fresh loopback port.
+async fn launch(settings: Settings) -> (airlock_core::Airlock, String, Server) {
+    let local = LocalApp::build(settings).await.expect("the app builds");
+    let airlock = local.airlock.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(local.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (airlock, base, (stop, server))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = self.server.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn email_of(user: &str) -> String {
+    format!(
+        "{}@{}",
+        user.trim_start_matches("U0").to_ascii_lowercase(),
+        if user == GINA { "gmail.com" } else { "example.com" }
+    )
+}

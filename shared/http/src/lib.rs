@@ -1,1 +1,38 @@
-//! placeholder
+//! The HTTP surface of Airlock (DESIGN.md §4): Slack's four endpoints, the `/api/v1` JSON API and
+//! `/healthz`, as one axum [`Router`] served by `airlock serve` and by the slack-ingress Lambda.
+
+mod api;
+mod auth;
+mod error;
+mod slack;
+
+use airlock_core::Airlock;
+use airlock_slack::SlackApp;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+pub use auth::ApiTokens;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub airlock: Airlock,
+    pub slack: Arc<SlackApp>,
+    pub api_tokens: Arc<ApiTokens>,
+}
+
+/// The router with every route of the contract.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/slack/commands", post(slack::commands))
+        .route("/slack/interactions", post(slack::interactions))
+        .route("/slack/events", post(slack::events))
+        .route("/slack/options", post(slack::options))
+        .route("/api/v1/requests", post(api::create_request).get(api::list_requests))
+        .route("/api/v1/requests/{id}", get(api::get_request))
+        .route("/api/v1/requests/{id}/revoke", post(api::revoke_request))
+        .route("/healthz", get(api::healthz))
+        .fallback(error::not_found)
+        .with_state(state)
+}

@@ -41,6 +41,10 @@ struct RunnerState {
     running: HashSet<RequestId>,
     /// AwaitDecision task tokens waiting for a decision, with their parked state.
     waiting: HashMap<String, WorkflowState>,
+    /// Tokens handed to an AwaitDecision step that has not returned yet.
+    issued: HashSet<String>,
+    /// Decisions that arrived for an issued token before its step returned.
+    early: HashMap<String, Option<Decision>>,
     history: HashMap<RequestId, Vec<StepName>>,
 }
 
@@ -237,7 +241,20 @@ impl LocalRunner {
                 },
                 StepName::AwaitDecision => {
                     let token = format!("local:{id}:{}", self.tokens.fetch_add(1, Ordering::Relaxed));
-                    match self.run_step(step, &state, Some(token.clone()), STEP_ATTEMPTS).await {
+                    // Like Step Functions, the token is live before the step runs: a decision may
+                    // arrive while the step is still posting cards.
+                    self.lock().issued.insert(token.clone());
+                    let outcome = self.run_step(step, &state, Some(token.clone()), STEP_ATTEMPTS).await;
+                    let early = {
+                        let mut runner = self.lock();
+                        runner.issued.remove(&token);
+                        runner.early.remove(&token)
+                    };
+                    match outcome {
+                        Ok(StepOutcome::Waiting) if early.is_some() => {
+                            state.decision = early.flatten();
+                            StepName::Decided
+                        }
                         Ok(StepOutcome::Waiting) => {
                             let deadline = match self.store.get_request(&id).await {
                                 Ok(Some(r)) => r.decision_deadline,
@@ -306,7 +323,18 @@ impl Workflow for LocalRunner {
 
     async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String> {
         let me = self.me()?;
-        let parked = me.lock().waiting.remove(task_token);
+        let parked = {
+            let mut runner = me.lock();
+            let parked = runner.waiting.remove(task_token);
+            if parked.is_none() && runner.issued.contains(task_token) {
+                if runner.early.contains_key(task_token) {
+                    return Err(format!("task token {task_token} already has a decision"));
+                }
+                runner.early.insert(task_token.to_string(), state.decision);
+                return Ok(());
+            }
+            parked
+        };
         match parked {
             Some(parked) => {
                 let mut resumed = parked;

@@ -4,6 +4,8 @@
 //! `MOTO_ENDPOINT` when the test script started it, or else one this process starts from the project's
 //! virtualenv (`.venv/bin/moto_server`, made by `scripts/setup-venv.sh`) on a free loopback port.
 
+pub mod slack;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -43,10 +45,7 @@ pub fn fake_aws_env() {
 
 fn start_or_reuse() -> Moto {
     if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
-        return Moto {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-            _child: None,
-        };
+        return Moto { endpoint: endpoint.trim_end_matches('/').to_string(), _child: None };
     }
     let bin = workspace_root().join(".venv/bin/moto_server");
     assert!(
@@ -54,16 +53,10 @@ fn start_or_reuse() -> Moto {
         "moto server not found at {}: run scripts/setup-venv.sh (or scripts/test.sh) first",
         bin.display()
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     // A watchdog shell stops moto once this test process is gone (statics are never dropped).
     let child = Command::new("sh")
-        .args([
-            "-c",
-            r#""$0" -H 127.0.0.1 -p "$1" & m=$!; while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $m"#,
-        ])
+        .args(["-c", r#""$0" -H 127.0.0.1 -p "$1" & m=$!; while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $m"#])
         .arg(&bin)
         .arg(port.to_string())
         .arg(std::process::id().to_string())
@@ -74,16 +67,10 @@ fn start_or_reuse() -> Moto {
         .expect("start moto_server");
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not listen on port {port} within 30 s"
-        );
+        assert!(Instant::now() < deadline, "moto_server did not listen on port {port} within 30 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Moto {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _child: Some(ChildGuard(child)),
-    }
+    Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: Some(ChildGuard(child)) }
 }
 
 /// The workspace root (the folder holding the top-level `Cargo.toml`).

@@ -62,6 +62,7 @@ impl Steps {
         let event = AuditEvent::of(&request, actor, action, Some(expected), detail);
         deps.commit(&request, expected, event).await?;
         if let Some(update) = update {
+            best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
             best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, update).await);
         }
         Ok(())
@@ -123,6 +124,7 @@ impl Airlock {
         request.decision_note = reason.clone();
         let event = AuditEvent::of(&request, actor.clone(), "revoked", Some(Status::Active), reason);
         deps.commit(&request, Status::Active, event).await?;
+        best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
         best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Revoked).await);
         if let Err(e) = self.steps().remove_access(request.clone(), actor).await {
             tracing::error!(request_id = %id, error = %e, "access not removed yet; the sweeper will retry");

@@ -254,6 +254,7 @@ impl Steps {
         request.expires_at = Some(expires_at);
         let event = AuditEvent::of(&request, Actor::system("escalate"), "access_granted", Some(Status::Approved), None);
         deps.commit(&request, Status::Approved, event).await?;
+        best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
         best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Active).await);
         state.expires_at = Some(expires_at);
         Ok(StepOutcome::Next(state))

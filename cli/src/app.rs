@@ -1,0 +1,73 @@
+//! The local assembly: SQLite store, in-process runner, Slack, webhooks, and the HTTP router.
+
+use crate::settings::{Settings, StoreKind};
+use airlock_core::escalators::EscalatorSet;
+use airlock_core::ports::{Store, SystemClock};
+use airlock_core::{Airlock, Deps};
+use airlock_http::{AppState, router};
+use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
+use airlock_slack::{SlackApi, SlackApp, SlackDirectory, SlackNotifier};
+use airlock_webhook::{HttpOptionsSource, WebhookEscalator};
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A running-ready Airlock: services, runner and router over the local adapters.
+pub struct LocalApp {
+    pub airlock: Airlock,
+    pub runner: Arc<LocalRunner>,
+    pub router: axum::Router,
+}
+
+impl LocalApp {
+    /// Builds every adapter once from `settings`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match &settings.store {
+            StoreKind::Sqlite(path) => {
+                Arc::new(SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))?)
+            }
+            StoreKind::Memory => Arc::new(SqliteStore::open_in_memory().context("cannot open an in-memory store")?),
+            StoreKind::DynamoDb => crate::aws_wip::dynamo_store_from_env().await?,
+        };
+        let slack = Arc::new(SlackApi::new(&settings.slack_api_url, &settings.bot_token)?);
+        let mut escalators = EscalatorSet::new().with("webhook", Arc::new(WebhookEscalator::new()));
+        if settings.config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
+            escalators = escalators.with("aws_sso", crate::aws_wip::sso_escalator_from_env().await?);
+        }
+        let audit: Arc<dyn airlock_core::ports::AuditSink> = match std::env::var("AIRLOCK_EVENT_BUS") {
+            Ok(bus) if !bus.is_empty() => crate::aws_wip::event_bridge_sink_from_env(&bus).await?,
+            _ => Arc::new(LogAuditSink),
+        };
+        let deps = Deps {
+            config: Arc::new(settings.config.clone()),
+            store: store.clone(),
+            notifier: Arc::new(SlackNotifier::new(slack.clone(), settings.config.clone())),
+            escalator: Arc::new(escalators),
+            audit,
+            directory: Arc::new(SlackDirectory::new(slack.clone())),
+            options: Arc::new(HttpOptionsSource::new()),
+            clock: Arc::new(SystemClock),
+        };
+        let runner = LocalRunner::new(airlock_core::Steps::new(deps.clone()), store);
+        runner.set_sweep_interval(settings.sweep_interval);
+        let airlock = Airlock::new(deps, runner.clone());
+        let slack_app = Arc::new(SlackApp::new(airlock.clone(), slack, settings.signing_secret.clone()));
+        let state =
+            AppState { airlock: airlock.clone(), slack: slack_app, api_tokens: Arc::new(settings.api_tokens.clone()) };
+        Ok(Self { airlock, runner, router: router(state) })
+    }
+
+    /// Resumes the timers of requests already in the store, then serves HTTP on `listener` until
+    /// `shutdown` resolves; the runner stops with it.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.runner.resume().await.map_err(|e| anyhow::anyhow!("cannot resume the workflows in the store: {e}"))?;
+        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await?;
+        self.runner.shutdown().await;
+        Ok(())
+    }
+}

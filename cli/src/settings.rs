@@ -1,0 +1,70 @@
+//! The environment contract of DESIGN.md §4, read once at start.
+
+use airlock_core::Config;
+use airlock_http::ApiTokens;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which store the local server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded SQLite file at this path.
+    Sqlite(PathBuf),
+    /// An in-memory SQLite store, gone when the process ends (the demo and tests).
+    Memory,
+    /// DynamoDB (`AIRLOCK_TABLE`), through the standard AWS SDK environment.
+    DynamoDb,
+}
+
+/// Everything `airlock serve` needs.
+#[derive(Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub config_source: String,
+    pub addr: SocketAddr,
+    pub store: StoreKind,
+    pub api_tokens: ApiTokens,
+    pub signing_secret: String,
+    pub bot_token: String,
+    pub slack_api_url: String,
+    /// How often the sweeper looks for grants past their expiry.
+    pub sweep_interval: std::time::Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let (config, config_source) = match var("AIRLOCK_CONFIG") {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("cannot read AIRLOCK_CONFIG={path}"))?;
+                (Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?, path)
+            }
+            None => (Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG)?, "built-in example config".into()),
+        };
+        let addr = var("AIRLOCK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let addr = addr.parse().with_context(|| format!("AIRLOCK_ADDR={addr} is not host:port"))?;
+        let store = match var("AIRLOCK_STORE").as_deref() {
+            None | Some("sqlite") => {
+                StoreKind::Sqlite(var("AIRLOCK_DATA").unwrap_or_else(|| "airlock.db".into()).into())
+            }
+            Some("dynamodb") => StoreKind::DynamoDb,
+            Some(other) => bail!("AIRLOCK_STORE={other}: expected sqlite or dynamodb"),
+        };
+        let Some(signing_secret) = var("SLACK_SIGNING_SECRET") else {
+            bail!("SLACK_SIGNING_SECRET is not set: every Slack request is verified with it");
+        };
+        Ok(Self {
+            config,
+            config_source,
+            addr,
+            store,
+            api_tokens: ApiTokens::parse(&var("AIRLOCK_API_TOKENS").unwrap_or_default()),
+            signing_secret,
+            bot_token: var("SLACK_BOT_TOKEN").unwrap_or_default(),
+            slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api/".into()),
+            sweep_interval: std::time::Duration::from_secs(60),
+        })
+    }
+}

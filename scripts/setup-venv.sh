@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv with the test tools from PyPI (moto server, cfn-lint, the SAM CLI) and installs the npm
+# asl-validator under infra/. Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO="moto[server]==5.2.5"
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/sam ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install --quiet --disable-pip-version-check "$MOTO" cfn-lint aws-sam-cli
+fi
+
+if [ ! -x infra/node_modules/.bin/asl-validator ]; then
+  (cd infra && npm install --silent --no-audit --no-fund)
+fi

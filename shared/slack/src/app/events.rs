@@ -1,0 +1,87 @@
+//! The Events API (URL verification, App Home) and external select options.
+
+use super::{SlackApp, SlackReply, bad_request};
+use crate::payload::{BlockSuggestion, EventPayload, Interaction, parse_event, parse_interaction};
+use crate::views;
+use serde_json::json;
+use std::time::Duration;
+
+/// How long an event id is remembered to drop Slack's redeliveries.
+const EVENT_DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
+/// What the options source may take (Slack gives 3 s in all).
+const OPTIONS_TIMEOUT: Duration = Duration::from_millis(2_500);
+/// Open requests shown on the App Home.
+const HOME_REQUESTS: usize = 20;
+
+impl SlackApp {
+    pub(super) async fn event(&self, body: &[u8]) -> SlackReply {
+        let callback = match parse_event(body) {
+            Err(e) => return bad_request(e),
+            Ok(EventPayload::UrlVerification { challenge }) => {
+                return SlackReply::json(&json!({ "challenge": challenge }));
+            }
+            Ok(EventPayload::Other) => return SlackReply::ack(),
+            Ok(EventPayload::EventCallback(callback)) => callback,
+        };
+        let key = format!("slack-event:{}", callback.event_id);
+        match self.airlock.deps().store.claim_idempotency_key(&key, EVENT_DEDUP_TTL).await {
+            Ok(false) => return SlackReply::ack(),
+            Ok(true) => {}
+            // Handling an event twice (a Home tab republished) beats dropping it.
+            Err(e) => tracing::warn!(error = %e, "event deduplication unavailable"),
+        }
+        if let Some(user) = callback.event.home_opened_by() {
+            self.publish_home(user).await;
+        }
+        SlackReply::ack()
+    }
+
+    async fn publish_home(&self, user: &str) {
+        let open = match self.airlock.identify_slack_user(user).await {
+            Ok(who) => match self.airlock.list_requests(who.email.as_str(), None, HOME_REQUESTS * 5).await {
+                Ok(requests) => requests.into_iter().filter(|r| !r.status.is_terminal()).take(HOME_REQUESTS).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list requests for the Home tab");
+                    Vec::new()
+                }
+            },
+            Err(_) => Vec::new(),
+        };
+        if let Err(e) = self.api.publish_home(user, views::home_view(self.airlock.config(), &open)).await {
+            tracing::warn!(error = %e, "could not publish the Home tab");
+        }
+    }
+
+    pub(super) async fn options(&self, body: &[u8]) -> SlackReply {
+        match parse_interaction(body) {
+            Err(e) => bad_request(e),
+            Ok(Interaction::BlockSuggestion(suggestion)) => self.suggest(&suggestion).await,
+            Ok(_) => SlackReply::json(&views::suggestion_options(&[])),
+        }
+    }
+
+    /// Options of an external select: the field's prefetch source, filtered by what was typed.
+    pub(super) async fn suggest(&self, suggestion: &BlockSuggestion) -> SlackReply {
+        let config = self.airlock.config();
+        let flow = suggestion.view.as_ref().and_then(|v| config.flow(&v.private_metadata));
+        let field =
+            views::field_of_block_id(&suggestion.block_id).or_else(|| views::field_of_block_id(&suggestion.action_id));
+        let (Some(flow), Some(field)) = (flow, field.and_then(|name| flow?.field(name))) else {
+            return SlackReply::json(&views::suggestion_options(&[]));
+        };
+        let source = &self.airlock.deps().options;
+        let options = match tokio::time::timeout(OPTIONS_TIMEOUT, source.options(flow, field, &suggestion.value)).await
+        {
+            Ok(Ok(options)) => options,
+            Ok(Err(e)) => {
+                tracing::warn!(flow = %flow.name, field = %field.name, error = %e, "options source failed");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(flow = %flow.name, field = %field.name, "options source timed out");
+                Vec::new()
+            }
+        };
+        SlackReply::json(&views::suggestion_options(&options))
+    }
+}

@@ -1,0 +1,189 @@
+//! Interactions: Approve / Deny clicks on cards, the App Home button, and modal submissions (flow
+//! picker, request form, deny reason).
+
+use super::{SlackApp, SlackReply, bad_request};
+use crate::payload::{BlockAction, BlockActions, Interaction, ViewSubmission, parse_interaction};
+use crate::views::{self, limits};
+use airlock_core::policy;
+use airlock_core::services::DecideOutcome;
+use airlock_core::{Error, ErrorCode, Flow, RequestId};
+use serde_json::{Map, Value, json};
+
+impl SlackApp {
+    pub(super) async fn interaction(&self, body: &[u8]) -> SlackReply {
+        match parse_interaction(body) {
+            Err(e) => bad_request(e),
+            Ok(Interaction::BlockActions(click)) => {
+                for action in &click.actions {
+                    self.block_action(&click, action).await;
+                }
+                SlackReply::ack()
+            }
+            Ok(Interaction::ViewSubmission(submission)) => self.view_submission(&submission).await,
+            Ok(Interaction::BlockSuggestion(suggestion)) => self.suggest(&suggestion).await,
+            Ok(Interaction::ViewClosed(_) | Interaction::Other) => SlackReply::ack(),
+        }
+    }
+
+    /// Handles one clicked element; anything the clicker should know is sent to them.
+    async fn block_action(&self, click: &BlockActions, action: &BlockAction) {
+        let notice = match action.action_id.as_str() {
+            views::ACTION_APPROVE => self.approve(click, action).await.unwrap_or_else(Some),
+            views::ACTION_DENY => self.ask_deny_reason(click, action).await.err(),
+            views::ACTION_OPEN_PICKER => self.open_picker_from_home(click).await.err(),
+            _ => None,
+        };
+        if let Some(message) = notice {
+            self.explain(click, &message).await;
+        }
+    }
+
+    async fn open_picker_from_home(&self, click: &BlockActions) -> Result<(), String> {
+        let trigger =
+            click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the form with; please try again.")?;
+        let who = self.identify(&click.user.id).await?;
+        self.open_picker_for(&who, trigger).await
+    }
+
+    /// Tells the clicker what happened: ephemerally in the card's channel, or by DM when the
+    /// card is a DM or not in a channel.
+    async fn explain(&self, click: &BlockActions, message: &str) {
+        let user = click.user.id.as_str();
+        let sent = match click.channel_id() {
+            Some(channel) if !channel.starts_with('D') => self.api.post_ephemeral(channel, user, message).await,
+            _ => {
+                let content = slack_morphism::prelude::SlackMessageContent::new().with_text(message.to_string());
+                self.api.post_message(user, content).await.map(drop)
+            }
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not explain a refused click");
+        }
+    }
+
+    /// Approves; `Ok` carries a note for the approver when more approvals are needed, `Err` why
+    /// nothing changed.
+    async fn approve(&self, click: &BlockActions, action: &BlockAction) -> Result<Option<String>, String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        match self.airlock.decide(&id, &who, true, None).await {
+            Ok(DecideOutcome::Decided(_)) => Ok(None),
+            Ok(DecideOutcome::ApprovalRecorded { approvals, required, .. }) => {
+                Ok(Some(format!("Your approval is recorded ({approvals} of {required} needed).")))
+            }
+            Err(e) => Err(refusal(&e)),
+        }
+    }
+
+    /// Opens the deny-reason modal once the clicker is known to be allowed to deny.
+    async fn ask_deny_reason(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        let request = self.airlock.get_request(&id).await.map_err(|e| refusal(&e))?;
+        let flow = self.flow(&request.flow)?;
+        policy::may_decide(flow, &request, &who, false).map_err(|r| format!("Nothing changed: {r}."))?;
+        let trigger = click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the dialog with.")?;
+        self.api.open_view(trigger, views::deny_reason_modal(&id, flow)).await.map(drop).map_err(|e| {
+            tracing::warn!(request_id = %id, error = %e, "could not open the deny dialog");
+            "Sorry, Airlock could not open the deny dialog. Please try again.".to_string()
+        })
+    }
+
+    fn flow(&self, name: &str) -> Result<&Flow, String> {
+        self.airlock.config().flow(name).ok_or_else(|| format!("The flow `{name}` is no longer configured."))
+    }
+
+    async fn view_submission(&self, submission: &ViewSubmission) -> SlackReply {
+        let view = &submission.view;
+        let callback = view.callback_id.as_str();
+        if callback == views::FLOW_PICKER_CALLBACK {
+            let picked = view.value(views::FLOW_BLOCK, views::FLOW_BLOCK).and_then(|v| v.single());
+            return match picked.and_then(|name| self.airlock.config().flow(name)) {
+                Some(flow) => update(views::request_form_modal(flow, None)),
+                None => errors([(views::FLOW_BLOCK.to_string(), "Choose what you need access to.".to_string())]),
+            };
+        }
+        if let Some(from_callback) = callback.strip_prefix(views::REQUEST_CALLBACK_PREFIX) {
+            let name = if view.private_metadata.is_empty() { from_callback } else { view.private_metadata.as_str() };
+            return self.submit_form(submission, name).await;
+        }
+        if callback == views::DENY_CALLBACK {
+            return self.deny_with_reason(submission).await;
+        }
+        SlackReply::ack()
+    }
+
+    async fn submit_form(&self, submission: &ViewSubmission, flow_name: &str) -> SlackReply {
+        let flow = match self.flow(flow_name) {
+            Ok(flow) => flow,
+            Err(message) => return update(views::error_modal("Not submitted", &message)),
+        };
+        let who = match self.identify(&submission.user.id).await {
+            Ok(who) => who,
+            Err(message) => return update(views::error_modal("Not submitted", &message)),
+        };
+        let input = views::form_input(flow, &submission.view);
+        match self.airlock.submit(&who, input).await {
+            Ok(request) => {
+                tracing::info!(request_id = %request.id, flow = %flow.name, "request submitted from Slack");
+                SlackReply::json(&json!({ "response_action": "clear" }))
+            }
+            Err(e) if !e.fields.is_empty() => {
+                errors(e.fields.iter().map(|f| (views::block_id_of_field(&f.field), f.message.clone())))
+            }
+            Err(e) if e.code == ErrorCode::Duplicate => errors([("target".to_string(), e.message)]),
+            Err(e) => update(views::error_modal("Not submitted", &e.message)),
+        }
+    }
+
+    async fn deny_with_reason(&self, submission: &ViewSubmission) -> SlackReply {
+        let view = &submission.view;
+        let Ok(id) = view.private_metadata.parse::<RequestId>() else {
+            return update(views::error_modal("Not denied", "This dialog does not name a request."));
+        };
+        let who = match self.identify(&submission.user.id).await {
+            Ok(who) => who,
+            Err(message) => return update(views::error_modal("Not denied", &message)),
+        };
+        let reason = view.value(views::DENY_REASON_BLOCK, views::DENY_REASON_BLOCK).and_then(|v| v.single());
+        match self.airlock.decide(&id, &who, false, reason.map(str::to_string)).await {
+            Ok(_) => SlackReply::json(&json!({ "response_action": "clear" })),
+            Err(e) => update(views::error_modal("Not denied", &refusal(&e))),
+        }
+    }
+}
+
+fn request_id(action: &BlockAction) -> Result<RequestId, String> {
+    action
+        .value
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| "This button does not name a request.".to_string())
+}
+
+/// Why a decision changed nothing, for the person who clicked.
+fn refusal(e: &Error) -> String {
+    match e.code {
+        ErrorCode::Unavailable | ErrorCode::Internal => {
+            format!("Sorry, something went wrong: {}. Please try again.", e.message)
+        }
+        _ => format!("Nothing changed: {}.", e.message.trim_end_matches('.')),
+    }
+}
+
+fn update(view: slack_morphism::prelude::SlackView) -> SlackReply {
+    SlackReply::json(&json!({ "response_action": "update", "view": view }))
+}
+
+/// `response_action: errors`, one message per block (messages for the same block joined).
+fn errors(items: impl IntoIterator<Item = (String, String)>) -> SlackReply {
+    let mut by_block = Map::new();
+    for (block, message) in items {
+        let joined = match by_block.get(&block).and_then(Value::as_str) {
+            Some(earlier) => format!("{earlier}; {message}"),
+            None => message,
+        };
+        by_block.insert(block, Value::from(views::truncate(&joined, limits::SECTION_FIELD)));
+    }
+    SlackReply::json(&json!({ "response_action": "errors", "errors": by_block }))
+}

@@ -1,0 +1,118 @@
+use super::*;
+
+fn form(json: &str) -> Vec<u8> {
+    serde_urlencoded::to_string([("payload", json)]).unwrap().into_bytes()
+}
+
+// Trimmed from Slack's block_actions reference payload.
+const BLOCK_ACTIONS: &str = r#"{
+  "type": "block_actions",
+  "team": {"id": "T9TK3CUKW", "domain": "example"},
+  "user": {"id": "UA8RXUSPL", "username": "jtorrance", "name": "jtorrance", "team_id": "T9TK3CUKW"},
+  "api_app_id": "AABA1ABCD",
+  "token": "9s8d9as89d8as9d8as989",
+  "container": {"type": "message", "message_ts": "1548261231.000200", "channel_id": "CBR2V3XEX", "is_ephemeral": false},
+  "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+  "channel": {"id": "CBR2V3XEX", "name": "review-updates"},
+  "message": {"bot_id": "BAH5CA16Z", "type": "message", "text": "card", "user": "UAJ2RU415", "ts": "1548261231.000200"},
+  "response_url": "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
+  "actions": [{
+    "action_id": "approve", "block_id": "decision",
+    "text": {"type": "plain_text", "text": "Approve", "emoji": true},
+    "value": "req_01J00000000000000000000000", "style": "primary", "type": "button", "action_ts": "1548426417.840180"
+  }]
+}"#;
+
+#[test]
+fn parses_a_button_click_on_a_message() {
+    let Interaction::BlockActions(click) = parse_interaction(&form(BLOCK_ACTIONS)).unwrap() else {
+        panic!("not block_actions")
+    };
+    assert_eq!(click.user.id, "UA8RXUSPL");
+    assert_eq!(click.trigger_id.as_deref(), Some("12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3"));
+    assert_eq!(click.channel_id(), Some("CBR2V3XEX"));
+    assert_eq!(click.message_ts(), Some("1548261231.000200"));
+    assert_eq!(click.actions.len(), 1);
+    assert_eq!(click.actions[0].action_id, "approve");
+    assert_eq!(click.actions[0].block_id.as_deref(), Some("decision"));
+    assert_eq!(click.actions[0].value.as_deref(), Some("req_01J00000000000000000000000"));
+    assert!(click.view.is_none());
+}
+
+// Trimmed from Slack's view_submission reference payload, with one value of each input kind.
+const VIEW_SUBMISSION: &str = r#"{
+  "type": "view_submission",
+  "team": {"id": "T0001"},
+  "user": {"id": "U0002", "username": "bob", "team_id": "T0001"},
+  "api_app_id": "A0003",
+  "trigger_id": "1234.5678.abcd",
+  "view": {
+    "id": "VNHU13V36", "type": "modal", "team_id": "T0001",
+    "title": {"type": "plain_text", "text": "AWS Production"},
+    "blocks": [],
+    "private_metadata": "aws-prod",
+    "callback_id": "request:aws-prod",
+    "hash": "156663117.cd33ad1f",
+    "state": {"values": {
+      "target": {"target": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": "Prod admin"}, "value": "prod-admin"}}},
+      "reason": {"reason": {"type": "plain_text_input", "value": "incident 42"}},
+      "field:count": {"field:count": {"type": "number_input", "value": "3"}},
+      "field:ack": {"field:ack": {"type": "checkboxes", "selected_options": [{"text": {"type": "plain_text", "text": "Yes"}, "value": "true"}]}},
+      "field:when": {"field:when": {"type": "datepicker", "selected_date": "2026-01-31"}},
+      "field:buddy": {"field:buddy": {"type": "users_select", "selected_user": "U0004"}},
+      "field:empty": {"field:empty": {"type": "plain_text_input", "value": null}}
+    }}
+  },
+  "response_urls": []
+}"#;
+
+#[test]
+fn parses_a_view_submission_with_its_state() {
+    let Interaction::ViewSubmission(sub) = parse_interaction(&form(VIEW_SUBMISSION)).unwrap() else {
+        panic!("not view_submission")
+    };
+    assert_eq!(sub.user.id, "U0002");
+    assert_eq!(sub.view.id, "VNHU13V36");
+    assert_eq!(sub.view.callback_id, "request:aws-prod");
+    assert_eq!(sub.view.private_metadata, "aws-prod");
+    let v = |b: &str| sub.view.value(b, b).unwrap();
+    assert_eq!(v("target").single(), Some("prod-admin"));
+    assert_eq!(v("reason").single(), Some("incident 42"));
+    assert_eq!(v("field:count").single(), Some("3"));
+    assert!(v("field:ack").any_selected());
+    assert_eq!(v("field:when").single(), Some("2026-01-31"));
+    assert_eq!(v("field:buddy").single(), Some("U0004"));
+    assert_eq!(v("field:empty").single(), None);
+    assert!(sub.view.value("duration", "duration").is_none());
+}
+
+#[test]
+fn parses_view_closed_and_block_suggestion() {
+    let closed = r#"{"type": "view_closed", "team": {"id": "T1"}, "user": {"id": "U1"},
+        "view": {"id": "V1", "callback_id": "deny_reason", "private_metadata": "req_x"}, "is_cleared": false}"#;
+    let Interaction::ViewClosed(closed) = parse_interaction(&form(closed)).unwrap() else { panic!() };
+    assert_eq!(closed.view.callback_id, "deny_reason");
+
+    let suggestion = r#"{"type": "block_suggestion", "user": {"id": "U1", "name": "al"}, "container": {"type": "view", "view_id": "V1"},
+        "api_app_id": "A1", "token": "t", "action_id": "field:ticket", "block_id": "field:ticket", "value": "INC",
+        "team": {"id": "T1"}, "view": {"id": "V1", "type": "modal", "private_metadata": "aws-prod", "callback_id": "request:aws-prod",
+        "state": {"values": {}}, "hash": "1"}}"#;
+    let Interaction::BlockSuggestion(s) = parse_interaction(&form(suggestion)).unwrap() else { panic!() };
+    assert_eq!(s.action_id, "field:ticket");
+    assert_eq!(s.block_id, "field:ticket");
+    assert_eq!(s.value, "INC");
+    assert_eq!(s.view.unwrap().private_metadata, "aws-prod");
+}
+
+#[test]
+fn unknown_kinds_are_other() {
+    let shortcut = r#"{"type": "shortcut", "callback_id": "x", "trigger_id": "t", "user": {"id": "U1"}}"#;
+    assert_eq!(parse_interaction(&form(shortcut)).unwrap(), Interaction::Other);
+}
+
+#[test]
+fn malformed_bodies_are_clear_errors() {
+    assert_eq!(parse_interaction(b"foo=bar"), Err(PayloadError::MissingPayload));
+    assert!(matches!(parse_interaction(&form("{not json")), Err(PayloadError::Json(_))));
+    assert!(matches!(parse_interaction(&form(r#"{"type": "view_submission"}"#)), Err(PayloadError::Json(_))));
+}

@@ -1,0 +1,159 @@
+//! Texts: the card's status line, direct messages to the requester, `/access whoami` and `help`,
+//! and the audit channel's one-liners.
+
+use super::form::humanize;
+use super::limits;
+use super::text::{actor_label, escape, truncate};
+use airlock_core::ports::RequesterUpdate;
+use airlock_core::{AccessRequest, AuditEvent, FieldType, Flow, Identity, Status};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// A date Slack renders in the reader's time zone (falling back to UTC text).
+pub(crate) fn slack_date(at: DateTime<Utc>) -> String {
+    format!("<!date^{}^{{date_short_pretty}} at {{time}}|{}>", at.timestamp(), at.format("%Y-%m-%d %H:%M UTC"))
+}
+
+/// A custom field's value as shown on cards.
+pub(crate) fn field_value(kind: FieldType, value: &Value) -> String {
+    match (kind, value) {
+        (FieldType::User, Value::String(id)) if airlock_core::flow::is_slack_user_id(id) => format!("<@{id}>"),
+        (_, Value::Bool(true)) => "Yes".into(),
+        (_, Value::Bool(false)) => "No".into(),
+        (_, Value::String(s)) => escape(s),
+        (_, other) => escape(&other.to_string()),
+    }
+}
+
+fn decider(request: &AccessRequest) -> String {
+    request.decided_by.as_ref().map(actor_label).unwrap_or_else(|| "Airlock".into())
+}
+
+fn note(request: &AccessRequest) -> String {
+    match &request.decision_note {
+        Some(n) if !n.trim().is_empty() => format!(": {}", escape(n)),
+        _ => String::new(),
+    }
+}
+
+/// One line saying where the request stands and who decided.
+pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
+    let line = match request.status {
+        Status::Pending if flow.approvers.required > 1 => {
+            let by: Vec<String> = request.approvals.iter().map(|a| actor_label(&a.by)).collect();
+            let so_far = if by.is_empty() { String::new() } else { format!(" (approved by {})", by.join(", ")) };
+            format!(
+                ":hourglass_flowing_sand: Waiting for approval: {} of {} approvals{so_far}",
+                request.approvals.len(),
+                flow.approvers.required
+            )
+        }
+        Status::Pending => ":hourglass_flowing_sand: Waiting for approval".into(),
+        Status::Approved => {
+            format!(":white_check_mark: Approved by {}{}; granting access", decider(request), note(request))
+        }
+        Status::Active => {
+            let until = request.expires_at.map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
+            format!(":white_check_mark: Approved by {}{}; access active{until}", decider(request), note(request))
+        }
+        Status::Denied => format!(":x: Denied by {}{}", decider(request), note(request)),
+        Status::TimedOut => ":hourglass: Timed out: no decision in time".into(),
+        Status::Cancelled => format!(":no_entry_sign: Cancelled by {}", decider(request)),
+        Status::Failed => format!(
+            ":warning: Approved by {}, but granting access failed: {}",
+            decider(request),
+            escape(request.failure.as_deref().unwrap_or("unknown error"))
+        ),
+        Status::Revoked => format!(":lock: Approved by {}; access revoked early", decider(request)),
+        Status::Expired => format!(":lock: Approved by {}; access expired", decider(request)),
+    };
+    truncate(&line, limits::SECTION_TEXT)
+}
+
+fn subject(request: &AccessRequest, flow: &Flow) -> String {
+    let target = flow.target(&request.target).map_or(request.target.as_str(), |t| t.label.as_str());
+    format!("*{}* / {} ({})", escape(&flow.label), escape(target), humanize(request.duration()))
+}
+
+/// The direct message telling the requester about `update`.
+pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> String {
+    let what = subject(request, flow);
+    let id = format!("`{}`", request.id);
+    let until = request.expires_at.map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
+    let text = match update {
+        RequesterUpdate::Submitted => {
+            format!(":inbox_tray: Your request for {what} was submitted ({id}). You will hear here when it is decided.")
+        }
+        RequesterUpdate::Approved => {
+            format!(
+                ":white_check_mark: Your request for {what} was approved by {}{}. Granting access now.",
+                decider(request),
+                note(request)
+            )
+        }
+        RequesterUpdate::Denied => {
+            format!(":x: Your request for {what} was denied by {}{}.", decider(request), note(request))
+        }
+        RequesterUpdate::TimedOut => {
+            format!(":hourglass: Your request for {what} timed out: nobody decided in time ({id}).")
+        }
+        RequesterUpdate::Cancelled => format!(":no_entry_sign: Your request for {what} was cancelled ({id})."),
+        RequesterUpdate::Active => format!(":unlock: Your access to {what} is active{until}."),
+        RequesterUpdate::Failed => format!(
+            ":warning: Your access to {what} could not be granted: {} ({id}).",
+            escape(request.failure.as_deref().unwrap_or("unknown error"))
+        ),
+        RequesterUpdate::Extended => format!(":stopwatch: Your access to {what} was extended{until}."),
+        RequesterUpdate::Expired => format!(":lock: Your access to {what} has expired and was removed."),
+        RequesterUpdate::Revoked => format!(":lock: Your access to {what} was revoked."),
+    };
+    truncate(&text, limits::SECTION_TEXT)
+}
+
+/// The answer to `/access whoami`.
+pub fn whoami_text(who: &Identity, flows: &[&Flow]) -> String {
+    let names: Vec<String> = flows.iter().map(|f| format!("`{}`", f.name)).collect();
+    let can = if names.is_empty() { "no flows".to_string() } else { names.join(", ") };
+    truncate(
+        &format!("You are {} with role *{}*. You can request: {can}.", escape(who.email.as_str()), who.role),
+        limits::SECTION_TEXT,
+    )
+}
+
+/// The answer to `/access help`.
+pub fn help_text(command: &str) -> String {
+    format!(
+        "*Airlock: temporary access, approved in Slack*\n\
+         • `{command}`: choose what to request\n\
+         • `{command} <flow> [target]`: open the request form of a flow\n\
+         • `{command} whoami`: your email and role\n\
+         • `{command} help`: this help\n\
+         Approvers decide with the Approve and Deny buttons on the request card."
+    )
+}
+
+/// One line for the audit channel about `event`.
+pub fn audit_line(request: &AccessRequest, event: &AuditEvent, flow: Option<&Flow>) -> String {
+    let access = match flow {
+        Some(flow) => subject(request, flow),
+        None => format!("*{}* / {}", escape(&request.flow), escape(&request.target)),
+    };
+    let change = match event.from {
+        Some(from) if from != event.to => format!(" ({from} → {})", event.to),
+        _ => format!(" ({})", event.to),
+    };
+    let detail = event.detail.as_deref().map(|d| format!(": {}", escape(d))).unwrap_or_default();
+    let actor = match &event.actor {
+        airlock_core::Actor::User { email, .. } => escape(email.as_str()),
+        other => actor_label(other),
+    };
+    truncate(
+        &format!(
+            "*{}* `{}` {access} for {} by {actor}{change}{detail}",
+            event.title(),
+            request.id,
+            escape(request.requester.email.as_str())
+        ),
+        limits::SECTION_TEXT,
+    )
+}

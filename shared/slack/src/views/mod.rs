@@ -1,0 +1,22 @@
+//! Block Kit views built with slack-morphism's models, always within Slack's limits: the flow
+//! picker and request form modals, the approval card, the deny-reason modal, the App Home, and the
+//! texts of direct messages, `/access whoami|help` and the audit channel.
+
+mod card;
+mod form;
+mod home;
+pub mod limits;
+mod messages;
+mod text;
+
+pub use card::{ACTION_APPROVE, ACTION_DENY, DENY_CALLBACK, DENY_REASON_BLOCK, approval_card, deny_reason_modal};
+pub use form::{
+    FLOW_BLOCK, FLOW_PICKER_CALLBACK, REQUEST_CALLBACK_PREFIX, block_id_of_field, error_modal, field_of_block_id,
+    flow_picker_modal, form_input, request_form_modal, suggestion_options,
+};
+pub use home::{ACTION_OPEN_PICKER, home_view};
+pub use messages::{audit_line, help_text, requester_update_text, whoami_text};
+pub use text::{actor_label, escape, truncate};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,550 @@
+use super::*;
+use crate::payload::parse_interaction;
+use airlock_core::audit::Actor;
+use airlock_core::flow::{Approvers, Prefetch, TargetKind};
+use airlock_core::ports::{RequesterUpdate, SelectOption};
+use airlock_core::{
+    AccessRequest, Approval, Config, FieldSpec, FieldType, Flow, GrantDuration, Identity, MessageRef, RequestId,
+    Requester, Role, Rules, Status, Target,
+};
+use chrono::Utc;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn field(name: &str, label: &str, field_type: FieldType, allowed: &[&str], prefetch: bool) -> FieldSpec {
+    FieldSpec {
+        name: name.into(),
+        label: label.into(),
+        field_type,
+        required: true,
+        allowed_values: allowed.iter().map(|s| s.to_string()).collect(),
+        prefetch: prefetch.then(|| Prefetch::Url("https://tickets.internal/open".into())),
+    }
+}
+
+fn target(name: &str, label: &str) -> Target {
+    Target { name: name.into(), label: label.into(), kind: TargetKind::Record }
+}
+
+fn flow_with(label: &str, targets: Vec<Target>, fields: Vec<FieldSpec>, durations: Vec<u64>) -> Flow {
+    Flow {
+        name: "aws-prod".into(),
+        label: label.into(),
+        description: "Admin in the production accounts".into(),
+        approvers: Approvers { users: vec![], channel: Some("C0APPROVALS".into()), required: 1 },
+        requesters: None,
+        allow_self_approval: false,
+        durations: durations.into_iter().map(GrantDuration::from_secs).collect(),
+        max_duration: GrantDuration::from_secs(14_400),
+        approval_timeout: GrantDuration::from_secs(3_600),
+        targets,
+        fields,
+        rules: Rules::default(),
+    }
+}
+
+fn sample_flow() -> Flow {
+    flow_with(
+        "AWS Production",
+        vec![target("prod-admin", "Prod admin"), target("prod-readonly", "Prod read-only")],
+        vec![
+            field("urgency", "Urgency", FieldType::String, &["Normal", "Emergency"], false),
+            field("notes", "Notes", FieldType::Text, &[], false),
+            field("count", "Count", FieldType::Int, &[], false),
+            field("ack", "Acknowledged", FieldType::Bool, &[], false),
+            field("when", "When", FieldType::Date, &[], false),
+            field("buddy", "Buddy", FieldType::User, &[], false),
+            field("ticket", "Ticket", FieldType::Select, &[], true),
+            field("env", "Environment", FieldType::Select, &["dev", "prod"], false),
+        ],
+        vec![900, 3_600, 14_400],
+    )
+}
+
+fn request_for(flow: &Flow, status: Status) -> AccessRequest {
+    let now = Utc::now();
+    let mut fields = BTreeMap::new();
+    fields.insert("urgency".to_string(), json!("Emergency"));
+    fields.insert("buddy".to_string(), json!("U0BUDDY"));
+    fields.insert("ack".to_string(), json!(true));
+    AccessRequest {
+        id: RequestId::generate(),
+        version: 1,
+        status,
+        flow: flow.name.clone(),
+        target: flow.targets[0].name.clone(),
+        access_key: "record:prod-admin".into(),
+        requester: Requester {
+            email: "carol@example.com".parse().unwrap(),
+            slack_id: Some("U0CAROL".into()),
+            role: Role::Member,
+        },
+        duration_secs: 3_600,
+        reason: "incident <!channel> 42".into(),
+        fields,
+        created_at: now,
+        updated_at: now,
+        decision_deadline: now + chrono::Duration::hours(1),
+        approvals: vec![],
+        decided_by: None,
+        decision_note: None,
+        task_token: None,
+        cards: vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }],
+        granted_at: None,
+        expires_at: None,
+        access_removed_at: None,
+        failure: None,
+    }
+}
+
+fn to_json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+fn text_of(v: &Value) -> &str {
+    v.get("text").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Every limit of Slack's that the views promise to respect, checked on the JSON sent to Slack.
+fn assert_within_limits(view: &Value, max_blocks: usize) {
+    let blocks = view["blocks"].as_array().expect("blocks");
+    assert!(blocks.len() <= max_blocks, "{} blocks", blocks.len());
+    for key in ["title", "submit", "close"] {
+        if let Some(t) = view.get(key) {
+            assert!(chars(text_of(t)) <= limits::MODAL_TITLE, "{key} too long: {t}");
+        }
+    }
+    if let Some(m) = view.get("private_metadata").and_then(Value::as_str) {
+        assert!(chars(m) <= limits::PRIVATE_METADATA);
+    }
+    walk(view);
+}
+
+fn walk(v: &Value) {
+    match v {
+        Value::Array(items) => items.iter().for_each(walk),
+        Value::Object(map) => {
+            let kind = map.get("type").and_then(Value::as_str).unwrap_or_default();
+            match kind {
+                "header" => assert!(chars(text_of(&map["text"])) <= limits::HEADER_TEXT),
+                "section" => {
+                    if let Some(t) = map.get("text") {
+                        assert!(chars(text_of(t)) <= limits::SECTION_TEXT);
+                    }
+                    if let Some(fields) = map.get("fields").and_then(Value::as_array) {
+                        assert!(fields.len() <= 10);
+                        fields.iter().for_each(|f| assert!(chars(text_of(f)) <= limits::SECTION_FIELD));
+                    }
+                }
+                "context" => assert!(map["elements"].as_array().unwrap().len() <= limits::CONTEXT_ELEMENTS),
+                "button" => {
+                    assert!(chars(text_of(&map["text"])) <= limits::BUTTON_TEXT);
+                    if let Some(value) = map.get("value").and_then(Value::as_str) {
+                        assert!(chars(value) <= limits::BUTTON_VALUE);
+                    }
+                }
+                "input" => assert!(chars(text_of(&map["label"])) <= limits::INPUT_LABEL),
+                _ => {}
+            }
+            if let Some(options) = map.get("options").and_then(Value::as_array) {
+                assert!(options.len() <= limits::OPTIONS_PER_SELECT, "{} options", options.len());
+                for option in options {
+                    assert!(chars(text_of(&option["text"])) <= limits::OPTION_TEXT, "option text {option}");
+                    let value = option["value"].as_str().unwrap();
+                    assert!(!value.is_empty() && chars(value) <= limits::OPTION_VALUE);
+                    if let Some(d) = option.get("description") {
+                        assert!(chars(text_of(d)) <= limits::OPTION_TEXT);
+                    }
+                }
+                if let Some(initial) = map.get("initial_option") {
+                    assert!(options.contains(initial), "initial option {initial} is not among the options");
+                }
+            }
+            for key in ["block_id", "action_id", "callback_id"] {
+                if let Some(id) = map.get(key).and_then(Value::as_str) {
+                    assert!(chars(id) <= limits::ID);
+                }
+            }
+            if let Some(p) = map.get("placeholder") {
+                assert!(chars(text_of(p)) <= limits::PLACEHOLDER);
+            }
+            map.values().for_each(walk);
+        }
+        _ => {}
+    }
+}
+
+fn block_ids(view: &Value) -> Vec<String> {
+    view["blocks"].as_array().unwrap().iter().filter_map(|b| b["block_id"].as_str().map(String::from)).collect()
+}
+
+fn block<'v>(view: &'v Value, id: &str) -> &'v Value {
+    view["blocks"].as_array().unwrap().iter().find(|b| b["block_id"] == id).unwrap_or_else(|| panic!("no block {id}"))
+}
+
+#[test]
+fn the_request_form_has_stable_block_ids_and_an_element_per_field_type() {
+    let flow = sample_flow();
+    let view = to_json(request_form_modal(&flow, Some("Prod read-only")));
+    assert_eq!(view["type"], "modal");
+    assert_eq!(view["callback_id"], "request:aws-prod");
+    assert_eq!(view["private_metadata"], "aws-prod");
+    assert_eq!(view["title"]["text"], "AWS Production");
+    assert_eq!(
+        block_ids(&view),
+        [
+            "target",
+            "duration",
+            "reason",
+            "field:urgency",
+            "field:notes",
+            "field:count",
+            "field:ack",
+            "field:when",
+            "field:buddy",
+            "field:ticket",
+            "field:env"
+        ]
+    );
+    let element = |id: &str| block(&view, id)["element"].clone();
+    assert_eq!(element("target")["initial_option"]["value"], "prod-readonly");
+    assert_eq!(element("duration")["options"].as_array().unwrap().len(), 3);
+    assert_eq!(element("duration")["options"][0]["value"], "15m");
+    assert_eq!(element("duration")["options"][1]["text"]["text"], "1 hour");
+    assert_eq!(element("reason")["multiline"], true);
+    assert_eq!(element("field:urgency")["type"], "static_select");
+    assert_eq!(element("field:notes")["type"], "plain_text_input");
+    assert_eq!(element("field:notes")["multiline"], true);
+    assert_eq!(element("field:count")["type"], "number_input");
+    assert_eq!(element("field:count")["is_decimal_allowed"], false);
+    assert_eq!(element("field:ack")["type"], "checkboxes");
+    assert_eq!(element("field:when")["type"], "datepicker");
+    assert_eq!(element("field:buddy")["type"], "users_select");
+    assert_eq!(element("field:ticket")["type"], "external_select");
+    assert_eq!(element("field:ticket")["min_query_length"], 0);
+    assert_eq!(element("field:env")["options"][1]["value"], "prod");
+    for id in block_ids(&view) {
+        assert_eq!(block(&view, &id)["element"]["action_id"], id.as_str(), "action id of {id}");
+    }
+    assert_eq!(block(&view, "field:ack")["optional"], true);
+    assert!(block(&view, "field:urgency").get("optional").is_none_or(|o| o == false));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+}
+
+#[test]
+fn a_single_target_is_preselected_and_an_unknown_one_is_not() {
+    let mut flow = sample_flow();
+    let view = to_json(request_form_modal(&flow, Some("nope")));
+    assert!(block(&view, "target")["element"].get("initial_option").is_none());
+    flow.targets.truncate(1);
+    let view = to_json(request_form_modal(&flow, None));
+    assert_eq!(block(&view, "target")["element"]["initial_option"]["value"], "prod-admin");
+}
+
+#[test]
+fn field_names_map_to_block_ids_and_back() {
+    assert_eq!(block_id_of_field("target"), "target");
+    assert_eq!(block_id_of_field("duration"), "duration");
+    assert_eq!(block_id_of_field("reason"), "reason");
+    assert_eq!(block_id_of_field("ticket"), "field:ticket");
+    assert_eq!(field_of_block_id("field:ticket"), Some("ticket"));
+    assert_eq!(field_of_block_id("target"), None);
+}
+
+#[test]
+fn a_submitted_form_reads_back_as_core_input() {
+    let flow = sample_flow();
+    let state = json!({
+        "target": {"target": {"type": "static_select", "selected_option": {"value": "prod-admin"}}},
+        "duration": {"duration": {"type": "static_select", "selected_option": {"value": "1h"}}},
+        "reason": {"reason": {"type": "plain_text_input", "value": "incident"}},
+        "field:urgency": {"field:urgency": {"type": "static_select", "selected_option": {"value": "Normal"}}},
+        "field:notes": {"field:notes": {"type": "plain_text_input", "value": null}},
+        "field:count": {"field:count": {"type": "number_input", "value": "3"}},
+        "field:ack": {"field:ack": {"type": "checkboxes", "selected_options": []}},
+        "field:when": {"field:when": {"type": "datepicker", "selected_date": "2026-01-31"}},
+        "field:buddy": {"field:buddy": {"type": "users_select", "selected_user": "U0BUDDY"}},
+        "field:ticket": {"field:ticket": {"type": "external_select", "selected_option": {"value": "INC-1"}}}
+    });
+    let payload = json!({"type": "view_submission", "user": {"id": "U1"},
+        "view": {"id": "V1", "callback_id": "request:aws-prod", "private_metadata": "aws-prod", "state": {"values": state}}});
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let crate::payload::Interaction::ViewSubmission(submission) = parse_interaction(body.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let input = form_input(&flow, &submission.view);
+    assert_eq!(input.flow, "aws-prod");
+    assert_eq!(input.target.as_deref(), Some("prod-admin"));
+    assert_eq!(input.duration.as_deref(), Some("1h"));
+    assert_eq!(input.reason, "incident");
+    let expected: BTreeMap<String, Value> = [
+        ("urgency", json!("Normal")),
+        ("count", json!("3")),
+        ("ack", json!(false)),
+        ("when", json!("2026-01-31")),
+        ("buddy", json!("U0BUDDY")),
+        ("ticket", json!("INC-1")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(input.fields, expected);
+}
+
+#[test]
+fn the_flow_picker_lists_flows_in_a_static_select() {
+    let a = sample_flow();
+    let mut b = sample_flow();
+    b.name = "sandbox".into();
+    b.label = "Sandbox".into();
+    let view = to_json(flow_picker_modal(&[&a, &b]));
+    assert_eq!(view["callback_id"], FLOW_PICKER_CALLBACK);
+    let select = &block(&view, FLOW_BLOCK)["element"];
+    assert_eq!(select["type"], "static_select");
+    assert_eq!(select["action_id"], FLOW_BLOCK);
+    let values: Vec<_> = select["options"].as_array().unwrap().iter().map(|o| o["value"].clone()).collect();
+    assert_eq!(values, [json!("aws-prod"), json!("sandbox")]);
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+}
+
+fn card_json(request: &AccessRequest, flow: &Flow) -> Value {
+    to_json(approval_card(request, flow))
+}
+
+fn buttons(card: &Value) -> Vec<Value> {
+    card["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn a_pending_card_shows_the_request_and_both_buttons() {
+    let flow = sample_flow();
+    let request = request_for(&flow, Status::Pending);
+    let card = card_json(&request, &flow);
+    let text = card.to_string();
+    assert_eq!(card["blocks"][0]["type"], "header");
+    assert!(text.contains("<@U0CAROL>"), "requester mention");
+    assert!(text.contains("AWS Production") && text.contains("Prod admin") && text.contains("1 hour"));
+    assert!(text.contains("incident &lt;!channel&gt; 42"), "reason escaped: {text}");
+    assert!(
+        text.contains("*Urgency:* Emergency") && text.contains("<@U0BUDDY>") && text.contains("*Acknowledged:* Yes")
+    );
+    assert!(text.contains(request.id.as_str()));
+    assert!(text.contains("Waiting for approval"));
+    let buttons = buttons(&card);
+    assert_eq!(buttons.len(), 2);
+    assert_eq!(buttons[0]["action_id"], ACTION_APPROVE);
+    assert_eq!(buttons[0]["style"], "primary");
+    assert_eq!(buttons[0]["value"], request.id.as_str());
+    assert_eq!(buttons[1]["action_id"], ACTION_DENY);
+    assert_eq!(buttons[1]["style"], "danger");
+    assert_eq!(buttons[1]["value"], request.id.as_str());
+    assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+}
+
+#[test]
+fn a_decided_card_shows_the_outcome_and_who_decided_without_buttons() {
+    let flow = sample_flow();
+    let mut request = request_for(&flow, Status::Denied);
+    request.decided_by =
+        Some(Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) });
+    request.decision_note = Some("not during the freeze".into());
+    let card = card_json(&request, &flow);
+    let text = card.to_string();
+    assert!(text.contains("Denied by <@U0BOB>: not during the freeze"), "{text}");
+    assert!(buttons(&card).is_empty());
+
+    request.status = Status::Active;
+    request.expires_at = Some(Utc::now());
+    let text = card_json(&request, &flow).to_string();
+    assert!(text.contains("Approved by <@U0BOB>") && text.contains("access active until"));
+    assert!(buttons(&card_json(&request, &flow)).is_empty());
+}
+
+#[test]
+fn a_card_needing_more_approvals_counts_them() {
+    let mut flow = sample_flow();
+    flow.approvers.required = 2;
+    let mut request = request_for(&flow, Status::Pending);
+    request.approvals.push(Approval {
+        by: Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) },
+        at: Utc::now(),
+    });
+    let card = card_json(&request, &flow);
+    assert!(card.to_string().contains("1 of 2 approvals (approved by <@U0BOB>)"));
+    assert_eq!(buttons(&card).len(), 2);
+}
+
+#[test]
+fn the_deny_modal_carries_the_request_id() {
+    let flow = sample_flow();
+    let id = RequestId::generate();
+    let view = to_json(deny_reason_modal(&id, &flow));
+    assert_eq!(view["callback_id"], DENY_CALLBACK);
+    assert_eq!(view["private_metadata"], id.as_str());
+    assert_eq!(block(&view, DENY_REASON_BLOCK)["optional"], true);
+    assert_eq!(block(&view, DENY_REASON_BLOCK)["element"]["action_id"], DENY_REASON_BLOCK);
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+}
+
+#[test]
+fn every_requester_update_has_a_message() {
+    let flow = sample_flow();
+    let mut request = request_for(&flow, Status::Denied);
+    request.decided_by =
+        Some(Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) });
+    request.decision_note = Some("no".into());
+    let denied = requester_update_text(&request, &flow, RequesterUpdate::Denied);
+    assert!(denied.contains("denied by <@U0BOB>: no"), "{denied}");
+    request.expires_at = Some(Utc::now());
+    use RequesterUpdate::*;
+    for update in [Submitted, Approved, Denied, TimedOut, Cancelled, Active, Failed, Extended, Expired, Revoked] {
+        let text = requester_update_text(&request, &flow, update);
+        assert!(text.contains("AWS Production"), "{update:?}: {text}");
+        assert!(chars(&text) <= limits::SECTION_TEXT);
+    }
+    assert!(requester_update_text(&request, &flow, Submitted).contains(request.id.as_str()));
+    assert!(requester_update_text(&request, &flow, Active).contains("until <!date^"));
+}
+
+#[test]
+fn whoami_help_audit_and_home() {
+    let flow = sample_flow();
+    let who = Identity {
+        email: "alice@example.com".parse().unwrap(),
+        slack_id: Some("U1".into()),
+        name: None,
+        role: Role::Admin,
+    };
+    let text = whoami_text(&who, &[&flow]);
+    assert!(text.contains("alice@example.com") && text.contains("*admin*") && text.contains("`aws-prod`"));
+    assert!(help_text("/access").contains("/access whoami"));
+
+    let request = request_for(&flow, Status::Pending);
+    let event = airlock_core::AuditEvent::of(
+        &request,
+        Actor::User { email: "carol@example.com".parse().unwrap(), slack_id: Some("U0CAROL".into()) },
+        "submitted",
+        None,
+        None,
+    );
+    let line = audit_line(&request, &event, Some(&flow));
+    assert!(line.contains("Request Submitted") && line.contains(request.id.as_str()) && !line.contains("<@"), "{line}");
+
+    let config: Config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+    let home = to_json(home_view(&config, std::slice::from_ref(&request)));
+    assert_eq!(home["type"], "home");
+    let text = home.to_string();
+    assert!(text.contains(ACTION_OPEN_PICKER) && text.contains(request.id.as_str()));
+    assert!(to_json(home_view(&config, &[])).to_string().contains("no open requests"));
+}
+
+#[test]
+fn suggestion_options_are_capped_and_trimmed() {
+    let options: Vec<SelectOption> = (0..150)
+        .map(|i| SelectOption { value: format!("v{i}"), label: "x".repeat(200) })
+        .chain([SelectOption { value: "y".repeat(151), label: "too long".into() }])
+        .collect();
+    let answer = suggestion_options(&options);
+    let list = answer["options"].as_array().unwrap();
+    assert_eq!(list.len(), 100);
+    walk(&answer);
+    assert_eq!(
+        suggestion_options(&[SelectOption { value: "a".into(), label: "".into() }])["options"][0]["text"]["text"],
+        "a"
+    );
+}
+
+/// Short or very long text (a random piece repeated, so generation stays cheap).
+fn long_text() -> impl Strategy<Value = String> {
+    ("[a-zé<>&* ]{1,12}", prop_oneof![1usize..4, 10usize..40, 300usize..700]).prop_map(|(s, n)| s.repeat(n))
+}
+
+fn field_spec() -> impl Strategy<Value = FieldSpec> {
+    let kinds = proptest::sample::select(vec![
+        FieldType::String,
+        FieldType::Text,
+        FieldType::Int,
+        FieldType::Bool,
+        FieldType::Date,
+        FieldType::User,
+        FieldType::Select,
+    ]);
+    (
+        "[a-z]{1,64}",
+        long_text(),
+        kinds,
+        prop_oneof![proptest::collection::vec(long_text(), 0..3), proptest::collection::vec("[a-z]{1,8}", 95..130)],
+        any::<bool>(),
+    )
+        .prop_map(|(name, label, kind, allowed, prefetch)| FieldSpec {
+            name,
+            label,
+            field_type: kind,
+            required: true,
+            allowed_values: allowed,
+            prefetch: (prefetch && kind == FieldType::Select).then(|| Prefetch::Url("https://x.example".into())),
+        })
+}
+
+fn any_flow() -> impl Strategy<Value = Flow> {
+    let targets = proptest::collection::vec(("[a-z0-9-]{1,64}", long_text()), 1..130);
+    let fields = proptest::collection::vec(field_spec(), 0..120);
+    let durations = proptest::collection::vec(1u64..=366 * 86_400, 1..130);
+    (long_text(), targets, fields, durations, "[a-z0-9-]{1,64}").prop_map(
+        |(label, targets, fields, durations, name)| {
+            let mut flow =
+                flow_with(&label, targets.into_iter().map(|(n, l)| target(&n, &l)).collect(), fields, durations);
+            flow.name = name;
+            flow.description = flow.label.repeat(3);
+            flow
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn forms_and_pickers_stay_within_slacks_limits(flow in any_flow(), preselect in proptest::option::of("[a-z0-9-]{1,64}")) {
+        assert_within_limits(&to_json(request_form_modal(&flow, preselect.as_deref())), limits::VIEW_BLOCKS);
+        let many: Vec<&Flow> = std::iter::repeat_n(&flow, 130).collect();
+        assert_within_limits(&to_json(flow_picker_modal(&many)), limits::VIEW_BLOCKS);
+    }
+
+    #[test]
+    fn cards_and_messages_stay_within_slacks_limits(
+        flow in any_flow(),
+        reason in long_text(),
+        values in proptest::collection::vec(long_text(), 0..60),
+        note in proptest::option::of(long_text()),
+        status in proptest::sample::select(Status::ALL.to_vec()),
+    ) {
+        let mut request = request_for(&flow, status);
+        request.reason = reason;
+        request.decision_note = note;
+        request.failure = Some("x".repeat(5_000));
+        request.fields = flow.fields.iter().zip(values).map(|(f, v)| (f.name.clone(), json!(v))).collect();
+        let card = card_json(&request, &flow);
+        assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+        prop_assert!(chars(card["text"].as_str().unwrap()) <= limits::MESSAGE_TEXT);
+        prop_assert_eq!(buttons(&card).len(), if status == Status::Pending { 2 } else { 0 });
+        assert_within_limits(&to_json(deny_reason_modal(&request.id, &flow)), limits::VIEW_BLOCKS);
+        for update in [RequesterUpdate::Submitted, RequesterUpdate::Denied, RequesterUpdate::Failed] {
+            prop_assert!(chars(&requester_update_text(&request, &flow, update)) <= limits::SECTION_TEXT);
+        }
+        let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+        let many = vec![request.clone(); 120];
+        assert_within_limits(&to_json(home_view(&config, &many)), limits::VIEW_BLOCKS);
+    }
+}
