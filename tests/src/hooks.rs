@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,7 @@ impl HookReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = (seen.clone(), secret.to_string());
-        let app = Router::new().route("/hook", post(receive)).with_state(state);
+        let app = Router::new().route("/hook", post(receive)).route("/tickets", get(tickets)).with_state(state);
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -44,6 +44,11 @@ impl HookReceiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// The prefetch endpoint of the `ticket` field.
+    pub fn tickets_url(&self) -> String {
+        format!("http://{}/tickets", self.addr)
     }
 
     /// The bodies received with a valid signature, oldest first.
@@ -76,4 +81,9 @@ async fn receive(State((seen, secret)): State<(Arc<Seen>, String)>, headers: Hea
         }
         Err(_) => StatusCode::BAD_REQUEST,
     }
+}
+
+/// Open tickets, as a ticketing system's prefetch endpoint would list them.
+async fn tickets() -> axum::Json<Value> {
+    axum::Json(serde_json::json!([{"value": "INC-1", "label": "INC-1 Database down"}, "INC-2", "OPS-3"]))
 }

@@ -36,7 +36,7 @@ pub const APPROVALS: &str = "C0APPROVALS";
 /// How long to wait for something that happens right away (the runner is asynchronous).
 pub const SOON: Duration = Duration::from_secs(10);
 
-fn config_yaml(hook_url: &str) -> String {
+fn config_yaml(hook_url: &str, tickets_url: &str) -> String {
     format!(
         r#"
 organization:
@@ -68,6 +68,10 @@ flows:
         label: Urgency
         type: select
         allowed_values: [Normal, Emergency]
+      - name: ticket
+        label: Ticket
+        type: select
+        prefetch: {{ url: {tickets_url} }}
     rules:
       auto_approve: 'fields.urgency == "Emergency"'
   - name: sandbox
@@ -213,7 +217,7 @@ type Server = (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>);
 
 fn settings(slack: &FakeSlack, hooks: &HookReceiver, data: &std::path::Path) -> Settings {
     Settings {
-        config: Config::from_yaml(&config_yaml(&hooks.url())).expect("the e2e config is valid"),
+        config: Config::from_yaml(&config_yaml(&hooks.url(), &hooks.tickets_url())).expect("the e2e config is valid"),
         config_source: "e2e".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
         store: StoreKind::Sqlite(data.to_path_buf()),

@@ -241,3 +241,20 @@ async fn slack_retries_and_url_verification() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(t.hooks.count("escalate", id.as_str()), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn select_options_are_prefetched_live() {
+    let t = TestApp::spawn().await;
+    t.slack_post("/slack/commands", &slash_command_body("/access", "prod", CAROL, "trig-p"), FORM).await;
+    let form = t.slack.wait_for("views.open", |c| c.arg("trigger_id") == Some("trig-p"), SOON).await;
+    let ticket =
+        form.body["view"]["blocks"].as_array().unwrap().iter().find(|b| b["block_id"] == "field:ticket").cloned();
+    assert_eq!(ticket.unwrap()["element"]["type"], "external_select");
+
+    let body = airlock_testkit::slack::block_suggestion_body(CAROL, "prod", "ticket", "inc");
+    let answer: serde_json::Value = t.slack_post("/slack/options", &body, FORM).await.json().await.unwrap();
+    let values: Vec<&str> =
+        answer["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["INC-1", "INC-2"]);
+    assert_eq!(answer["options"][0]["text"]["text"], "INC-1 Database down");
+}

@@ -96,7 +96,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
             (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
-            _ => f.write_str(&self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            (None, _) => f.write_str(&self.message),
         }
     }
 }
@@ -115,7 +116,9 @@ impl Config {
                 _ => message,
             };
             let reported = location.as_ref().map(|l| l.line());
-            let line = reported.map(|l| refine_line(text, l, &message));
+            // Whole-config checks carry no location, only a `flows[N]` path: start at that item.
+            let start = reported.or_else(|| flow_item_line(text, &message));
+            let line = start.map(|l| refine_line(text, l, &message));
             // The column only fits the line serde reported.
             let column = if line == reported { location.map(|l| l.column()) } else { None };
             ConfigError { message, line, column }
@@ -146,8 +149,9 @@ fn refine_line(text: &str, reported: usize, message: &str) -> usize {
         Some((path, rest)) if !path.contains(' ') => rest,
         _ => message,
     };
+    // The offending value is the first one quoted; later ones are hints ("like \"15m\"").
     let mut needles: Vec<String> =
-        detail.split('"').skip(1).step_by(2).filter(|s| !s.is_empty()).map(String::from).collect();
+        detail.split('"').nth(1).filter(|s| !s.is_empty()).map(String::from).into_iter().collect();
     if let Some(key) = detail.split(' ').next().and_then(|w| w.rsplit('.').next())
         && !key.is_empty()
         && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
@@ -167,6 +171,20 @@ fn refine_line(text: &str, reported: usize, message: &str) -> usize {
         }
     }
     reported
+}
+
+/// The line of the list item `flows[N]` that `message` starts with, if it does.
+fn flow_item_line(text: &str, message: &str) -> Option<usize> {
+    let index: usize = message.strip_prefix("flows[")?.split_once(']')?.0.parse().ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let flows = lines.iter().position(|l| l.trim_end() == "flows:")?;
+    lines
+        .iter()
+        .enumerate()
+        .skip(flows + 1)
+        .filter(|(_, l)| l.trim_start().starts_with("- ") && l.len() - l.trim_start().len() <= 2)
+        .nth(index)
+        .map(|(i, _)| i + 1)
 }
 
 /// The example config `airlock demo` runs on and the tests start from.

@@ -108,3 +108,11 @@ fn roles_come_from_email() {
     assert_eq!(role("eve@contractor.example"), Role::Member);
     assert_eq!(role("mallory@elsewhere.example"), Role::Guest);
 }
+
+#[test]
+fn a_bad_duration_found_after_parsing_names_its_line() {
+    let text = EXAMPLE_CONFIG.replace("max_duration: 1h", "max_duration: 1 hour");
+    let line = text.lines().position(|l| l.contains("1 hour")).unwrap() + 1;
+    let error = Config::from_yaml(&text).unwrap_err();
+    assert_eq!(error.line, Some(line), "{error}");
+}
