@@ -1,5 +1,7 @@
 //! Routing grants to the escalator for their target's kind, and the `record` escalator.
 
+use crate::email::Email;
+use crate::flow::Target;
 use crate::ports::{EscalationError, Escalator, GrantSpec};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -23,7 +25,11 @@ impl EscalatorSet {
     }
 
     fn for_grant(&self, grant: &GrantSpec) -> Result<&Arc<dyn Escalator>, EscalationError> {
-        let kind = grant.target.kind.name();
+        self.for_target(&grant.target)
+    }
+
+    fn for_target(&self, target: &Target) -> Result<&Arc<dyn Escalator>, EscalationError> {
+        let kind = target.kind.name();
         self.by_kind
             .get(kind)
             .ok_or_else(|| EscalationError::Permanent(format!("no escalator for {kind} targets is configured here")))
@@ -38,6 +44,13 @@ impl Escalator for EscalatorSet {
 
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
         self.for_grant(grant)?.deescalate(grant).await
+    }
+
+    async fn holders(&self, target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {
+        match self.for_target(target) {
+            Ok(escalator) => escalator.holders(target).await,
+            Err(_) => Ok(None),
+        }
     }
 }
 

@@ -118,6 +118,12 @@ pub enum EscalationError {
 pub trait Escalator: Send + Sync {
     async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
+
+    /// Who holds `target`'s access in the target system right now, for drift checks; `None` when
+    /// this kind of target cannot be listed.
+    async fn holders(&self, _target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {
+        Ok(None)
+    }
 }
 
 /// What the requester is told.

@@ -133,6 +133,13 @@ impl LocalRunner {
                     Ok(n) => tracing::warn!(removed = n, "sweeper removed grants the workflow had not"),
                     Err(e) => tracing::error!(error = %e, "sweeper failed"),
                 }
+                match runner.steps.reconcile().await {
+                    Ok(report) if report.removed.is_empty() && report.reported.is_empty() => {}
+                    Ok(report) => {
+                        tracing::warn!(removed = report.removed.len(), reported = report.reported.len(), "drift found")
+                    }
+                    Err(e) => tracing::error!(error = %e, "drift check failed"),
+                }
             }
         });
     }

@@ -2,6 +2,7 @@
 //! [`Deps`]; [`Airlock`] serves people, [`Steps`] runs the workflow's task states.
 
 mod decide;
+mod drift;
 mod grants;
 mod identity;
 mod steps;
@@ -9,6 +10,7 @@ mod submit;
 mod validate;
 
 pub use decide::DecideOutcome;
+pub use drift::DriftReport;
 pub use steps::{StepError, StepOutcome};
 pub use submit::SubmitInput;
 pub use validate::parse_field_value;

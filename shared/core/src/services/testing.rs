@@ -239,6 +239,8 @@ pub struct ScriptedEscalator {
     pub removal_failures: Mutex<Vec<EscalationError>>,
     pub escalated: Mutex<Vec<RequestId>>,
     pub deescalated: Mutex<Vec<RequestId>>,
+    /// Who the target system says holds each target (by target name), for drift checks.
+    pub holding: Mutex<HashMap<String, Vec<Email>>>,
 }
 
 #[async_trait]
@@ -257,6 +259,10 @@ impl Escalator for ScriptedEscalator {
         }
         self.deescalated.lock().unwrap().push(grant.request_id.clone());
         Ok(())
+    }
+
+    async fn holders(&self, target: &crate::flow::Target) -> Result<Option<Vec<Email>>, EscalationError> {
+        Ok(self.holding.lock().unwrap().get(&target.name).cloned())
     }
 }
 

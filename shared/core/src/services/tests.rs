@@ -255,3 +255,33 @@ async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     assert_eq!(h.store.get_request(&request.id).await.unwrap().unwrap().status, Status::Expired);
 }
+
+#[tokio::test]
+async fn drift_removes_airlock_made_access_and_reports_the_rest() {
+    let h = harness();
+    let email = |e: &str| e.parse::<crate::Email>().unwrap();
+    // Carol's emergency grant on prod-admin is active; dave once had prod-readonly, now expired.
+    let (active, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "15m", "Emergency")).await;
+    next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
+    let (old, state) = submitted(&h, "U4", form("aws-prod", "prod-readonly", "15m", "Emergency")).await;
+    let granted = next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
+    h.clock.advance(16 * 60);
+    next(step(&h, StepName::Deescalate, granted, None).await);
+    assert_eq!(h.airlock.get_request(&old.id).await.unwrap().status, Status::Expired);
+    h.escalator.deescalated.lock().unwrap().clear();
+
+    h.escalator.holding.lock().unwrap().extend([
+        ("prod-admin".to_string(), vec![email("carol@example.com"), email("mallory@elsewhere.example")]),
+        ("prod-readonly".to_string(), vec![email("dave@example.com")]),
+    ]);
+    let report = h.airlock.steps().reconcile().await.unwrap();
+    assert_eq!(report.removed, [(email("dave@example.com"), "record:prod-readonly".to_string())]);
+    assert_eq!(report.reported, [(email("mallory@elsewhere.example"), "record:prod-admin".to_string())]);
+    assert_eq!(
+        h.escalator.deescalated.lock().unwrap().as_slice(),
+        std::slice::from_ref(&old.id),
+        "only the unbacked Airlock grant"
+    );
+    assert_eq!(h.notifier.saw("tell C0AUDIT :mag: Drift: mallory@elsewhere.example"), 1);
+    assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "backed access stays");
+}
