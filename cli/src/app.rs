@@ -28,15 +28,15 @@ impl LocalApp {
                 Arc::new(SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))?)
             }
             StoreKind::Memory => Arc::new(SqliteStore::open_in_memory().context("cannot open an in-memory store")?),
-            StoreKind::DynamoDb => crate::aws_wip::dynamo_store_from_env().await?,
+            StoreKind::DynamoDb => airlock_aws::bootstrap::dynamo_store_from_env().await?,
         };
         let slack = Arc::new(SlackApi::new(&settings.slack_api_url, &settings.bot_token)?);
         let mut escalators = EscalatorSet::new().with("webhook", Arc::new(WebhookEscalator::new()));
         if settings.config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
-            escalators = escalators.with("aws_sso", crate::aws_wip::sso_escalator_from_env().await?);
+            escalators = escalators.with("aws_sso", airlock_aws::bootstrap::sso_escalator_from_env().await?);
         }
         let audit: Arc<dyn airlock_core::ports::AuditSink> = match std::env::var("AIRLOCK_EVENT_BUS") {
-            Ok(bus) if !bus.is_empty() => crate::aws_wip::event_bridge_sink_from_env(&bus).await?,
+            Ok(bus) if !bus.is_empty() => airlock_aws::bootstrap::event_bridge_sink_from_env(&bus).await?,
             _ => Arc::new(LogAuditSink),
         };
         let deps = Deps {

@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod app;
-pub mod aws_wip;
 pub mod check;
 pub mod demo;
 pub mod serve;

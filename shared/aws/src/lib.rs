@@ -1,1 +1,16 @@
-//! placeholder
+//! AWS adapters behind the core's ports: DynamoDB store, Step Functions workflow, IAM Identity
+//! Center escalator, EventBridge audit sink and Lambda prefetch; [`bootstrap`] builds them from the
+//! environment.
+
+pub mod bootstrap;
+pub mod dynamo;
+pub mod events;
+pub mod lambda_options;
+pub mod sfn;
+pub mod sso;
+
+pub use dynamo::DynamoStore;
+pub use events::EventBridgeAuditSink;
+pub use lambda_options::LambdaOptionsSource;
+pub use sfn::StepFunctionsWorkflow;
+pub use sso::SsoEscalator;

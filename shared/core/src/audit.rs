@@ -101,6 +101,7 @@ impl AuditEvent {
             "expired" => "Access Expired",
             "access_removed" => "Access Removed",
             "removal_failed" => "Access Removal Failed",
+            "drift_removed" => "Drift Removed",
             other => other,
         }
         .to_string()

@@ -1,0 +1,358 @@
+//! [`DynamoStore`]: the `Store` port on one DynamoDB table.
+//!
+//! Items (every key attribute is a string):
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | request | `REQ#<id>` | `REQ` | `data` (JSON), `status`, `version`, GSI keys below |
+//! | audit event | `REQ#<id>` | `EVT#<event id>` | `data` (JSON) |
+//! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` |
+//! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (epoch seconds, the table's TTL attribute) |
+//!
+//! Indexes (projection ALL), one per access pattern of DESIGN.md §3:
+//! * `gsi1` (`gsi1pk` = `USER#<email>`, `gsi1sk` = id): a user's requests, newest first.
+//! * `gsi2` (`gsi2pk` = `STATUS#<status>#<shard>`, `gsi2sk` = id): requests by status, spread over
+//!   [`SHARDS`] partitions by id so no status is one hot partition.
+//! * `gsi3` (`gsi3pk` = `DUE#<shard>`, `gsi3sk` = `<removal due>#<id>`): sparse, only on requests that
+//!   still hold access; the sweeper's "removal due before T".
+//!
+//! Requests are partitioned by id; audit events live in their request's partition, ordered by their
+//! sortable ids. Status changes are `TransactWriteItems` conditional on the expected status and version,
+//! with the audit event (and the open-request lock) in the same transaction.
+
+mod codec;
+
+use airlock_core::audit::AuditEvent;
+use airlock_core::ports::{Store, StoreError};
+use airlock_core::{AccessRequest, RequestId, Status};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+use codec::{Item, S, due_key, request_item};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Partitions each status (gsi2) and the removal-due index (gsi3) are spread over.
+pub const SHARDS: u32 = 4;
+/// The table's TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// Items read per query page.
+const PAGE: i32 = 100;
+
+/// Airlock's records in DynamoDB.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(e)))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Creates the table as `template.yaml` defines it (for local runs and tests).
+    pub async fn create_table(client: &Client, table: &str) -> anyhow::Result<()> {
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let attribute = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let mut request = client.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+        for name in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
+            request = request.attribute_definitions(attribute(name)?);
+        }
+        request = request.key_schema(key("pk", KeyType::Hash)?).key_schema(key("sk", KeyType::Range)?);
+        for index in ["gsi1", "gsi2", "gsi3"] {
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(&format!("{index}pk"), KeyType::Hash)?)
+                    .key_schema(key(&format!("{index}sk"), KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()?,
+            );
+        }
+        request.send().await.map_err(|e| anyhow::anyhow!("CreateTable {table}: {}", DisplayErrorContext(e)))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("UpdateTimeToLive {table}: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    fn put(&self, item: Item) -> Result<Put, StoreError> {
+        self.put_if(item, None, &[], &[])
+    }
+
+    /// A put conditional on `condition` (with its `#name` and `:value` placeholders).
+    fn put_if(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Put, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(String::from));
+        for (placeholder, name) in names {
+            put = put.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            put = put.expression_attribute_values(*placeholder, value.clone());
+        }
+        put.build().map_err(unavailable)
+    }
+
+    fn event_put(&self, event: &AuditEvent) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder().put(self.put(codec::event_item(event)?)?).build())
+    }
+
+    fn lock_key(request: &AccessRequest) -> Item {
+        HashMap::from([
+            ("pk".into(), S(format!("OPEN#{}#{}", request.requester.user_key(), request.access_key))),
+            ("sk".into(), S("OPEN".into())),
+        ])
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop)
+    }
+
+    /// Queries one index partition, newest (or last) first, following pages up to `limit` matches.
+    async fn query(
+        &self,
+        index: &str,
+        key_condition: &str,
+        values: Item,
+        filter: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(key_condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(PAGE)
+                .set_exclusive_start_key(start.take());
+            if let Some(filter) = filter {
+                query = query.filter_expression(filter).expression_attribute_names("#status", "status");
+            }
+            let page = query.send().await.map_err(unavailable)?;
+            found.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(next) if found.len() < limit => start = Some(next),
+                _ => break,
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Queries every shard of a sharded index and merges them by id, newest first.
+    async fn query_shards(
+        &self,
+        index: &str,
+        key_condition: &str,
+        partition: impl Fn(u32) -> String,
+        extra: Item,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..SHARDS {
+            let mut values = extra.clone();
+            values.insert(":pk".into(), S(partition(shard)));
+            for item in self.query(index, key_condition, values, None, limit).await? {
+                all.push(codec::request_of(&item)?);
+            }
+        }
+        all.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        all.truncate(limit);
+        Ok(all)
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut lock = Self::lock_key(request);
+        lock.insert("request_id".into(), S(request.id.to_string()));
+        let absent = Some("attribute_not_exists(pk)");
+        let lock_put = self.put_if(lock, absent, &[], &[])?;
+        let request_put = self.put_if(request_item(request)?, absent, &[], &[])?;
+        let items = vec![
+            TransactWriteItem::builder().put(lock_put).build(),
+            TransactWriteItem::builder().put(request_put).build(),
+            self.event_put(event)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_cancelled(&e) => {
+                let lock = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::lock_key(request)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                match lock.item.as_ref().and_then(|i| codec::string(i, "request_id")) {
+                    Some(open) => Err(StoreError::Duplicate(open.parse().map_err(StoreError::Unavailable)?)),
+                    None => Err(StoreError::Conflict),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", S(format!("REQ#{id}")))
+            .key("sk", S("REQ".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        found.item.as_ref().map(codec::request_of).transpose()
+    }
+
+    async fn update_request(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let previous = request.version.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let put = self.put_if(
+            request_item(request)?,
+            Some("#status = :expected AND version = :previous"),
+            &[("#status", "status")],
+            &[(":expected", S(expected.as_str().into())), (":previous", AttributeValue::N(previous.to_string()))],
+        )?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(event) = event {
+            items.push(self.event_put(event)?);
+        }
+        if request.status.is_terminal() && !expected.is_terminal() {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::lock_key(request)))
+                .build()
+                .map_err(unavailable)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_cancelled(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn requests_of_user(
+        &self,
+        user_key: &str,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let mut values = HashMap::from([(":pk".to_string(), S(format!("USER#{user_key}")))]);
+        if let Some(status) = status {
+            values.insert(":status".into(), S(status.as_str().into()));
+        }
+        let filter = status.map(|_| "#status = :status");
+        let items = self.query("gsi1", "gsi1pk = :pk", values, filter, limit).await?;
+        items.iter().map(codec::request_of).collect()
+    }
+
+    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        self.query_shards("gsi2", "gsi2pk = :pk", |shard| codec::status_key(status, shard), HashMap::new(), limit).await
+    }
+
+    async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        // `~` sorts after every id character, so every request due at `before` is included.
+        let upper = HashMap::from([(":upper".to_string(), S(format!("{}#~", due_key(before))))]);
+        let mut due = self
+            .query_shards("gsi3", "gsi3pk = :pk AND gsi3sk <= :upper", |shard| format!("DUE#{shard}"), upper, limit)
+            .await?;
+        due.sort_by_key(|r| r.removal_due());
+        Ok(due)
+    }
+
+    async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+                .expression_attribute_values(":pk", S(format!("REQ#{id}")))
+                .expression_attribute_values(":evt", S("EVT#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                events.push(codec::event_of(&item)?);
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        Ok(events)
+    }
+
+    async fn claim_idempotency_key(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = Utc::now().timestamp();
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", S(format!("IDEM#{key}")))
+            .item("sk", S("IDEM".into()))
+            .item(TTL_ATTRIBUTE, AttributeValue::N((now + ttl.as_secs() as i64).to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// A transaction cancelled by a failed condition or a concurrent transaction on the same items.
+fn is_cancelled(e: &SdkError<TransactWriteItemsError>) -> bool {
+    matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_)))
+}

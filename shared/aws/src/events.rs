@@ -1,0 +1,65 @@
+//! [`EventBridgeAuditSink`]: one EventBridge event per audit event, `source: "airlock"`.
+
+use airlock_core::audit::AuditEvent;
+use airlock_core::ports::AuditSink;
+use async_trait::async_trait;
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde_json::json;
+
+pub const SOURCE: &str = "airlock";
+
+/// Puts audit events on a bus; failures are logged, never fatal to the change they record.
+#[derive(Clone)]
+pub struct EventBridgeAuditSink {
+    client: Client,
+    bus: String,
+}
+
+impl EventBridgeAuditSink {
+    pub fn new(client: Client, bus: impl Into<String>) -> Self {
+        Self { client, bus: bus.into() }
+    }
+}
+
+/// The event's `detail`: who did what to which request, when.
+pub fn detail(event: &AuditEvent) -> serde_json::Value {
+    json!({
+        "event_id": event.id,
+        "request_id": event.request_id,
+        "action": event.action,
+        "actor": event.actor.to_string(),
+        "flow": event.flow,
+        "target": event.target,
+        "requester": event.requester,
+        "from": event.from,
+        "to": event.to,
+        "at": event.at,
+        "detail": event.detail,
+    })
+}
+
+#[async_trait]
+impl AuditSink for EventBridgeAuditSink {
+    async fn emit(&self, event: &AuditEvent) {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(SOURCE)
+            .detail_type(event.title())
+            .detail(detail(event).to_string())
+            .resources(format!("airlock:request/{}", event.request_id))
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(event.at.timestamp_millis()))
+            .build();
+        match self.client.put_events().entries(entry).send().await {
+            Ok(out) if out.failed_entry_count() > 0 => {
+                let reason = out.entries().iter().filter_map(|e| e.error_message()).collect::<Vec<_>>().join("; ");
+                tracing::warn!(request_id = %event.request_id, reason, "EventBridge refused the audit event");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(request_id = %event.request_id, error = %DisplayErrorContext(e), "EventBridge put failed")
+            }
+        }
+    }
+}

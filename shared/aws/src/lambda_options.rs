@@ -1,0 +1,85 @@
+//! [`LambdaOptionsSource`]: select options from a Lambda function (`prefetch: {lambda: <arn>}`).
+//!
+//! The function gets `{"flow", "field", "query"}` and answers a JSON list of strings or of
+//! `{value, label}`. Fields with `prefetch: {url: ...}` go to the inner source.
+
+use airlock_core::flow::{FieldSpec, Flow, Prefetch};
+use airlock_core::ports::{OptionsSource, SelectOption};
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::DisplayErrorContext;
+use aws_sdk_lambda::primitives::Blob;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Slack shows at most 100 options.
+const MAX_OPTIONS: usize = 100;
+
+pub struct LambdaOptionsSource {
+    client: Client,
+    urls: Arc<dyn OptionsSource>,
+}
+
+impl LambdaOptionsSource {
+    /// `urls` answers the fields whose options come from a URL.
+    pub fn new(client: Client, urls: Arc<dyn OptionsSource>) -> Self {
+        Self { client, urls }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Plain(String),
+    Labelled { value: String, label: Option<String> },
+}
+
+/// Parses a function's answer into options (at most 100).
+pub fn parse_answer(payload: &[u8]) -> Result<Vec<SelectOption>, String> {
+    let answers: Vec<Answer> =
+        serde_json::from_slice(payload).map_err(|e| format!("the prefetch function answered no option list: {e}"))?;
+    Ok(answers
+        .into_iter()
+        .map(|a| match a {
+            Answer::Plain(v) => SelectOption { label: v.clone(), value: v },
+            Answer::Labelled { value, label } => SelectOption { label: label.unwrap_or_else(|| value.clone()), value },
+        })
+        .take(MAX_OPTIONS)
+        .collect())
+}
+
+#[async_trait]
+impl OptionsSource for LambdaOptionsSource {
+    async fn options(&self, flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
+        let Some(Prefetch::Lambda(function)) = &field.prefetch else {
+            return self.urls.options(flow, field, query).await;
+        };
+        let payload = json!({"flow": flow.name, "field": field.name, "query": query}).to_string();
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| format!("invoking {function}: {}", DisplayErrorContext(e)))?;
+        if let Some(error) = out.function_error() {
+            return Err(format!("{function} failed: {error}"));
+        }
+        parse_answer(out.payload().map(Blob::as_ref).unwrap_or(b"[]"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_strings_or_labelled_values() {
+        let options = parse_answer(br#"["a", {"value": "b", "label": "Bee"}, {"value": "c"}]"#).unwrap();
+        let pairs: Vec<_> = options.iter().map(|o| (o.value.as_str(), o.label.as_str())).collect();
+        assert_eq!(pairs, [("a", "a"), ("b", "Bee"), ("c", "c")]);
+        assert!(parse_answer(b"{}").is_err());
+    }
+}

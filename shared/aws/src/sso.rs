@@ -1,0 +1,299 @@
+//! [`SsoEscalator`]: `aws_sso` targets as IAM Identity Center account assignments.
+//!
+//! The user is found in the instance's identity store by user name, then by email. Creating and
+//! deleting an assignment are asynchronous in AWS: the escalator polls the request's status with
+//! backoff until it succeeds or fails. Both directions are idempotent: an assignment that already
+//! exists (or is already gone) is success; conflicts with an operation in progress and throttling
+//! are retried.
+
+use airlock_core::email::Email;
+use airlock_core::flow::{Target, TargetKind};
+use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
+use async_trait::async_trait;
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_sdk_ssoadmin::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssoadmin::types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType};
+use aws_smithy_types::Document;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Attempts for a create/delete call that meets a conflict or throttling.
+const CALL_ATTEMPTS: u32 = 6;
+/// Status polls before giving up (the sweeper and Step Functions retries take over).
+const POLLS: u32 = 20;
+
+/// The three coordinates of an assignment.
+struct Assignment<'a> {
+    instance_arn: &'a str,
+    account_id: &'a str,
+    permission_set_arn: &'a str,
+}
+
+impl<'a> Assignment<'a> {
+    fn of(target: &'a Target) -> Result<Self, EscalationError> {
+        match &target.kind {
+            TargetKind::AwsSso { account_id, permission_set_arn, instance_arn } => {
+                Ok(Self { instance_arn, account_id, permission_set_arn })
+            }
+            other => {
+                Err(EscalationError::Permanent(format!("{} is a {} target, not aws_sso", target.name, other.name())))
+            }
+        }
+    }
+}
+
+/// Grants and removes Identity Center access.
+pub struct SsoEscalator {
+    sso: aws_sdk_ssoadmin::Client,
+    identity: aws_sdk_identitystore::Client,
+    /// Identity store id per instance ARN (from ListInstances, or configured).
+    stores: Mutex<HashMap<String, String>>,
+    backoff: Duration,
+}
+
+fn transient<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    what: &str,
+    e: aws_sdk_ssoadmin::error::SdkError<E>,
+) -> EscalationError {
+    EscalationError::Transient(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+/// Worth retrying: a conflicting operation in progress, throttling, or a service-side failure.
+fn retryable(code: Option<&str>) -> bool {
+    matches!(code, Some("ConflictException" | "ThrottlingException" | "InternalServerException"))
+}
+
+impl SsoEscalator {
+    pub fn new(sso: aws_sdk_ssoadmin::Client, identity: aws_sdk_identitystore::Client) -> Self {
+        Self { sso, identity, stores: Mutex::default(), backoff: Duration::from_millis(500) }
+    }
+
+    /// Uses `identity_store_id` for `instance_arn` instead of looking it up.
+    pub fn with_identity_store(self, instance_arn: &str, identity_store_id: &str) -> Self {
+        self.stores.lock().unwrap_or_else(|e| e.into_inner()).insert(instance_arn.into(), identity_store_id.into());
+        self
+    }
+
+    /// The first wait between polls and retries (doubling, at most 5 s).
+    pub fn with_backoff(mut self, first: Duration) -> Self {
+        self.backoff = first;
+        self
+    }
+
+    async fn identity_store(&self, instance_arn: &str) -> Result<String, EscalationError> {
+        if let Some(id) = self.stores.lock().unwrap_or_else(|e| e.into_inner()).get(instance_arn) {
+            return Ok(id.clone());
+        }
+        let instances = self.sso.list_instances().send().await.map_err(|e| transient("ListInstances", e))?;
+        let id = instances
+            .instances()
+            .iter()
+            .find(|i| i.instance_arn() == Some(instance_arn))
+            .and_then(|i| i.identity_store_id())
+            .ok_or_else(|| EscalationError::Permanent(format!("no Identity Center instance {instance_arn}")))?
+            .to_string();
+        self.stores.lock().unwrap_or_else(|e| e.into_inner()).insert(instance_arn.into(), id.clone());
+        Ok(id)
+    }
+
+    /// The identity store user id of `email`: by user name first, then by email address.
+    async fn user_id(&self, store: &str, email: &Email) -> Result<String, EscalationError> {
+        for path in ["userName", "emails.value"] {
+            let by = UniqueAttribute::builder()
+                .attribute_path(path)
+                .attribute_value(Document::String(email.as_str().to_string()))
+                .build()
+                .map_err(|e| EscalationError::Permanent(e.to_string()))?;
+            let found = self
+                .identity
+                .get_user_id()
+                .identity_store_id(store)
+                .alternate_identifier(AlternateIdentifier::UniqueAttribute(by))
+                .send()
+                .await;
+            match found {
+                Ok(out) => return Ok(out.user_id().to_string()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
+                Err(e) => return Err(EscalationError::Transient(format!("GetUserId: {}", DisplayErrorContext(e)))),
+            }
+        }
+        Err(EscalationError::Permanent(format!("{email} is not a user in the identity store {store}")))
+    }
+
+    /// Principal ids (users) assigned `target` now.
+    async fn assigned_users(&self, a: &Assignment<'_>) -> Result<Vec<String>, EscalationError> {
+        let mut users = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .sso
+                .list_account_assignments()
+                .instance_arn(a.instance_arn)
+                .account_id(a.account_id)
+                .permission_set_arn(a.permission_set_arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| transient("ListAccountAssignments", e))?;
+            users.extend(
+                page.account_assignments()
+                    .iter()
+                    .filter(|x| x.principal_type() == Some(&PrincipalType::User))
+                    .filter_map(|x| x.principal_id().map(String::from)),
+            );
+            match page.next_token() {
+                Some(token) => next = Some(token.to_string()),
+                None => return Ok(users),
+            }
+        }
+    }
+
+    async fn sleep(&self, attempt: u32) {
+        let wait = self.backoff.saturating_mul(1 << attempt.min(4)).min(Duration::from_secs(5));
+        tokio::time::sleep(wait).await;
+    }
+
+    /// Creates (`create`) or deletes the assignment, then polls its status.
+    async fn change(&self, grant: &GrantSpec, create: bool) -> Result<(), EscalationError> {
+        let a = Assignment::of(&grant.target)?;
+        let store = self.identity_store(a.instance_arn).await?;
+        let user = match self.user_id(&store, &grant.user_email).await {
+            Ok(user) => user,
+            // Nobody to remove access from: the user is gone from the identity store.
+            Err(EscalationError::Permanent(_)) if !create => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let present = self.assigned_users(&a).await?.contains(&user);
+        if present == create {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        let status = loop {
+            let sent = if create {
+                self.sso
+                    .create_account_assignment()
+                    .instance_arn(a.instance_arn)
+                    .target_id(a.account_id)
+                    .target_type(TargetType::AwsAccount)
+                    .permission_set_arn(a.permission_set_arn)
+                    .principal_type(PrincipalType::User)
+                    .principal_id(&user)
+                    .send()
+                    .await
+                    .map(|o| o.account_assignment_creation_status().cloned())
+                    .map_err(|e| (e.code().map(String::from), transient("CreateAccountAssignment", e)))
+            } else {
+                self.sso
+                    .delete_account_assignment()
+                    .instance_arn(a.instance_arn)
+                    .target_id(a.account_id)
+                    .target_type(TargetType::AwsAccount)
+                    .permission_set_arn(a.permission_set_arn)
+                    .principal_type(PrincipalType::User)
+                    .principal_id(&user)
+                    .send()
+                    .await
+                    .map(|o| o.account_assignment_deletion_status().cloned())
+                    .map_err(|e| (e.code().map(String::from), transient("DeleteAccountAssignment", e)))
+            };
+            match sent {
+                Ok(status) => break status,
+                Err((code, _)) if !create && code.as_deref() == Some("ResourceNotFoundException") => return Ok(()),
+                Err((code, e)) if retryable(code.as_deref()) && attempt + 1 < CALL_ATTEMPTS => {
+                    tracing::warn!(request_id = %grant.request_id, error = %e, attempt, "assignment call retried");
+                    self.sleep(attempt).await;
+                    attempt += 1;
+                }
+                Err((code, e)) if retryable(code.as_deref()) => return Err(e),
+                Err((_, EscalationError::Transient(message))) => return Err(EscalationError::Permanent(message)),
+                Err((_, e)) => return Err(e),
+            }
+        };
+        self.await_status(grant, status, create).await
+    }
+
+    async fn await_status(
+        &self,
+        grant: &GrantSpec,
+        mut status: Option<AccountAssignmentOperationStatus>,
+        create: bool,
+    ) -> Result<(), EscalationError> {
+        let what = if create { "creation" } else { "deletion" };
+        for poll in 0..POLLS {
+            let Some(current) = status.take() else {
+                return Err(EscalationError::Transient(format!("the assignment {what} returned no status")));
+            };
+            match current.status() {
+                Some(StatusValues::Succeeded) => return Ok(()),
+                Some(StatusValues::Failed) => {
+                    let reason = current.failure_reason().unwrap_or("no reason given");
+                    return Err(EscalationError::Permanent(format!("assignment {what} failed: {reason}")));
+                }
+                _ => {}
+            }
+            let request_id = current
+                .request_id()
+                .ok_or_else(|| EscalationError::Transient(format!("the assignment {what} has no request id")))?
+                .to_string();
+            self.sleep(poll).await;
+            let instance_arn = Assignment::of(&grant.target)?.instance_arn;
+            status = if create {
+                self.sso
+                    .describe_account_assignment_creation_status()
+                    .instance_arn(instance_arn)
+                    .account_assignment_creation_request_id(request_id)
+                    .send()
+                    .await
+                    .map_err(|e| transient("DescribeAccountAssignmentCreationStatus", e))?
+                    .account_assignment_creation_status()
+                    .cloned()
+            } else {
+                self.sso
+                    .describe_account_assignment_deletion_status()
+                    .instance_arn(instance_arn)
+                    .account_assignment_deletion_request_id(request_id)
+                    .send()
+                    .await
+                    .map_err(|e| transient("DescribeAccountAssignmentDeletionStatus", e))?
+                    .account_assignment_deletion_status()
+                    .cloned()
+            };
+        }
+        Err(EscalationError::Transient(format!("the assignment {what} was still in progress after {POLLS} polls")))
+    }
+}
+
+#[async_trait]
+impl Escalator for SsoEscalator {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        self.change(grant, true).await
+    }
+
+    async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+        self.change(grant, false).await
+    }
+
+    async fn holders(&self, target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {
+        let a = Assignment::of(target)?;
+        let store = self.identity_store(a.instance_arn).await?;
+        let mut emails = Vec::new();
+        for user_id in self.assigned_users(&a).await? {
+            let user = self
+                .identity
+                .describe_user()
+                .identity_store_id(&store)
+                .user_id(&user_id)
+                .send()
+                .await
+                .map_err(|e| EscalationError::Transient(format!("DescribeUser: {}", DisplayErrorContext(e))))?;
+            let primary = user.emails().iter().find(|e| e.primary()).or_else(|| user.emails().first());
+            let address = primary.and_then(|e| e.value()).or(user.user_name());
+            match address.map(str::parse::<Email>) {
+                Some(Ok(email)) => emails.push(email),
+                _ => tracing::warn!(user_id, "an assigned user has no usable email; drift check skips them"),
+            }
+        }
+        Ok(Some(emails))
+    }
+}

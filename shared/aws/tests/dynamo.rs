@@ -1,0 +1,153 @@
+//! DynamoStore against moto with the real SDK client: conditional writes, transactions, indexes,
+//! idempotency keys and pagination.
+
+use airlock_aws::DynamoStore;
+use airlock_core::ports::{Store, StoreError};
+use airlock_core::{AccessRequest, Status};
+use airlock_testkit::fixtures::{sample_event, sample_request};
+use airlock_testkit::{fake_aws_env, moto_endpoint};
+use chrono::{Duration, Utc};
+use std::time::Duration as StdDuration;
+
+async fn client() -> aws_sdk_dynamodb::Client {
+    fake_aws_env();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto_endpoint()).load().await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// A store on a fresh table of its own.
+async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
+    let client = client().await;
+    let table = format!("airlock-{}", airlock_core::RequestId::generate().as_str().to_ascii_lowercase());
+    DynamoStore::create_table(&client, &table).await.unwrap();
+    (DynamoStore::new(client.clone(), &table), client, table)
+}
+
+async fn moved(store: &DynamoStore, r: &AccessRequest, to: Status) -> Result<AccessRequest, StoreError> {
+    let mut next = r.clone();
+    let from = next.transition(to, Utc::now()).unwrap();
+    store.update_request(&next, from, Some(&sample_event(&next, to.as_str()))).await.map(|()| next)
+}
+
+#[tokio::test]
+async fn records_round_trip_with_their_ordered_audit_trail() {
+    let (store, _, _) = store().await;
+    let r = sample_request("carol@example.com", "record:prod-admin");
+    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r);
+    let approved = moved(&store, &r, Status::Approved).await.unwrap();
+    let active = moved(&store, &approved, Status::Active).await.unwrap();
+    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["submitted", "approved", "active"]);
+    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), active);
+    assert!(store.get_request(&airlock_core::RequestId::generate()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_open_request_for_the_same_access_is_a_duplicate_until_it_ends() {
+    let (store, _, _) = store().await;
+    let first = sample_request("carol@example.com", "record:prod-admin");
+    store.insert_request(&first, &sample_event(&first, "submitted")).await.unwrap();
+    let second = sample_request("Carol@Example.com", "record:prod-admin");
+    let err = store.insert_request(&second, &sample_event(&second, "submitted")).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(first.id.clone()));
+    assert!(store.get_request(&second.id).await.unwrap().is_none(), "the refused request left nothing behind");
+
+    let other = sample_request("carol@example.com", "record:prod-readonly");
+    store.insert_request(&other, &sample_event(&other, "submitted")).await.unwrap();
+
+    moved(&store, &first, Status::Denied).await.unwrap();
+    store.insert_request(&second, &sample_event(&second, "submitted")).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_concurrent_approvals_exactly_one_wins() {
+    let (store, _, _) = store().await;
+    let r = sample_request("carol@example.com", "record:prod-admin");
+    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    let (a, b) = tokio::join!(moved(&store, &r, Status::Approved), moved(&store, &r, Status::Denied));
+    assert!(a.is_ok() != b.is_ok(), "exactly one wins: {a:?} {b:?}");
+    let loser = if a.is_err() { a } else { b };
+    assert_eq!(loser.unwrap_err(), StoreError::Conflict);
+    assert_eq!(store.audit_events(&r.id).await.unwrap().len(), 2, "the loser's audit event was not written");
+
+    let stale = moved(&store, &r, Status::Cancelled).await.unwrap_err();
+    assert_eq!(stale, StoreError::Conflict, "a write on an old version changes nothing");
+}
+
+#[tokio::test]
+async fn listings_by_user_status_and_removal_due() {
+    let (store, _, _) = store().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = sample_request("dave@example.com", &format!("record:t{i}"));
+        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        ids.push(r.id.clone());
+    }
+    let mine = store.requests_of_user("dave@example.com", None, 10).await.unwrap();
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(mine.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), newest_first);
+    assert_eq!(store.requests_of_user("dave@example.com", None, 2).await.unwrap().len(), 2);
+
+    let r = store.get_request(&ids[0]).await.unwrap().unwrap();
+    let approved = moved(&store, &r, Status::Approved).await.unwrap();
+    let mut granted = approved.clone();
+    granted.transition(Status::Active, Utc::now()).unwrap();
+    granted.granted_at = Some(Utc::now() - Duration::minutes(10));
+    granted.expires_at = Some(Utc::now() - Duration::minutes(1));
+    store.update_request(&granted, Status::Approved, None).await.unwrap();
+
+    let active = store.requests_of_user("dave@example.com", Some(Status::Active), 10).await.unwrap();
+    assert_eq!(active, vec![granted.clone()]);
+    let pending = store.requests_with_status(Status::Pending, 10).await.unwrap();
+    assert_eq!(pending.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [ids[2].clone(), ids[1].clone()]);
+    assert_eq!(store.removals_due(Utc::now(), 10).await.unwrap(), vec![granted.clone()]);
+    assert!(store.removals_due(Utc::now() - Duration::minutes(5), 10).await.unwrap().is_empty(), "not due yet then");
+
+    let mut removed = granted.clone();
+    removed.transition(Status::Expired, Utc::now()).unwrap();
+    removed.access_removed_at = Some(Utc::now());
+    store.update_request(&removed, Status::Active, None).await.unwrap();
+    assert!(store.removals_due(Utc::now(), 10).await.unwrap().is_empty(), "the sparse index entry is gone");
+}
+
+#[tokio::test]
+async fn listings_follow_pages() {
+    let (store, _, _) = store().await;
+    let count = 120;
+    for i in 0..count {
+        let r = sample_request("erin@example.com", &format!("record:t{i}"));
+        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    }
+    assert_eq!(store.requests_of_user("erin@example.com", None, 500).await.unwrap().len(), count);
+    assert_eq!(store.requests_with_status(Status::Pending, 500).await.unwrap().len(), count);
+    assert_eq!(store.requests_with_status(Status::Pending, 7).await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_claimed_once_and_carry_a_ttl() {
+    let (store, client, table) = store().await;
+    assert!(store.claim_idempotency_key("event:Ev1", StdDuration::from_secs(3600)).await.unwrap());
+    assert!(!store.claim_idempotency_key("event:Ev1", StdDuration::from_secs(3600)).await.unwrap());
+    assert!(store.claim_idempotency_key("event:Ev2", StdDuration::from_secs(3600)).await.unwrap());
+
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("IDEM#event:Ev1".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("IDEM".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+    assert!((ttl - Utc::now().timestamp() - 3600).abs() < 60, "ttl is epoch seconds an hour ahead");
+    let described = client.describe_time_to_live().table_name(&table).send().await.unwrap();
+    assert_eq!(described.time_to_live_description().unwrap().attribute_name(), Some("ttl"));
+
+    // An expired claim (TTL deletion is lazy in DynamoDB) can be claimed again.
+    assert!(store.claim_idempotency_key("event:Ev3", StdDuration::from_secs(0)).await.unwrap());
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    assert!(store.claim_idempotency_key("event:Ev3", StdDuration::from_secs(60)).await.unwrap());
+}
