@@ -1,1 +1,17 @@
-fn main() {}
+//! The `escalate` Lambda: Escalate (grant the access) and EscalationFailed (record and notify).
+
+use airlock_core::{StepName, Steps};
+use airlock_fn_common::{StepFunction, build, init_logging, step_handler};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+const SERVES: StepFunction = StepFunction { steps: &[StepName::Escalate, StepName::EscalationFailed], sweeper: false };
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let steps: &'static Steps = Box::leak(Box::new(Steps::new(build().await?.deps)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, &SERVES, event)))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -1,1 +1,21 @@
-fn main() {}
+//! The `slack-ingress` Lambda: the same axum router as `airlock serve` (Slack's four endpoints,
+//! `/api/v1`, `/healthz`) behind API Gateway, over the AWS adapters.
+
+use airlock_aws::bootstrap::{secret, step_functions_from_env};
+use airlock_core::Airlock;
+use airlock_fn_common::{build, init_logging};
+use airlock_http::{ApiTokens, AppState, router};
+use airlock_slack::SlackApp;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let app = build().await?;
+    let airlock = Airlock::new(app.deps, step_functions_from_env().await?);
+    let signing_secret = secret("SLACK_SIGNING_SECRET").await?;
+    let api_tokens = ApiTokens::parse(&secret("AIRLOCK_API_TOKENS").await.unwrap_or_default());
+    let slack = Arc::new(SlackApp::new(airlock.clone(), app.slack, signing_secret));
+    let state = AppState { airlock, slack, api_tokens: Arc::new(api_tokens) };
+    lambda_http::run(router(state)).await.map_err(|e| anyhow::anyhow!("{e}"))
+}

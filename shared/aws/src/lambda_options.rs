@@ -1,7 +1,8 @@
 //! [`LambdaOptionsSource`]: select options from a Lambda function (`prefetch: {lambda: <arn>}`).
 //!
 //! The function gets `{"flow", "field", "query"}` and answers a JSON list of strings or of
-//! `{value, label}`. Fields with `prefetch: {url: ...}` go to the inner source.
+//! `{value, label}`. Fields with `prefetch: {url: ...}` go to the inner source, or, when a URL
+//! function is set (the stack's prefetch function, which may reach internal URLs), to that function.
 
 use airlock_core::flow::{FieldSpec, Flow, Prefetch};
 use airlock_core::ports::{OptionsSource, SelectOption};
@@ -19,12 +20,41 @@ const MAX_OPTIONS: usize = 100;
 pub struct LambdaOptionsSource {
     client: Client,
     urls: Arc<dyn OptionsSource>,
+    url_function: Option<String>,
 }
 
 impl LambdaOptionsSource {
     /// `urls` answers the fields whose options come from a URL.
     pub fn new(client: Client, urls: Arc<dyn OptionsSource>) -> Self {
-        Self { client, urls }
+        Self { client, urls, url_function: None }
+    }
+
+    /// Fetches URL options through `function` instead of calling the URLs from here.
+    pub fn with_url_function(mut self, function: impl Into<String>) -> Self {
+        self.url_function = Some(function.into());
+        self
+    }
+
+    async fn invoke(
+        &self,
+        function: &str,
+        flow: &Flow,
+        field: &FieldSpec,
+        query: &str,
+    ) -> Result<Vec<SelectOption>, String> {
+        let payload = json!({"flow": flow.name, "field": field.name, "query": query}).to_string();
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| format!("invoking {function}: {}", DisplayErrorContext(e)))?;
+        if let Some(error) = out.function_error() {
+            return Err(format!("{function} failed: {error}"));
+        }
+        parse_answer(out.payload().map(Blob::as_ref).unwrap_or(b"[]"))
     }
 }
 
@@ -52,22 +82,11 @@ pub fn parse_answer(payload: &[u8]) -> Result<Vec<SelectOption>, String> {
 #[async_trait]
 impl OptionsSource for LambdaOptionsSource {
     async fn options(&self, flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
-        let Some(Prefetch::Lambda(function)) = &field.prefetch else {
-            return self.urls.options(flow, field, query).await;
-        };
-        let payload = json!({"flow": flow.name, "field": field.name, "query": query}).to_string();
-        let out = self
-            .client
-            .invoke()
-            .function_name(function)
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| format!("invoking {function}: {}", DisplayErrorContext(e)))?;
-        if let Some(error) = out.function_error() {
-            return Err(format!("{function} failed: {error}"));
+        match (&field.prefetch, &self.url_function) {
+            (Some(Prefetch::Lambda(function)), _) => self.invoke(function, flow, field, query).await,
+            (Some(Prefetch::Url(_)), Some(function)) => self.invoke(function, flow, field, query).await,
+            _ => self.urls.options(flow, field, query).await,
         }
-        parse_answer(out.payload().map(Blob::as_ref).unwrap_or(b"[]"))
     }
 }
 

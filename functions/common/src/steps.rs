@@ -1,0 +1,56 @@
+//! The handler of the state machine's task states: a [`StepCall`] in, the next [`WorkflowState`] out,
+//! errors typed `Airlock.Transient` / `Airlock.Permanent` for the definition's Retry and Catch.
+
+use airlock_core::services::{StepError, StepOutcome};
+use airlock_core::{StepCall, StepName, Steps};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
+
+/// Which task states a function serves, and whether it also runs the scheduled sweeper.
+pub struct StepFunction {
+    pub steps: &'static [StepName],
+    pub sweeper: bool,
+}
+
+fn diagnostic(e: StepError) -> Diagnostic {
+    Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() }
+}
+
+/// Runs one invocation: a task state (`{"step", "state", "task_token"}`) or, for the function that
+/// owns it, the sweeper (`{"sweep": true}`).
+pub async fn step_handler(
+    steps: &Steps,
+    serves: &StepFunction,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
+    let payload = event.payload;
+    if serves.sweeper && payload.get("sweep").and_then(Value::as_bool) == Some(true) {
+        let removed = steps.sweep().await.map_err(|e| diagnostic(StepError::from(e)))?;
+        let drift = steps.reconcile().await.map_err(|e| diagnostic(StepError::from(e)))?;
+        tracing::info!(
+            removed,
+            drift_removed = drift.removed.len(),
+            drift_reported = drift.reported.len(),
+            "sweep done"
+        );
+        return Ok(
+            json!({"removed": removed, "drift_removed": drift.removed.len(), "drift_reported": drift.reported.len()}),
+        );
+    }
+    let call: StepCall = serde_json::from_value(payload)
+        .map_err(|e| diagnostic(StepError::Permanent(format!("not a step call: {e}"))))?;
+    if !serves.steps.contains(&call.step) {
+        return Err(diagnostic(StepError::Permanent(format!("this function does not run {}", call.step.as_str()))));
+    }
+    let (step, request_id, state) = (call.step, call.state.request_id.clone(), call.state.clone());
+    let outcome = steps.run(call).await.map_err(|e| {
+        tracing::error!(request_id = %request_id, step = step.as_str(), error = %e, "step failed");
+        diagnostic(e)
+    })?;
+    // A waitForTaskToken task's own output is ignored: the decision arrives with SendTaskSuccess.
+    let next = match outcome {
+        StepOutcome::Next(next) => next,
+        StepOutcome::Waiting => state,
+    };
+    serde_json::to_value(next).map_err(|e| diagnostic(StepError::Permanent(e.to_string())))
+}
