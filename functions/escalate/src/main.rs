@@ -1,11 +1,11 @@
-//! The `escalate` Lambda: Escalate (grant the access) and EscalationFailed (record and notify).
+//! The `escalate` Lambda: Escalate, which grants the access in the target system.
 
 use airlock_core::{StepName, Steps};
 use airlock_fn_common::{StepFunction, build, init_logging, step_handler};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-const SERVES: StepFunction = StepFunction { steps: &[StepName::Escalate, StepName::EscalationFailed], sweeper: false };
+const SERVES: StepFunction = StepFunction { steps: &[StepName::Escalate], sweeper: false };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

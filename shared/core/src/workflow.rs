@@ -113,7 +113,9 @@ pub struct WorkflowState {
     pub route: Option<Route>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Rounded up to whole seconds when serialized: Step Functions' Wait truncates fractions, and
+    /// waking before the expiry would only loop through CheckExpiry again.
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_seconds_up")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
@@ -130,6 +132,17 @@ impl WorkflowState {
             expires_at: None,
             hold: None,
         }
+    }
+}
+
+fn whole_seconds_up<S: serde::Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    let rounded = at.map(|t| {
+        let whole = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+        DateTime::from_timestamp(whole, 0).unwrap_or(t)
+    });
+    match rounded {
+        Some(t) => serializer.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -159,6 +172,9 @@ mod tests {
         assert_eq!(call.step, StepName::AwaitDecision);
         assert_eq!(call.state.route, Some(Route::NeedsApproval));
         assert_eq!(call.task_token.as_deref(), Some("tok"));
+        let mut state = call.state.clone();
+        state.expires_at = Some("2026-01-02T03:04:05.2Z".parse().unwrap());
+        assert_eq!(serde_json::to_value(&state).unwrap()["expires_at"], "2026-01-02T03:04:06Z");
         for step in StepName::ALL {
             assert_eq!(serde_json::to_value(step).unwrap(), serde_json::Value::from(step.as_str()));
         }

@@ -1,0 +1,67 @@
+//! The definition and the code agree on every state name, and every transition lands on a state.
+
+use airlock_core::StepName;
+use airlock_infra_verify::definition;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+#[test]
+fn state_names_match_the_code_both_ways() {
+    let asl = definition();
+    let states = asl["States"].as_object().unwrap();
+    let in_asl: BTreeSet<&str> = states.keys().map(String::as_str).collect();
+    let in_code: BTreeSet<&str> = StepName::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(in_asl, in_code);
+    assert_eq!(asl["StartAt"], StepName::Request.as_str());
+
+    let tasks: BTreeSet<&str> =
+        states.iter().filter(|(_, s)| s["Type"] == "Task").map(|(name, _)| name.as_str()).collect();
+    let task_steps: BTreeSet<&str> = StepName::TASKS.iter().map(|s| s.as_str()).collect();
+    assert_eq!(tasks, task_steps, "Task states are exactly the steps with a handler");
+    for (name, state) in states.iter().filter(|(_, s)| s["Type"] == "Task") {
+        assert_eq!(state["Parameters"]["Payload"]["step"], name.as_str(), "{name} tells its handler which step it is");
+    }
+}
+
+#[test]
+fn every_transition_targets_a_state() {
+    let asl = definition();
+    let states = asl["States"].as_object().unwrap();
+    let mut targets = Vec::new();
+    for state in states.values() {
+        targets.extend(state.get("Next").and_then(Value::as_str));
+        targets.extend(state.get("Default").and_then(Value::as_str));
+        for list in ["Choices", "Catch"] {
+            for item in state.get(list).and_then(Value::as_array).into_iter().flatten() {
+                targets.extend(item["Next"].as_str());
+            }
+        }
+    }
+    for target in &targets {
+        assert!(states.contains_key(*target), "{target} is not a state");
+    }
+    for name in states.keys().filter(|n| *n != "Request") {
+        assert!(targets.contains(&name.as_str()), "{name} is unreachable");
+    }
+}
+
+#[test]
+fn the_workflow_contract_details_hold() {
+    let asl = definition();
+    let s = &asl["States"];
+    assert_eq!(s["AwaitDecision"]["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
+    assert_eq!(s["AwaitDecision"]["TimeoutSecondsPath"], "$.approval_timeout_seconds");
+    assert_eq!(s["AwaitDecision"]["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token");
+    assert_eq!(s["AwaitDecision"]["Catch"][0]["ErrorEquals"][0], "States.Timeout");
+    assert_eq!(s["AwaitDecision"]["Catch"][0]["Next"], "TimedOut");
+    assert_eq!(s["TimedOut"]["Next"], "Decided");
+    assert_eq!(s["HoldUntilExpiry"]["TimestampPath"], "$.expires_at");
+    assert_eq!(s["Escalate"]["Catch"][0]["Next"], "EscalationFailed");
+    assert_eq!(s["Deescalate"]["Catch"][0]["Next"], "DeescalationFailed");
+    assert!(s["Deescalate"]["Retry"][0]["MaxAttempts"].as_u64().unwrap() >= 10, "deescalation is retried generously");
+    for task in ["Request", "AwaitDecision", "TimedOut", "Escalate", "EscalationFailed", "CheckExpiry"] {
+        let retried: Vec<&str> =
+            s[task]["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(retried.contains(&"Airlock.Transient"), "{task} retries transient step errors");
+    }
+}

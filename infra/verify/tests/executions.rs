@@ -1,0 +1,208 @@
+//! Every path of the real definition, executed by moto's Step Functions interpreter with the step
+//! Lambdas' answers queued. Each test asserts the states entered, in order, and how it ended.
+
+use airlock_core::{Decision, Hold, RequestId, Route, WorkflowState};
+use airlock_infra_verify::Moto;
+use aws_sdk_sfn::types::ExecutionStatus;
+use chrono::{Duration, Utc};
+use serde_json::{Value, to_value};
+
+fn start(timeout_seconds: u64) -> WorkflowState {
+    WorkflowState::start(RequestId::generate(), timeout_seconds)
+}
+
+fn routed(state: &WorkflowState, route: Route) -> Value {
+    to_value(WorkflowState { route: Some(route), ..state.clone() }).unwrap()
+}
+
+fn granted(state: &WorkflowState, seconds_from_now: i64) -> WorkflowState {
+    WorkflowState {
+        decision: Some(Decision::Approved),
+        expires_at: Some(Utc::now() + Duration::seconds(seconds_from_now)),
+        ..state.clone()
+    }
+}
+
+fn held(state: &WorkflowState, hold: Hold) -> Value {
+    to_value(WorkflowState { hold: Some(hold), ..state.clone() }).unwrap()
+}
+
+fn name(prefix: &str) -> String {
+    format!("{prefix}-{}", RequestId::generate().as_str()[18..].to_ascii_lowercase())
+}
+
+async fn machine(moto: &Moto) -> String {
+    moto.state_machine(&name("airlock")).await
+}
+
+const TO_EXPIRY: [&str; 6] = ["Escalate", "HoldUntilExpiry", "CheckExpiry", "Extended", "Deescalate", "Done"];
+
+#[tokio::test]
+async fn auto_approved_to_expiry() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let grant = granted(&state, -1);
+    moto.answers(&[
+        routed(&state, Route::AutoApproved),
+        to_value(&grant).unwrap(),
+        held(&grant, Hold::Done),
+        to_value(&grant).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    let mut expected = vec!["Request", "Route"];
+    expected.extend(TO_EXPIRY);
+    assert_eq!(moto.entered(&execution).await, expected);
+}
+
+#[tokio::test]
+async fn approved_by_a_person_then_expiry_waits_for_the_timestamp() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let grant = granted(&state, 2);
+    moto.answers(&[
+        routed(&state, Route::NeedsApproval),
+        Value::Null, // AwaitDecision's own answer is ignored.
+        to_value(&grant).unwrap(),
+        held(&grant, Hold::Done),
+        to_value(&grant).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    let token = moto.task_token(&execution).await;
+    let decided = WorkflowState { decision: Some(Decision::Approved), ..state.clone() };
+    moto.sfn
+        .send_task_success()
+        .task_token(&token)
+        .output(serde_json::to_string(&decided).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    let ended = moto.sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
+    let stop = ended.stop_date().unwrap().secs();
+    assert!(stop >= grant.expires_at.unwrap().timestamp() - 1, "the Wait held the grant until its expiry");
+    let mut expected = vec!["Request", "Route", "AwaitDecision", "Decided"];
+    expected.extend(TO_EXPIRY);
+    assert_eq!(moto.entered(&execution).await, expected);
+}
+
+#[tokio::test]
+async fn denied() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    moto.answers(&[routed(&state, Route::NeedsApproval), Value::Null]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    let token = moto.task_token(&execution).await;
+    let decided = WorkflowState { decision: Some(Decision::Denied), ..state.clone() };
+    moto.sfn
+        .send_task_success()
+        .task_token(&token)
+        .output(serde_json::to_string(&decided).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "Decided", "Done"]);
+}
+
+#[tokio::test]
+async fn auto_denied() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    moto.answers(&[routed(&state, Route::AutoDenied)]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Done"]);
+}
+
+#[tokio::test]
+async fn approval_timeout() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(1);
+    let timed_out = WorkflowState { decision: Some(Decision::TimedOut), ..state.clone() };
+    moto.answers(&[routed(&state, Route::NeedsApproval), Value::Null, to_value(&timed_out).unwrap()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "TimedOut", "Decided", "Done"]);
+}
+
+#[tokio::test]
+async fn escalation_failure_is_recorded_and_fails_the_execution() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    // moto turns an answer over Lambda's 6 MB response limit into a function error
+    // (`Function.ResponseSizeTooLarge`): the way a step Lambda failing for good looks to Step Functions.
+    let failure = Value::String("x".repeat(6_100_000));
+    moto.answers(&[routed(&state, Route::AutoApproved), failure, to_value(&state).unwrap()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Failed);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Escalate", "EscalationFailed", "Failed"]);
+    let ended = moto.sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
+    assert_eq!(ended.error(), Some("Airlock.Failed"));
+}
+
+#[tokio::test]
+async fn an_extended_grant_loops_back_to_the_wait() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let grant = granted(&state, -1);
+    let extended = granted(&state, 1);
+    moto.answers(&[
+        routed(&state, Route::AutoApproved),
+        to_value(&grant).unwrap(),
+        held(&extended, Hold::Wait),
+        held(&extended, Hold::Done),
+        to_value(&extended).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(
+        moto.entered(&execution).await,
+        [
+            "Request",
+            "Route",
+            "Escalate",
+            "HoldUntilExpiry",
+            "CheckExpiry",
+            "Extended",
+            "HoldUntilExpiry",
+            "CheckExpiry",
+            "Extended",
+            "Deescalate",
+            "Done"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_early_revoke_ends_through_a_no_op_deescalation() {
+    // A revoke removes the access at once and moves the stored expiry to now; the execution
+    // wakes at the original expiry, CheckExpiry finds nothing to hold and Deescalate finds
+    // nothing to remove.
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let grant = granted(&state, 1);
+    moto.answers(&[
+        routed(&state, Route::AutoApproved),
+        to_value(&grant).unwrap(),
+        held(&grant, Hold::Done),
+        to_value(&grant).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    let mut expected = vec!["Request", "Route"];
+    expected.extend(TO_EXPIRY);
+    assert_eq!(moto.entered(&execution).await, expected);
+}
