@@ -65,3 +65,20 @@ fn the_workflow_contract_details_hold() {
         assert!(retried.contains(&"Airlock.Transient"), "{task} retries transient step errors");
     }
 }
+
+#[test]
+fn the_sample_step_events_are_valid_step_calls() {
+    let dir = airlock_testkit::workspace_root().join("events");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if event.get("step").is_some() {
+            let call: airlock_core::StepCall = serde_json::from_value(event)
+                .unwrap_or_else(|e| panic!("{} is not a step call: {e}", path.display()));
+            assert!(StepName::TASKS.contains(&call.step), "{} names a task state", path.display());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, StepName::TASKS.len(), "one sample event per task state");
+}
