@@ -11,7 +11,6 @@ use airlock_http::ApiTokens;
 pub use airlock_testkit::slack::{FORM, Input, JSON};
 use airlock_testkit::slack::{FakeSlack, FakeUser, SlackCall, SlackSigner, request_form_submission_body};
 use hooks::HookReceiver;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -96,13 +95,21 @@ pub struct TestApp {
     pub hooks: HookReceiver,
     pub http: reqwest::Client,
     pub app: airlock_core::Airlock,
-    data: PathBuf,
+    config: Config,
+    store: StoreKind,
     _dir: tempfile::TempDir,
     server: Option<Server>,
 }
 
 impl TestApp {
+    /// The standard app: the e2e config on a SQLite file.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|hooks| config_yaml(&hooks.url(), &hooks.tickets_url()), None).await
+    }
+
+    /// An app on the config `config` makes (given the webhook receiver) and `store` (default: a
+    /// fresh SQLite file).
+    pub async fn spawn_with(config: impl FnOnce(&HookReceiver) -> String, store: Option<StoreKind>) -> TestApp {
         airlock_cli::telemetry::init("off");
         // SAFETY: every test sets the same constant; no thread reads it while it changes value.
         unsafe { std::env::set_var(HOOK_SECRET_ENV, HOOK_SECRET) };
@@ -119,16 +126,26 @@ impl TestApp {
         .await;
         let hooks = HookReceiver::start(HOOK_SECRET).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("airlock.db");
-        let settings = settings(&slack, &hooks, &data);
-        let (app, base, server) = launch(settings).await;
-        TestApp { base, slack, hooks, http: reqwest::Client::new(), app, data, _dir: dir, server: Some(server) }
+        let store = store.unwrap_or_else(|| StoreKind::Sqlite(dir.path().join("airlock.db")));
+        let config = Config::from_yaml(&config(&hooks)).expect("the e2e config is valid");
+        let (app, base, server) = launch(settings(&slack, &config, &store)).await;
+        TestApp {
+            base,
+            slack,
+            hooks,
+            http: reqwest::Client::new(),
+            app,
+            config,
+            store,
+            _dir: dir,
+            server: Some(server),
+        }
     }
 
     /// Stops the server (as a crash or deploy would) and starts a new one on the same store.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (app, base, server) = launch(settings(&self.slack, &self.hooks, &self.data)).await;
+        let (app, base, server) = launch(settings(&self.slack, &self.config, &self.store)).await;
         (self.app, self.base, self.server) = (app, base, Some(server));
     }
 
@@ -215,12 +232,12 @@ impl TestApp {
 
 type Server = (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>);
 
-fn settings(slack: &FakeSlack, hooks: &HookReceiver, data: &std::path::Path) -> Settings {
+fn settings(slack: &FakeSlack, config: &Config, store: &StoreKind) -> Settings {
     Settings {
-        config: Config::from_yaml(&config_yaml(&hooks.url(), &hooks.tickets_url())).expect("the e2e config is valid"),
+        config: config.clone(),
         config_source: "e2e".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
-        store: StoreKind::Sqlite(data.to_path_buf()),
+        store: store.clone(),
         api_tokens: ApiTokens::parse(API_TOKEN),
         signing_secret: SIGNING_SECRET.into(),
         bot_token: "xoxb-e2e".into(),

@@ -145,6 +145,11 @@ impl TargetKind {
     }
 }
 
+/// An Identity Center ARN in any partition (`arn:aws:`, `arn:aws-us-gov:`, …) containing `part`.
+fn is_sso_arn(arn: &str, part: &str) -> bool {
+    arn.split_once(":sso:::").is_some_and(|(prefix, rest)| prefix.starts_with("arn:aws") && rest.contains(part))
+}
+
 /// A thing a flow can grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawTarget", into = "RawTarget")]
@@ -213,12 +218,14 @@ impl TryFrom<RawTarget> for Target {
                     return Err(format!("target {name:?}: account_id must be 12 digits (quote it in YAML)"));
                 }
                 let permission_set_arn = need(raw.permission_set_arn, "permission_set_arn")?;
-                if !permission_set_arn.starts_with("arn:aws:sso:::permissionSet/") {
-                    return Err(format!("target {name:?}: permission_set_arn must be arn:aws:sso:::permissionSet/…"));
+                if !is_sso_arn(&permission_set_arn, "/ps-") {
+                    return Err(format!(
+                        "target {name:?}: permission_set_arn must be arn:aws:sso:::permissionSet/ssoins-…/ps-…"
+                    ));
                 }
                 let instance_arn = need(raw.instance_arn, "instance_arn")?;
-                if !instance_arn.starts_with("arn:aws:sso:::instance/") {
-                    return Err(format!("target {name:?}: instance_arn must be arn:aws:sso:::instance/…"));
+                if !is_sso_arn(&instance_arn, "instance/ssoins-") {
+                    return Err(format!("target {name:?}: instance_arn must be arn:aws:sso:::instance/ssoins-…"));
                 }
                 TargetKind::AwsSso { account_id, permission_set_arn, instance_arn }
             }
