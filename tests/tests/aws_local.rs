@@ -170,7 +170,7 @@ flows:
     t.click(BOB, "approve", &id).await;
     t.wait_status(&id, Status::Active, SOON).await;
     let TargetSso { account, permission_set } = target_of(&t, &id).await;
-    assert_eq!(aws.assigned(&account, &permission_set).await, [carol_id.clone()], "the assignment exists");
+    assert_eq!(aws.assigned(&account, &permission_set).await, std::slice::from_ref(&carol_id), "the assignment exists");
 
     t.wait_status(&id, Status::Expired, Duration::from_secs(10)).await;
     assert!(aws.assigned(&account, &permission_set).await.is_empty(), "the assignment is gone at expiry");
