@@ -5,7 +5,7 @@ mod assembly;
 mod steps;
 
 pub use assembly::{AwsApp, build, config_text};
-pub use steps::{StepFunction, step_handler};
+pub use steps::{StepFunction, run_step_function, step_handler};
 
 /// JSON log lines for CloudWatch (`RUST_LOG`, default `info`); never logs secrets.
 pub fn init_logging() {

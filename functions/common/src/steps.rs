@@ -3,7 +3,7 @@
 
 use airlock_core::services::{StepError, StepOutcome};
 use airlock_core::{StepCall, StepName, Steps};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 /// Which task states a function serves, and whether it also runs the scheduled sweeper.
@@ -53,4 +53,13 @@ pub async fn step_handler(
         StepOutcome::Waiting => state,
     };
     serde_json::to_value(next).map_err(|e| diagnostic(StepError::Permanent(e.to_string())))
+}
+
+/// A step function's whole `main`: logging, the adapters built once, then the Lambda runtime loop.
+pub async fn run_step_function(serves: &'static StepFunction) -> anyhow::Result<()> {
+    crate::init_logging();
+    let steps: &'static Steps = Box::leak(Box::new(Steps::new(crate::build().await?.deps)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, serves, event)))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -1,17 +1,11 @@
 //! The `deescalate` Lambda: CheckExpiry, Deescalate, and the scheduled sweeper (`{"sweep": true}`: overdue grants and drift).
 
-use airlock_core::{StepName, Steps};
-use airlock_fn_common::{StepFunction, build, init_logging, step_handler};
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use airlock_core::StepName;
+use airlock_fn_common::{StepFunction, run_step_function};
 
-const SERVES: StepFunction = StepFunction { steps: &[StepName::CheckExpiry, StepName::Deescalate], sweeper: true };
+static SERVES: StepFunction = StepFunction { steps: &[StepName::CheckExpiry, StepName::Deescalate], sweeper: true };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
-    let steps: &'static Steps = Box::leak(Box::new(Steps::new(build().await?.deps)));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, &SERVES, event)))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    run_step_function(&SERVES).await
 }

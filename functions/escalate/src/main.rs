@@ -1,17 +1,11 @@
 //! The `escalate` Lambda: Escalate, which grants the access in the target system.
 
-use airlock_core::{StepName, Steps};
-use airlock_fn_common::{StepFunction, build, init_logging, step_handler};
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use airlock_core::StepName;
+use airlock_fn_common::{StepFunction, run_step_function};
 
-const SERVES: StepFunction = StepFunction { steps: &[StepName::Escalate], sweeper: false };
+static SERVES: StepFunction = StepFunction { steps: &[StepName::Escalate], sweeper: false };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
-    let steps: &'static Steps = Box::leak(Box::new(Steps::new(build().await?.deps)));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, &SERVES, event)))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    run_step_function(&SERVES).await
 }

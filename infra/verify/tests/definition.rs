@@ -74,8 +74,8 @@ fn the_sample_step_events_are_valid_step_calls() {
         let path = entry.unwrap().path();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         if event.get("step").is_some() {
-            let call: airlock_core::StepCall = serde_json::from_value(event)
-                .unwrap_or_else(|e| panic!("{} is not a step call: {e}", path.display()));
+            let call: airlock_core::StepCall =
+                serde_json::from_value(event).unwrap_or_else(|e| panic!("{} is not a step call: {e}", path.display()));
             assert!(StepName::TASKS.contains(&call.step), "{} names a task state", path.display());
             checked += 1;
         }

@@ -2,11 +2,9 @@
 
 use airlock_core::audit::Actor;
 use airlock_core::ports::{Directory, DirectoryUser, Notifier, RequesterUpdate};
-use airlock_core::{AccessRequest, AuditEvent, Config, Email, RequestId, Requester, Role, Status};
+use airlock_core::{AccessRequest, AuditEvent, Config, Email, Status};
 use airlock_slack::{SlackApi, SlackDirectory, SlackNotifier};
 use airlock_testkit::slack::{FakeSlack, FakeUser};
-use chrono::Utc;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,35 +29,12 @@ fn config() -> Config {
 }
 
 fn request(slack_id: Option<&str>) -> AccessRequest {
-    let now = Utc::now();
-    AccessRequest {
-        id: RequestId::generate(),
-        version: 1,
-        status: Status::Pending,
-        flow: "aws-prod".into(),
-        target: "prod-admin".into(),
-        access_key: "record:prod-admin".into(),
-        requester: Requester {
-            email: "carol@example.com".parse().unwrap(),
-            slack_id: slack_id.map(String::from),
-            role: Role::Member,
-        },
-        duration_secs: 3_600,
-        reason: "incident 42".into(),
-        fields: BTreeMap::new(),
-        created_at: now,
-        updated_at: now,
-        decision_deadline: now + chrono::Duration::hours(1),
-        approvals: vec![],
-        decided_by: None,
-        decision_note: None,
-        task_token: None,
-        cards: vec![],
-        granted_at: None,
-        expires_at: None,
-        access_removed_at: None,
-        failure: None,
-    }
+    let mut request = airlock_testkit::fixtures::sample_request("carol@example.com", "record:prod-admin");
+    request.requester.slack_id = slack_id.map(String::from);
+    request.duration_secs = 3_600;
+    request.reason = "incident 42".into();
+    request.decision_deadline = request.created_at + chrono::Duration::hours(1);
+    request
 }
 
 #[tokio::test]

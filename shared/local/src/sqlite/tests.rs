@@ -1,33 +1,8 @@
 use super::*;
-use airlock_core::request::Requester;
-use airlock_core::{Actor, Role};
+use airlock_core::Actor;
 
 fn request(email: &str, access_key: &str) -> AccessRequest {
-    let now = Utc::now();
-    AccessRequest {
-        id: RequestId::generate(),
-        version: 1,
-        status: Status::Pending,
-        flow: "aws-prod".into(),
-        target: "prod-admin".into(),
-        access_key: access_key.into(),
-        requester: Requester { email: email.parse().unwrap(), slack_id: Some("U3".into()), role: Role::Member },
-        duration_secs: 60,
-        reason: "r".into(),
-        fields: Default::default(),
-        created_at: now,
-        updated_at: now,
-        decision_deadline: now,
-        approvals: vec![],
-        decided_by: None,
-        decision_note: None,
-        task_token: None,
-        cards: vec![],
-        granted_at: None,
-        expires_at: None,
-        access_removed_at: None,
-        failure: None,
-    }
+    airlock_testkit::fixtures::sample_request(email, access_key)
 }
 
 fn event(r: &AccessRequest, action: &str) -> AuditEvent {
