@@ -26,16 +26,17 @@ pub async fn step_handler(
     let payload = event.payload;
     if serves.sweeper && payload.get("sweep").and_then(Value::as_bool) == Some(true) {
         let removed = steps.sweep().await.map_err(|e| diagnostic(StepError::from(e)))?;
+        let reminded = steps.remind().await.map_err(|e| diagnostic(StepError::from(e)))?;
         let drift = steps.reconcile().await.map_err(|e| diagnostic(StepError::from(e)))?;
-        tracing::info!(
-            removed,
-            drift_removed = drift.removed.len(),
-            drift_reported = drift.reported.len(),
-            "sweep done"
-        );
-        return Ok(
-            json!({"removed": removed, "drift_removed": drift.removed.len(), "drift_reported": drift.reported.len()}),
-        );
+        let report = json!({
+            "removed": removed,
+            "approver_reminders": reminded.approvers,
+            "expiry_warnings": reminded.expiry,
+            "drift_removed": drift.removed.len(),
+            "drift_reported": drift.reported.len(),
+        });
+        tracing::info!(%report, "sweep done");
+        return Ok(report);
     }
     let call: StepCall = serde_json::from_value(payload)
         .map_err(|e| diagnostic(StepError::Permanent(format!("not a step call: {e}"))))?;

@@ -26,7 +26,7 @@ pub use email::Email;
 pub use error::{Error, ErrorCode, FieldError};
 pub use flow::{Approvers, FieldSpec, FieldType, Flow, Requesters, Rules, Target, TargetKind};
 pub use ids::{EventId, RequestId};
-pub use request::{AccessRequest, Approval, MessageRef, Requester, Status, TransitionError};
+pub use request::{AccessRequest, Approval, MessageRef, Reminders, Requester, Status, TransitionError};
 pub use role::{Identity, Role};
 pub use services::{Airlock, Deps, Steps};
 pub use workflow::{Decision, Hold, Route, SCHEMA_VERSION, StepCall, StepName, WorkflowState};

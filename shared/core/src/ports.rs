@@ -138,6 +138,7 @@ pub enum RequesterUpdate {
     Active,
     Failed,
     Extended,
+    ExpiringSoon,
     Expired,
     Revoked,
 }
@@ -159,6 +160,14 @@ pub trait Notifier: Send + Sync {
     /// DMs the requester about their request.
     async fn tell_requester(&self, request: &AccessRequest, flow: &Flow, update: RequesterUpdate)
     -> Result<(), String>;
+
+    /// Nudges `approvers` about a request still waiting for their decision.
+    async fn remind_approvers(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        approvers: &[DirectoryUser],
+    ) -> Result<(), String>;
 
     /// A short direct message to one person (e.g. why their click changed nothing).
     async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String>;

@@ -152,6 +152,19 @@ pub struct AccessRequest {
     /// Set once the access is gone from the target (after expiry or revoke).
     pub access_removed_at: Option<DateTime<Utc>>,
     pub failure: Option<String>,
+    #[serde(default)]
+    pub reminders: Reminders,
+}
+
+/// Reminders already sent for a request, so each goes out once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminders {
+    /// The approvers were nudged while it waited.
+    #[serde(default)]
+    pub approvers: bool,
+    /// The requester was told their access expires soon.
+    #[serde(default)]
+    pub expiry: bool,
 }
 
 impl AccessRequest {

@@ -133,6 +133,10 @@ impl LocalRunner {
                     Ok(n) => tracing::warn!(removed = n, "sweeper removed grants the workflow had not"),
                     Err(e) => tracing::error!(error = %e, "sweeper failed"),
                 }
+                match runner.steps.remind().await {
+                    Ok(sent) => tracing::debug!(approvers = sent.approvers, expiry = sent.expiry, "reminders sent"),
+                    Err(e) => tracing::error!(error = %e, "reminders failed"),
+                }
                 match runner.steps.reconcile().await {
                     Ok(report) if report.removed.is_empty() && report.reported.is_empty() => {}
                     Ok(report) => {

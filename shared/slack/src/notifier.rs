@@ -85,6 +85,22 @@ impl Notifier for SlackNotifier {
         self.api.post_message(&user, Self::text(text)).await.map(drop).map_err(|e| e.to_string())
     }
 
+    async fn remind_approvers(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        approvers: &[DirectoryUser],
+    ) -> Result<(), String> {
+        let text = views::approver_reminder_text(request, flow);
+        let mut failures = Vec::new();
+        for approver in approvers {
+            if let Err(e) = self.api.post_message(&approver.slack_id, Self::text(text.clone())).await {
+                failures.push(format!("{}: {e}", approver.slack_id));
+            }
+        }
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+    }
+
     async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String> {
         self.api.post_message(slack_id, Self::text(text.to_string())).await.map(drop).map_err(|e| e.to_string())
     }

@@ -34,6 +34,7 @@ pub fn sample_request(email: &str, access_key: &str) -> AccessRequest {
         expires_at: None,
         access_removed_at: None,
         failure: None,
+        reminders: Default::default(),
     }
 }
 

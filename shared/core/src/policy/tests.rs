@@ -44,6 +44,7 @@ fn pending_request(requester: &Identity, flow: &str) -> AccessRequest {
         expires_at: None,
         access_removed_at: None,
         failure: None,
+        reminders: Default::default(),
     }
 }
 

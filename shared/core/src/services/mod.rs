@@ -5,12 +5,14 @@ mod decide;
 mod drift;
 mod grants;
 mod identity;
+mod reminders;
 mod steps;
 mod submit;
 mod validate;
 
 pub use decide::DecideOutcome;
 pub use drift::DriftReport;
+pub use reminders::{EXPIRY_WARNING, RemindersSent};
 pub use steps::{StepError, StepOutcome};
 pub use submit::SubmitInput;
 pub use validate::parse_field_value;

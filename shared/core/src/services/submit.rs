@@ -62,6 +62,7 @@ impl Airlock {
             expires_at: None,
             access_removed_at: None,
             failure: None,
+            reminders: Default::default(),
         };
         let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         let event = AuditEvent::of(&request, actor, "submitted", None, Some(request.reason.clone()));

@@ -145,6 +145,16 @@ impl Notifier for RecordingNotifier {
         Ok(vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }])
     }
 
+    async fn remind_approvers(
+        &self,
+        request: &AccessRequest,
+        _flow: &Flow,
+        approvers: &[DirectoryUser],
+    ) -> Result<(), String> {
+        self.lines.lock().unwrap().push(format!("remind {} to {}", request.id, approvers.len()));
+        Ok(())
+    }
+
     async fn update_approval_cards(&self, request: &AccessRequest, _flow: &Flow) -> Result<(), String> {
         self.lines.lock().unwrap().push(format!("card-update {} {}", request.id, request.status));
         Ok(())

@@ -285,3 +285,27 @@ async fn drift_removes_airlock_made_access_and_reports_the_rest() {
     assert_eq!(h.notifier.saw("tell C0AUDIT :mag: Drift: mallory@elsewhere.example"), 1);
     assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "backed access stays");
 }
+
+#[tokio::test]
+async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_expiry() {
+    let h = harness();
+    let (pending, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "4h", "Normal")).await;
+    next(step(&h, StepName::Request, state, None).await);
+    let (active, state) = submitted(&h, "U4", form("aws-prod", "prod-readonly", "1h", "Emergency")).await;
+    next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
+
+    assert_eq!(h.airlock.steps().remind().await.unwrap(), RemindersSent::default(), "too early for either");
+
+    h.clock.advance(31 * 60); // half of the 1h approval window
+    let sent = h.airlock.steps().remind().await.unwrap();
+    assert_eq!(sent.approvers, 1);
+    assert_eq!(h.notifier.saw(&format!("remind {}", pending.id)), 1);
+    assert!(h.airlock.get_request(&pending.id).await.unwrap().reminders.approvers);
+
+    h.clock.advance(20 * 60); // 9 minutes before the 1h grant ends
+    let sent = h.airlock.steps().remind().await.unwrap();
+    assert_eq!((sent.approvers, sent.expiry), (0, 1), "each reminder goes out once");
+    assert_eq!(h.notifier.saw(&format!("dm {} ExpiringSoon", active.id)), 1);
+    assert_eq!(h.airlock.steps().remind().await.unwrap(), RemindersSent::default());
+    assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "a reminder changes no status");
+}

@@ -75,6 +75,23 @@ fn subject(request: &AccessRequest, flow: &Flow) -> String {
     format!("*{}* / {} ({})", escape(&flow.label), escape(target), humanize(request.duration()))
 }
 
+/// The nudge DMed to approvers while a request waits for them.
+pub fn approver_reminder_text(request: &AccessRequest, flow: &Flow) -> String {
+    let who = match &request.requester.slack_id {
+        Some(id) => format!("<@{id}>"),
+        None => escape(request.requester.email.as_str()),
+    };
+    let text = format!(
+        ":alarm_clock: Reminder: {who} is still waiting for a decision on {} (`{}`): {}. Decide on the card by {}, \
+         or it times out.",
+        subject(request, flow),
+        request.id,
+        escape(&request.reason),
+        slack_date(request.decision_deadline)
+    );
+    truncate(&text, limits::SECTION_TEXT)
+}
+
 /// The direct message telling the requester about `update`.
 pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> String {
     let what = subject(request, flow);
@@ -104,6 +121,12 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
             escape(request.failure.as_deref().unwrap_or("unknown error"))
         ),
         RequesterUpdate::Extended => format!(":stopwatch: Your access to {what} was extended{until}."),
+        RequesterUpdate::ExpiringSoon => {
+            let at = request.expires_at.map(|t| format!(", at {}", slack_date(t))).unwrap_or_default();
+            format!(
+                ":hourglass_flowing_sand: Your access to {what} expires soon{at}. Request it again if you need longer."
+            )
+        }
         RequesterUpdate::Expired => format!(":lock: Your access to {what} has expired and was removed."),
         RequesterUpdate::Revoked => format!(":lock: Your access to {what} was revoked."),
     };

@@ -95,6 +95,7 @@ fn request_for(flow: &Flow, status: Status) -> AccessRequest {
         expires_at: None,
         access_removed_at: None,
         failure: None,
+        reminders: Default::default(),
     }
 }
 
@@ -408,13 +409,26 @@ fn every_requester_update_has_a_message() {
     assert!(denied.contains("denied by <@U0BOB>: no"), "{denied}");
     request.expires_at = Some(Utc::now());
     use RequesterUpdate::*;
-    for update in [Submitted, Approved, Denied, TimedOut, Cancelled, Active, Failed, Extended, Expired, Revoked] {
+    for update in
+        [Submitted, Approved, Denied, TimedOut, Cancelled, Active, Failed, Extended, ExpiringSoon, Expired, Revoked]
+    {
         let text = requester_update_text(&request, &flow, update);
         assert!(text.contains("AWS Production"), "{update:?}: {text}");
         assert!(chars(&text) <= limits::SECTION_TEXT);
     }
     assert!(requester_update_text(&request, &flow, Submitted).contains(request.id.as_str()));
     assert!(requester_update_text(&request, &flow, Active).contains("until <!date^"));
+    assert!(requester_update_text(&request, &flow, ExpiringSoon).contains("expires soon, at <!date^"));
+
+    let reminder = approver_reminder_text(&request, &flow);
+    assert!(
+        reminder.contains(request.id.as_str()) && reminder.contains("<@") && reminder.contains("<!date^"),
+        "{reminder}"
+    );
+    request.requester.slack_id = None;
+    assert!(approver_reminder_text(&request, &flow).contains(request.requester.email.as_str()));
+    request.reason = "x".repeat(5_000);
+    assert!(chars(&approver_reminder_text(&request, &flow)) <= limits::SECTION_TEXT);
 }
 
 #[test]
