@@ -27,10 +27,7 @@ fn the_example_config_loads() {
 
 #[test]
 fn the_design_doc_config_loads() {
-    let design = include_str!("../../../../../shared/DESIGN.md");
-    let start = design.find("```yaml\n").unwrap() + 8;
-    let end = start + design[start..].find("```").unwrap();
-    let config = Config::from_yaml(&design[start..end]).unwrap();
+    let config = Config::from_yaml(include_str!("design_example.yaml")).unwrap();
     let flow = config.flow("aws-prod").unwrap();
     assert_eq!(flow.targets.len(), 2);
     assert_eq!(flow.fields[0].allowed_values, ["Normal", "Emergency"]);
