@@ -25,18 +25,7 @@ pub async fn step_handler(
 ) -> Result<Value, Diagnostic> {
     let payload = event.payload;
     if serves.sweeper && payload.get("sweep").and_then(Value::as_bool) == Some(true) {
-        let removed = steps.sweep().await.map_err(|e| diagnostic(StepError::from(e)))?;
-        let reminded = steps.remind().await.map_err(|e| diagnostic(StepError::from(e)))?;
-        let drift = steps.reconcile().await.map_err(|e| diagnostic(StepError::from(e)))?;
-        let report = json!({
-            "removed": removed,
-            "approver_reminders": reminded.approvers,
-            "expiry_warnings": reminded.expiry,
-            "drift_removed": drift.removed.len(),
-            "drift_reported": drift.reported.len(),
-        });
-        tracing::info!(%report, "sweep done");
-        return Ok(report);
+        return sweep(steps).await;
     }
     let call: StepCall = serde_json::from_value(payload)
         .map_err(|e| diagnostic(StepError::Permanent(format!("not a step call: {e}"))))?;
@@ -54,6 +43,31 @@ pub async fn step_handler(
         StepOutcome::Waiting => state,
     };
     serde_json::to_value(next).map_err(|e| diagnostic(StepError::Permanent(e.to_string())))
+}
+
+/// The scheduled backstop: overdue removals first, then reminders, then the drift check. Each part
+/// runs even if an earlier one failed; the first failure is the invocation's error.
+async fn sweep(steps: &Steps) -> Result<Value, Diagnostic> {
+    let mut failures = Vec::new();
+    let mut failed = |part: &str, e: airlock_core::Error| {
+        tracing::error!(part, error = %e, "sweep part failed");
+        failures.push(StepError::from(e));
+    };
+    let removed = steps.sweep().await.map_err(|e| failed("removals", e)).ok();
+    let reminded = steps.remind().await.map_err(|e| failed("reminders", e)).ok();
+    let drift = steps.reconcile().await.map_err(|e| failed("drift", e)).ok();
+    if let Some(first) = failures.into_iter().next() {
+        return Err(diagnostic(first));
+    }
+    let report = json!({
+        "removed": removed,
+        "approver_reminders": reminded.map(|r| r.approvers),
+        "expiry_warnings": reminded.map(|r| r.expiry),
+        "drift_removed": drift.as_ref().map(|d| d.removed.len()),
+        "drift_reported": drift.as_ref().map(|d| d.reported.len()),
+    });
+    tracing::info!(%report, "sweep done");
+    Ok(report)
 }
 
 /// A step function's whole `main`: logging, the adapters built once, then the Lambda runtime loop.

@@ -7,7 +7,7 @@
 //! | `AIRLOCK_CREATE_TABLE=1` | create the table when missing (local runs against an emulator) |
 //! | `AIRLOCK_EVENT_BUS` | the EventBridge bus of audit events |
 //! | `STATE_MACHINE_ARN` | the workflow's state machine |
-//! | `AIRLOCK_IDENTITY_STORE_ID` + `AIRLOCK_SSO_INSTANCE_ARN` | skip the ListInstances lookup |
+//! | `AIRLOCK_IDENTITY_STORE_ID` | skip the ListInstances lookup (for `AIRLOCK_SSO_INSTANCE_ARN`, or for all) |
 //! | `<NAME>_PARAM` | read secret `<NAME>` from this SSM SecureString parameter instead of `<NAME>` |
 
 use crate::{DynamoStore, EventBridgeAuditSink, SsoEscalator, StepFunctionsWorkflow};
@@ -53,8 +53,10 @@ pub async fn sso_escalator_from_env() -> anyhow::Result<Arc<dyn Escalator>> {
     let config = aws_config().await;
     let mut escalator =
         SsoEscalator::new(aws_sdk_ssoadmin::Client::new(config), aws_sdk_identitystore::Client::new(config));
-    if let (Ok(instance), Ok(store)) = (required("AIRLOCK_SSO_INSTANCE_ARN"), required("AIRLOCK_IDENTITY_STORE_ID")) {
-        escalator = escalator.with_identity_store(&instance, &store);
+    match (required("AIRLOCK_SSO_INSTANCE_ARN"), required("AIRLOCK_IDENTITY_STORE_ID")) {
+        (Ok(instance), Ok(store)) => escalator = escalator.with_identity_store(&instance, &store),
+        (Err(_), Ok(store)) => escalator = escalator.with_default_identity_store(&store),
+        _ => {}
     }
     Ok(Arc::new(escalator))
 }

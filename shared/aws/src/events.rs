@@ -6,9 +6,14 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_smithy_types::timeout::TimeoutConfig;
 use serde_json::json;
+use std::time::Duration;
 
+/// The `source` of every event Airlock puts on the bus.
 pub const SOURCE: &str = "airlock";
+/// An audit event is sent after its change committed; a slow bus must not hold up the caller.
+const PUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Puts audit events on a bus; failures are logged, never fatal to the change they record.
 #[derive(Clone)]
@@ -18,6 +23,7 @@ pub struct EventBridgeAuditSink {
 }
 
 impl EventBridgeAuditSink {
+    /// Puts events on the bus named (or with the ARN) `bus`.
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
         Self { client, bus: bus.into() }
     }
@@ -51,7 +57,11 @@ impl AuditSink for EventBridgeAuditSink {
             .resources(format!("airlock:request/{}", event.request_id))
             .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(event.at.timestamp_millis()))
             .build();
-        match self.client.put_events().entries(entry).send().await {
+        let put = self.client.put_events().entries(entry).customize().config_override(
+            aws_sdk_eventbridge::config::Builder::default()
+                .timeout_config(TimeoutConfig::builder().operation_timeout(PUT_TIMEOUT).build()),
+        );
+        match put.send().await {
             Ok(out) if out.failed_entry_count() > 0 => {
                 let reason = out.entries().iter().filter_map(|e| e.error_message()).collect::<Vec<_>>().join("; ");
                 tracing::warn!(request_id = %event.request_id, reason, "EventBridge refused the audit event");

@@ -10,13 +10,18 @@ use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
+use aws_smithy_types::timeout::TimeoutConfig;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Slack shows at most 100 options.
 const MAX_OPTIONS: usize = 100;
+/// Slack waits 3 s for options; the invocation must end well before.
+const INVOKE_TIMEOUT: Duration = Duration::from_millis(2500);
 
+/// Options from Lambda functions (`prefetch: {lambda}`), URL options from an inner source.
 pub struct LambdaOptionsSource {
     client: Client,
     urls: Arc<dyn OptionsSource>,
@@ -48,6 +53,11 @@ impl LambdaOptionsSource {
             .invoke()
             .function_name(function)
             .payload(Blob::new(payload))
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .timeout_config(TimeoutConfig::builder().operation_timeout(INVOKE_TIMEOUT).build()),
+            )
             .send()
             .await
             .map_err(|e| format!("invoking {function}: {}", DisplayErrorContext(e)))?;

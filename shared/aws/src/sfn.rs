@@ -14,6 +14,7 @@ pub struct StepFunctionsWorkflow {
 }
 
 impl StepFunctionsWorkflow {
+    /// Starts executions of `state_machine_arn` and answers its `waitForTaskToken` tasks.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
         Self { client, state_machine_arn: state_machine_arn.into() }
     }
@@ -43,9 +44,10 @@ impl Workflow for StepFunctionsWorkflow {
         let output = serde_json::to_string(state).map_err(|e| e.to_string())?;
         self.client.send_task_success().task_token(task_token).output(output).send().await.map(drop).map_err(
             |e| match e.as_service_error() {
-                Some(s) if s.is_task_timed_out() => "the approval already timed out".to_string(),
-                Some(s) if s.is_task_does_not_exist() || s.is_invalid_token() => {
-                    "the workflow no longer waits for this decision".to_string()
+                Some(s) if s.is_task_timed_out() => "TaskTimedOut: the approval already timed out".to_string(),
+                Some(s) if s.is_invalid_token() => "InvalidToken: the workflow does not know this task".to_string(),
+                Some(s) if s.is_task_does_not_exist() => {
+                    "TaskDoesNotExist: the workflow no longer waits for this decision".to_string()
                 }
                 _ => format!("SendTaskSuccess: {}", DisplayErrorContext(e)),
             },

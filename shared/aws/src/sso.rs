@@ -11,7 +11,7 @@ use airlock_core::flow::{Target, TargetKind};
 use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
 use async_trait::async_trait;
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
-use aws_sdk_ssoadmin::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssoadmin::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssoadmin::types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType};
 use aws_smithy_types::Document;
 use std::collections::HashMap;
@@ -49,24 +49,45 @@ pub struct SsoEscalator {
     identity: aws_sdk_identitystore::Client,
     /// Identity store id per instance ARN (from ListInstances, or configured).
     stores: Mutex<HashMap<String, String>>,
+    /// The identity store of every instance not in `stores` (an organization has one instance).
+    default_store: Option<String>,
     backoff: Duration,
-}
-
-fn transient<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    what: &str,
-    e: aws_sdk_ssoadmin::error::SdkError<E>,
-) -> EscalationError {
-    EscalationError::Transient(format!("{what}: {}", DisplayErrorContext(e)))
 }
 
 /// Worth retrying: a conflicting operation in progress, throttling, or a service-side failure.
 fn retryable(code: Option<&str>) -> bool {
-    matches!(code, Some("ConflictException" | "ThrottlingException" | "InternalServerException"))
+    matches!(
+        code,
+        Some("ConflictException" | "ThrottlingException" | "TooManyRequestsException" | "InternalServerException")
+    )
+}
+
+/// A failed call as an [`EscalationError`]: transient when retrying may help (see [`retryable`], 5xx,
+/// or the service not reached at all), permanent for the service's other answers (access denied,
+/// validation, not found).
+fn failure<E>(what: &str, e: SdkError<E>) -> EscalationError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &e {
+        SdkError::ServiceError(s) => retryable(s.err().code()) || s.raw().status().is_server_error(),
+        _ => true,
+    };
+    let message = format!("{what}: {}", DisplayErrorContext(e));
+    if transient { EscalationError::Transient(message) } else { EscalationError::Permanent(message) }
 }
 
 impl SsoEscalator {
+    /// An escalator that finds each instance's identity store with `sso:ListInstances` (once).
     pub fn new(sso: aws_sdk_ssoadmin::Client, identity: aws_sdk_identitystore::Client) -> Self {
-        Self { sso, identity, stores: Mutex::default(), backoff: Duration::from_millis(500) }
+        Self { sso, identity, stores: Mutex::default(), default_store: None, backoff: Duration::from_millis(500) }
+    }
+
+    /// Uses `identity_store_id` for every instance not set with [`Self::with_identity_store`],
+    /// instead of looking it up (no `sso:ListInstances` permission needed).
+    pub fn with_default_identity_store(mut self, identity_store_id: &str) -> Self {
+        self.default_store = Some(identity_store_id.into());
+        self
     }
 
     /// Uses `identity_store_id` for `instance_arn` instead of looking it up.
@@ -85,7 +106,10 @@ impl SsoEscalator {
         if let Some(id) = self.stores.lock().unwrap_or_else(|e| e.into_inner()).get(instance_arn) {
             return Ok(id.clone());
         }
-        let instances = self.sso.list_instances().send().await.map_err(|e| transient("ListInstances", e))?;
+        if let Some(id) = &self.default_store {
+            return Ok(id.clone());
+        }
+        let instances = self.sso.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
         let id = instances
             .instances()
             .iter()
@@ -97,8 +121,9 @@ impl SsoEscalator {
         Ok(id)
     }
 
-    /// The identity store user id of `email`: by user name first, then by email address.
-    async fn user_id(&self, store: &str, email: &Email) -> Result<String, EscalationError> {
+    /// The identity store user id of `email` (by user name first, then by email address); `None`
+    /// when the store has no such user.
+    async fn user_id(&self, store: &str, email: &Email) -> Result<Option<String>, EscalationError> {
         for path in ["userName", "emails.value"] {
             let by = UniqueAttribute::builder()
                 .attribute_path(path)
@@ -113,12 +138,12 @@ impl SsoEscalator {
                 .send()
                 .await;
             match found {
-                Ok(out) => return Ok(out.user_id().to_string()),
+                Ok(out) => return Ok(Some(out.user_id().to_string())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
-                Err(e) => return Err(EscalationError::Transient(format!("GetUserId: {}", DisplayErrorContext(e)))),
+                Err(e) => return Err(failure("GetUserId", e)),
             }
         }
-        Err(EscalationError::Permanent(format!("{email} is not a user in the identity store {store}")))
+        Ok(None)
     }
 
     /// Principal ids (users) assigned `target` now.
@@ -135,7 +160,7 @@ impl SsoEscalator {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| transient("ListAccountAssignments", e))?;
+                .map_err(|e| failure("ListAccountAssignments", e))?;
             users.extend(
                 page.account_assignments()
                     .iter()
@@ -158,11 +183,16 @@ impl SsoEscalator {
     async fn change(&self, grant: &GrantSpec, create: bool) -> Result<(), EscalationError> {
         let a = Assignment::of(&grant.target)?;
         let store = self.identity_store(a.instance_arn).await?;
-        let user = match self.user_id(&store, &grant.user_email).await {
-            Ok(user) => user,
+        let user = match self.user_id(&store, &grant.user_email).await? {
+            Some(user) => user,
+            None if create => {
+                return Err(EscalationError::Permanent(format!(
+                    "{} is not a user in the identity store {store}",
+                    grant.user_email
+                )));
+            }
             // Nobody to remove access from: the user is gone from the identity store.
-            Err(EscalationError::Permanent(_)) if !create => return Ok(()),
-            Err(e) => return Err(e),
+            None => return Ok(()),
         };
         let present = self.assigned_users(&a).await?.contains(&user);
         if present == create {
@@ -182,7 +212,7 @@ impl SsoEscalator {
                     .send()
                     .await
                     .map(|o| o.account_assignment_creation_status().cloned())
-                    .map_err(|e| (e.code().map(String::from), transient("CreateAccountAssignment", e)))
+                    .map_err(|e| (e.code() == Some("ResourceNotFoundException"), failure("CreateAccountAssignment", e)))
             } else {
                 self.sso
                     .delete_account_assignment()
@@ -195,35 +225,39 @@ impl SsoEscalator {
                     .send()
                     .await
                     .map(|o| o.account_assignment_deletion_status().cloned())
-                    .map_err(|e| (e.code().map(String::from), transient("DeleteAccountAssignment", e)))
+                    .map_err(|e| (e.code() == Some("ResourceNotFoundException"), failure("DeleteAccountAssignment", e)))
             };
             match sent {
                 Ok(status) => break status,
-                Err((code, _)) if !create && code.as_deref() == Some("ResourceNotFoundException") => return Ok(()),
-                Err((code, e)) if retryable(code.as_deref()) && attempt + 1 < CALL_ATTEMPTS => {
+                // Already gone: nothing to delete.
+                Err((true, _)) if !create => return Ok(()),
+                Err((_, EscalationError::Transient(e))) if attempt + 1 < CALL_ATTEMPTS => {
                     tracing::warn!(request_id = %grant.request_id, error = %e, attempt, "assignment call retried");
                     self.sleep(attempt).await;
                     attempt += 1;
                 }
-                Err((code, e)) if retryable(code.as_deref()) => return Err(e),
-                Err((_, EscalationError::Transient(message))) => return Err(EscalationError::Permanent(message)),
                 Err((_, e)) => return Err(e),
             }
         };
-        self.await_status(grant, status, create).await
+        self.await_status(&a, status, create).await
     }
 
+    /// Polls an assignment request until it succeeds or fails; a poll that fails transiently is
+    /// tried again at the next turn.
     async fn await_status(
         &self,
-        grant: &GrantSpec,
-        mut status: Option<AccountAssignmentOperationStatus>,
+        a: &Assignment<'_>,
+        first: Option<AccountAssignmentOperationStatus>,
         create: bool,
     ) -> Result<(), EscalationError> {
         let what = if create { "creation" } else { "deletion" };
+        let mut current =
+            first.ok_or_else(|| EscalationError::Transient(format!("the assignment {what} returned no status")))?;
+        let request_id = current
+            .request_id()
+            .ok_or_else(|| EscalationError::Transient(format!("the assignment {what} has no request id")))?
+            .to_string();
         for poll in 0..POLLS {
-            let Some(current) = status.take() else {
-                return Err(EscalationError::Transient(format!("the assignment {what} returned no status")));
-            };
             match current.status() {
                 Some(StatusValues::Succeeded) => return Ok(()),
                 Some(StatusValues::Failed) => {
@@ -232,33 +266,32 @@ impl SsoEscalator {
                 }
                 _ => {}
             }
-            let request_id = current
-                .request_id()
-                .ok_or_else(|| EscalationError::Transient(format!("the assignment {what} has no request id")))?
-                .to_string();
             self.sleep(poll).await;
-            let instance_arn = Assignment::of(&grant.target)?.instance_arn;
-            status = if create {
+            let polled = if create {
                 self.sso
                     .describe_account_assignment_creation_status()
-                    .instance_arn(instance_arn)
-                    .account_assignment_creation_request_id(request_id)
+                    .instance_arn(a.instance_arn)
+                    .account_assignment_creation_request_id(&request_id)
                     .send()
                     .await
-                    .map_err(|e| transient("DescribeAccountAssignmentCreationStatus", e))?
-                    .account_assignment_creation_status()
-                    .cloned()
+                    .map(|o| o.account_assignment_creation_status().cloned())
+                    .map_err(|e| failure("DescribeAccountAssignmentCreationStatus", e))
             } else {
                 self.sso
                     .describe_account_assignment_deletion_status()
-                    .instance_arn(instance_arn)
-                    .account_assignment_deletion_request_id(request_id)
+                    .instance_arn(a.instance_arn)
+                    .account_assignment_deletion_request_id(&request_id)
                     .send()
                     .await
-                    .map_err(|e| transient("DescribeAccountAssignmentDeletionStatus", e))?
-                    .account_assignment_deletion_status()
-                    .cloned()
+                    .map(|o| o.account_assignment_deletion_status().cloned())
+                    .map_err(|e| failure("DescribeAccountAssignmentDeletionStatus", e))
             };
+            match polled {
+                Ok(Some(status)) => current = status,
+                Ok(None) => {}
+                Err(EscalationError::Transient(e)) => tracing::warn!(request_id, error = %e, "status poll failed"),
+                Err(e) => return Err(e),
+            }
         }
         Err(EscalationError::Transient(format!("the assignment {what} was still in progress after {POLLS} polls")))
     }
@@ -286,7 +319,7 @@ impl Escalator for SsoEscalator {
                 .user_id(&user_id)
                 .send()
                 .await
-                .map_err(|e| EscalationError::Transient(format!("DescribeUser: {}", DisplayErrorContext(e))))?;
+                .map_err(|e| failure("DescribeUser", e))?;
             let primary = user.emails().iter().find(|e| e.primary()).or_else(|| user.emails().first());
             let address = primary.and_then(|e| e.value()).or(user.user_name());
             match address.map(str::parse::<Email>) {

@@ -113,15 +113,76 @@ async fn listings_by_user_status_and_removal_due() {
 
 #[tokio::test]
 async fn listings_follow_pages() {
-    let (store, _, _) = store().await;
-    let count = 120;
+    let (store, client, table) = store().await;
+    let store = store.with_page_size(7);
+    let count = 40;
+    let mut first = None;
     for i in 0..count {
         let r = sample_request("erin@example.com", &format!("record:t{i}"));
         store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        first.get_or_insert(r);
     }
-    assert_eq!(store.requests_of_user("erin@example.com", None, 500).await.unwrap().len(), count);
-    assert_eq!(store.requests_with_status(Status::Pending, 500).await.unwrap().len(), count);
-    assert_eq!(store.requests_with_status(Status::Pending, 7).await.unwrap().len(), 7);
+    // The emulator pages like DynamoDB, so the listings below cross page boundaries.
+    let one_page = client
+        .query()
+        .table_name(&table)
+        .index_name("gsi1")
+        .key_condition_expression("gsi1pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("USER#erin@example.com".into()))
+        .limit(7)
+        .send()
+        .await
+        .unwrap();
+    assert!(one_page.last_evaluated_key.is_some(), "a short page says where to go on");
+
+    let mine = store.requests_of_user("erin@example.com", None, 500).await.unwrap();
+    assert_eq!(mine.len(), count);
+    assert!(mine.windows(2).all(|w| w[0].id.as_str() > w[1].id.as_str()), "newest first across pages");
+    assert_eq!(store.requests_of_user("erin@example.com", None, 9).await.unwrap().len(), 9);
+    let pending = store.requests_with_status(Status::Pending, 500).await.unwrap();
+    assert_eq!(pending.len(), count);
+    assert!(pending.windows(2).all(|w| w[0].id.as_str() > w[1].id.as_str()), "shards merged newest first");
+    let newest = store.requests_with_status(Status::Pending, 3).await.unwrap();
+    assert_eq!(newest, pending[..3]);
+
+    // Filtered listings keep reading pages until enough match.
+    let first = first.unwrap();
+    let approved = moved(&store, &first, Status::Approved).await.unwrap();
+    assert_eq!(store.requests_of_user("erin@example.com", Some(Status::Approved), 5).await.unwrap(), [approved]);
+
+    // Audit trails longer than a page come back whole and in order.
+    let mut current = store.get_request(&first.id).await.unwrap().unwrap();
+    for _ in 0..10 {
+        current.touch(Utc::now());
+        store.update_request(&current, Status::Approved, Some(&sample_event(&current, "touched"))).await.unwrap();
+    }
+    let trail = store.audit_events(&first.id).await.unwrap();
+    assert_eq!(trail.len(), 12);
+    assert!(trail.windows(2).all(|w| w[0].id.as_str() < w[1].id.as_str()));
+    assert_eq!(trail[0].action, "submitted");
+}
+
+#[tokio::test]
+async fn removals_come_earliest_due_first() {
+    let (store, _, _) = store().await;
+    let now = Utc::now();
+    let mut expected = Vec::new();
+    for minutes_ago in [5, 50, 20, 1] {
+        let r = sample_request("hana@example.com", &format!("record:due{minutes_ago}"));
+        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        let approved = moved(&store, &r, Status::Approved).await.unwrap();
+        let mut granted = approved.clone();
+        granted.transition(Status::Active, now).unwrap();
+        granted.granted_at = Some(now - Duration::hours(1));
+        granted.expires_at = Some(now - Duration::minutes(minutes_ago));
+        store.update_request(&granted, Status::Approved, None).await.unwrap();
+        expected.push((minutes_ago, granted));
+    }
+    expected.sort_by_key(|(minutes_ago, _)| -minutes_ago);
+    let expected: Vec<_> = expected.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(store.removals_due(now, 10).await.unwrap(), expected);
+    assert_eq!(store.removals_due(now, 2).await.unwrap(), expected[..2], "the most overdue first");
+    assert_eq!(store.removals_due(now - Duration::minutes(10), 10).await.unwrap(), expected[..2]);
 }
 
 #[tokio::test]

@@ -126,20 +126,49 @@ async fn users_are_found_by_email_when_the_user_name_differs() {
     let user = sso.user("gwen", "gwen@example.com").await;
     let target = sso.target("222222222222").await;
     let escalator = SsoEscalator::new(sso.admin.clone(), sso.identity.clone())
-        .with_identity_store(&sso.instance_arn, &sso.store_id)
+        .with_default_identity_store(&sso.store_id)
         .with_backoff(Duration::from_millis(10));
     escalator.escalate(&grant("gwen@example.com", &target)).await.unwrap();
     assert_eq!(sso.assigned(&target).await, [user]);
 }
 
 #[tokio::test]
+async fn an_unreachable_service_is_a_transient_error() {
+    fake_aws_env();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://{closed}"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let escalator =
+        SsoEscalator::new(aws_sdk_ssoadmin::Client::new(&config), aws_sdk_identitystore::Client::new(&config))
+            .with_identity_store("arn:aws:sso:::instance/ssoins-1111111111111111", "d-1111111111")
+            .with_backoff(Duration::from_millis(1));
+    let target = Target {
+        name: "t".into(),
+        label: "t".into(),
+        kind: TargetKind::AwsSso {
+            account_id: "111111111111".into(),
+            permission_set_arn: "arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-1111111111111111".into(),
+            instance_arn: "arn:aws:sso:::instance/ssoins-1111111111111111".into(),
+        },
+    };
+    let err = escalator.escalate(&grant("a@example.com", &target)).await.unwrap_err();
+    assert!(matches!(err, EscalationError::Transient(_)), "{err:?}");
+    let err = escalator.deescalate(&grant("a@example.com", &target)).await.unwrap_err();
+    assert!(matches!(err, EscalationError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
 async fn an_unknown_user_is_a_permanent_error_and_nothing_changes() {
     let sso = sso().await;
     let target = sso.target("333333333333").await;
-    let err = sso.escalator().escalate(&grant("nobody@example.com", &target)).await.unwrap_err();
+    let escalator = sso.escalator().with_identity_store(&sso.instance_arn, &sso.store_id);
+    let err = escalator.escalate(&grant("nobody@example.com", &target)).await.unwrap_err();
     assert!(matches!(err, EscalationError::Permanent(ref m) if m.contains("nobody@example.com")), "{err:?}");
     assert!(sso.assigned(&target).await.is_empty());
-    sso.escalator().deescalate(&grant("nobody@example.com", &target)).await.unwrap();
+    escalator.deescalate(&grant("nobody@example.com", &target)).await.unwrap();
 }
 
 #[tokio::test]

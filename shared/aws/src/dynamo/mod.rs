@@ -1,24 +1,33 @@
 //! [`DynamoStore`]: the `Store` port on one DynamoDB table.
 //!
-//! Items (every key attribute is a string):
+//! # Table schema (`template.yaml` must match [`DynamoStore::create_table`])
+//!
+//! * Billing: on demand (`PAY_PER_REQUEST`). Key: `pk` (S, HASH), `sk` (S, RANGE).
+//! * Attribute definitions (all S): `pk`, `sk`, `gsi1pk`, `gsi1sk`, `gsi2pk`, `gsi2sk`, `gsi3pk`, `gsi3sk`.
+//! * Global secondary indexes, each keyed `<name>pk` (HASH) + `<name>sk` (RANGE), projection `ALL`:
+//!   `gsi1`, `gsi2`, `gsi3`.
+//! * Time to live on the attribute `ttl` (epoch seconds); only idempotency keys carry it.
+//!
+//! Items:
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | request | `REQ#<id>` | `REQ` | `data` (JSON), `status`, `version`, GSI keys below |
-//! | audit event | `REQ#<id>` | `EVT#<event id>` | `data` (JSON) |
-//! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` |
-//! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (epoch seconds, the table's TTL attribute) |
+//! | request | `REQ#<id>` | `REQ` | `data` (S, the request as JSON), `status` (S), `version` (N), index keys |
+//! | audit event | `REQ#<id>` | `EVT#<event id>` | `data` (S, the event as JSON) |
+//! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
+//! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (N, epoch seconds) |
 //!
-//! Indexes (projection ALL), one per access pattern of DESIGN.md §3:
+//! Indexes, one per non-key access pattern of DESIGN.md §3 (no scans):
 //! * `gsi1` (`gsi1pk` = `USER#<email>`, `gsi1sk` = id): a user's requests, newest first.
 //! * `gsi2` (`gsi2pk` = `STATUS#<status>#<shard>`, `gsi2sk` = id): requests by status, spread over
-//!   [`SHARDS`] partitions by id so no status is one hot partition.
-//! * `gsi3` (`gsi3pk` = `DUE#<shard>`, `gsi3sk` = `<removal due>#<id>`): sparse, only on requests that
-//!   still hold access; the sweeper's "removal due before T".
+//!   [`SHARDS`] partitions by a hash of the id so no status is one hot partition; listings query
+//!   every shard and merge.
+//! * `gsi3` (`gsi3pk` = `DUE#<shard>`, `gsi3sk` = `<removal due, RFC 3339 UTC millis>#<id>`): sparse,
+//!   only on requests that still hold access; the sweeper's "removal due before T", earliest first.
 //!
-//! Requests are partitioned by id; audit events live in their request's partition, ordered by their
-//! sortable ids. Status changes are `TransactWriteItems` conditional on the expected status and version,
-//! with the audit event (and the open-request lock) in the same transaction.
+//! Audit events live in their request's partition, ordered by their sortable ids. Every status change
+//! is one `TransactWriteItems`: the request put conditional on the expected status and version, its
+//! audit event, and the open-request lock (created with a new request, deleted when it ends).
 
 mod codec;
 
@@ -50,6 +59,16 @@ const PAGE: i32 = 100;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    page: i32,
+}
+
+/// Which end of an index partition a listing starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Descending sort key: newest ids first.
+    Descending,
+    /// Ascending sort key: earliest removal due first.
+    Ascending,
 }
 
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
@@ -57,8 +76,15 @@ fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError
 }
 
 impl DynamoStore {
+    /// A store on `table`, which must have the schema [`create_table`](Self::create_table) makes.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), page: PAGE }
+    }
+
+    /// Reads at most `items` items per query page (default 100); listings follow the pages.
+    pub fn with_page_size(mut self, items: u16) -> Self {
+        self.page = i32::from(items.max(1));
+        self
     }
 
     /// Creates the table as `template.yaml` defines it (for local runs and tests).
@@ -135,13 +161,14 @@ impl DynamoStore {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop)
     }
 
-    /// Queries one index partition, newest (or last) first, following pages up to `limit` matches.
+    /// Queries one index partition in `order`, following pages until `limit` items matched.
     async fn query(
         &self,
         index: &str,
         key_condition: &str,
         values: Item,
         filter: Option<&str>,
+        order: Order,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
@@ -154,8 +181,8 @@ impl DynamoStore {
                 .index_name(index)
                 .key_condition_expression(key_condition)
                 .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(PAGE)
+                .scan_index_forward(order == Order::Ascending)
+                .limit(self.page)
                 .set_exclusive_start_key(start.take());
             if let Some(filter) = filter {
                 query = query.filter_expression(filter).expression_attribute_names("#status", "status");
@@ -171,26 +198,33 @@ impl DynamoStore {
         Ok(found)
     }
 
-    /// Queries every shard of a sharded index and merges them by id, newest first.
+    /// Queries every shard of a sharded index (`<index>pk = :pk` per shard, plus `more_condition`)
+    /// and merges them by the index's sort key in `order`.
     async fn query_shards(
         &self,
         index: &str,
-        key_condition: &str,
+        more_condition: Option<&str>,
         partition: impl Fn(u32) -> String,
         extra: Item,
+        order: Order,
         limit: usize,
     ) -> Result<Vec<AccessRequest>, StoreError> {
+        let sort_key = format!("{index}sk");
+        let key_condition = match more_condition {
+            Some(more) => format!("{index}pk = :pk AND {more}"),
+            None => format!("{index}pk = :pk"),
+        };
         let mut all = Vec::new();
         for shard in 0..SHARDS {
             let mut values = extra.clone();
             values.insert(":pk".into(), S(partition(shard)));
-            for item in self.query(index, key_condition, values, None, limit).await? {
-                all.push(codec::request_of(&item)?);
+            for item in self.query(index, &key_condition, values, None, order, limit).await? {
+                let position = codec::string(&item, &sort_key).unwrap_or_default().to_string();
+                all.push((position, codec::request_of(&item)?));
             }
         }
-        all.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
-        all.truncate(limit);
-        Ok(all)
+        all.sort_by(|(a, _), (b, _)| if order == Order::Ascending { a.cmp(b) } else { b.cmp(a) });
+        Ok(all.into_iter().take(limit).map(|(_, request)| request).collect())
     }
 }
 
@@ -285,22 +319,20 @@ impl Store for DynamoStore {
             values.insert(":status".into(), S(status.as_str().into()));
         }
         let filter = status.map(|_| "#status = :status");
-        let items = self.query("gsi1", "gsi1pk = :pk", values, filter, limit).await?;
+        let items = self.query("gsi1", "gsi1pk = :pk", values, filter, Order::Descending, limit).await?;
         items.iter().map(codec::request_of).collect()
     }
 
     async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
-        self.query_shards("gsi2", "gsi2pk = :pk", |shard| codec::status_key(status, shard), HashMap::new(), limit).await
+        let partition = |shard| codec::status_key(status, shard);
+        self.query_shards("gsi2", None, partition, HashMap::new(), Order::Descending, limit).await
     }
 
     async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
         // `~` sorts after every id character, so every request due at `before` is included.
         let upper = HashMap::from([(":upper".to_string(), S(format!("{}#~", due_key(before))))]);
-        let mut due = self
-            .query_shards("gsi3", "gsi3pk = :pk AND gsi3sk <= :upper", |shard| format!("DUE#{shard}"), upper, limit)
-            .await?;
-        due.sort_by_key(|r| r.removal_due());
-        Ok(due)
+        let partition = |shard| format!("DUE#{shard}");
+        self.query_shards("gsi3", Some("gsi3sk <= :upper"), partition, upper, Order::Ascending, limit).await
     }
 
     async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
@@ -315,6 +347,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":pk", S(format!("REQ#{id}")))
                 .expression_attribute_values(":evt", S("EVT#".into()))
                 .consistent_read(true)
+                .limit(self.page)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
