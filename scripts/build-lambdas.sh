@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/cargo-lambda ]; then
-  python3 -m venv .venv
+# cargo-lambda cross-compiles with zig; both come from PyPI into the project's venv.
+if [ ! -x .venv/bin/cargo-lambda ] || ! .venv/bin/python -c 'import ziglang' 2>/dev/null; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 fi
 export PATH="$PWD/.venv/bin:$PATH"

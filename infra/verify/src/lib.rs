@@ -54,7 +54,25 @@ impl Moto {
             .await
             .unwrap();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
-        Moto { sfn: aws_sdk_sfn::Client::new(&sdk), lambda: aws_sdk_lambda::Client::new(&sdk), http, _turn: turn }
+        let moto =
+            Moto { sfn: aws_sdk_sfn::Client::new(&sdk), lambda: aws_sdk_lambda::Client::new(&sdk), http, _turn: turn };
+        moto.drain_answers().await;
+        moto
+    }
+
+    /// Consumes answers an earlier, failed test left queued, so they cannot leak into this one:
+    /// with an empty queue moto's lambda-simple echoes the request.
+    async fn drain_answers(&self) {
+        let function = self.function("airlock-drain").await;
+        for attempt in 0..1000 {
+            let probe = format!("{{\"drain\":{attempt}}}");
+            let answer = self.lambda.invoke().function_name(&function).payload(Blob::new(probe.clone())).send().await;
+            let echoed = answer.unwrap().payload().map(|p| p.as_ref().to_vec());
+            if echoed.as_deref() == Some(probe.as_bytes()) {
+                return;
+            }
+        }
+        panic!("moto's Lambda answer queue did not drain");
     }
 
     /// Creates (or finds) a fake function and returns its ARN.
@@ -92,6 +110,14 @@ impl Moto {
         created.state_machine_arn().to_string()
     }
 
+    /// An answer that makes the invoked step fail for good. moto's lambda-simple answers can only be
+    /// successes, except that one over Lambda's 6 MB response limit becomes a function error
+    /// (`Function.ResponseSizeTooLarge`): neither retried nor timed out, so only a `States.ALL`
+    /// Catch takes it, as it takes an `Airlock.Permanent` step error.
+    pub fn failure() -> Value {
+        Value::String("x".repeat(6_100_000))
+    }
+
     /// Queues what the next Lambda invocations answer, in order.
     pub async fn answers(&self, answers: &[Value]) {
         let results: Vec<String> = answers.iter().map(Value::to_string).collect();
@@ -123,21 +149,27 @@ impl Moto {
         self.sfn.get_execution_history().execution_arn(execution).send().await.unwrap().events().to_vec()
     }
 
+    /// The payloads the execution's Lambda tasks were scheduled with, in order.
+    pub async fn scheduled_payloads(&self, execution: &str) -> Vec<Value> {
+        let mut payloads = Vec::new();
+        for event in self.history(execution).await {
+            let Some(scheduled) = event.task_scheduled_event_details() else { continue };
+            let parameters: Value = serde_json::from_str(scheduled.parameters()).unwrap();
+            payloads.push(match &parameters["Payload"] {
+                Value::String(s) => serde_json::from_str(s).unwrap(),
+                other => other.clone(),
+            });
+        }
+        payloads
+    }
+
     /// Waits for the AwaitDecision task to be scheduled and returns the token it was given.
     pub async fn task_token(&self, execution: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            for event in self.history(execution).await {
-                let Some(scheduled) = event.task_scheduled_event_details() else { continue };
-                let parameters: Value = serde_json::from_str(scheduled.parameters()).unwrap();
-                let payload = &parameters["Payload"];
-                let payload: Value = match payload {
-                    Value::String(s) => serde_json::from_str(s).unwrap(),
-                    other => other.clone(),
-                };
-                if payload["step"] == "AwaitDecision" {
-                    return payload["task_token"].as_str().expect("AwaitDecision gets a token").to_string();
-                }
+            let payloads = self.scheduled_payloads(execution).await;
+            if let Some(payload) = payloads.iter().find(|p| p["step"] == "AwaitDecision") {
+                return payload["task_token"].as_str().expect("AwaitDecision gets a token").to_string();
             }
             assert!(
                 Instant::now() < deadline,

@@ -66,6 +66,38 @@ fn the_workflow_contract_details_hold() {
     }
 }
 
+/// Where a task that fails for good goes, as in shared/local/src/runner.rs: Failed, except Escalate
+/// (EscalationFailed records it) and Deescalate (DeescalationFailed, which an alarm watches).
+#[test]
+fn failures_end_where_the_local_runner_ends_them() {
+    let asl = definition();
+    let s = &asl["States"];
+    let expected = [
+        ("Request", "Failed"),
+        ("AwaitDecision", "Failed"),
+        ("TimedOut", "Failed"),
+        ("Escalate", "EscalationFailed"),
+        ("EscalationFailed", "Failed"),
+        ("CheckExpiry", "Failed"),
+        ("Deescalate", "DeescalationFailed"),
+    ];
+    assert_eq!(expected.len(), StepName::TASKS.len());
+    for (task, target) in expected {
+        let catches = s[task]["Catch"].as_array().unwrap_or_else(|| panic!("{task} has no Catch"));
+        let last = catches.last().unwrap();
+        assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]), "{task} catches every error last");
+        assert_eq!(last["Next"], target, "{task} fails to {target}");
+        for catch in catches {
+            assert_eq!(catch["ResultPath"], "$.error", "{task}'s Catch keeps the workflow state");
+        }
+    }
+    assert_eq!(s["EscalationFailed"]["Next"], "Failed");
+    for end in ["Failed", "DeescalationFailed"] {
+        assert_eq!(s[end]["Type"], "Fail");
+    }
+    assert_eq!(s["Done"]["Type"], "Succeed");
+}
+
 #[test]
 fn the_sample_step_events_are_valid_step_calls() {
     let dir = airlock_testkit::workspace_root().join("events");

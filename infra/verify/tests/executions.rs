@@ -138,15 +138,81 @@ async fn escalation_failure_is_recorded_and_fails_the_execution() {
     let moto = Moto::start().await;
     let machine = machine(&moto).await;
     let state = start(3600);
-    // moto turns an answer over Lambda's 6 MB response limit into a function error
-    // (`Function.ResponseSizeTooLarge`): the way a step Lambda failing for good looks to Step Functions.
-    let failure = Value::String("x".repeat(6_100_000));
-    moto.answers(&[routed(&state, Route::AutoApproved), failure, to_value(&state).unwrap()]).await;
+    moto.answers(&[routed(&state, Route::AutoApproved), Moto::failure(), to_value(&state).unwrap()]).await;
     let execution = moto.start_execution(&machine, &state).await;
-    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Failed);
+    assert_failed(&moto, &execution).await;
     assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Escalate", "EscalationFailed", "Failed"]);
-    let ended = moto.sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
-    assert_eq!(ended.error(), Some("Airlock.Failed"));
+    // The Catch adds the error next to the state: EscalationFailed still gets the whole WorkflowState.
+    let payloads = moto.scheduled_payloads(&execution).await;
+    let recorded = payloads.iter().find(|p| p["step"] == "EscalationFailed").unwrap();
+    assert_eq!(recorded["state"]["request_id"], state.request_id.as_str());
+    assert_eq!(recorded["state"]["error"]["Error"], "Function.ResponseSizeTooLarge");
+    let _: WorkflowState = serde_json::from_value(recorded["state"].clone()).unwrap();
+}
+
+async fn assert_failed(moto: &Moto, execution: &str) {
+    assert_eq!(moto.finished(execution).await, ExecutionStatus::Failed);
+    let ended = moto.sfn.describe_execution().execution_arn(execution).send().await.unwrap();
+    assert_eq!(ended.error(), Some("Airlock.Failed"), "the execution ends in the Failed state");
+}
+
+#[tokio::test]
+async fn a_failing_request_step_fails_the_execution() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    moto.answers(&[Moto::failure()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_failed(&moto, &execution).await;
+    assert_eq!(moto.entered(&execution).await, ["Request", "Failed"]);
+}
+
+#[tokio::test]
+async fn a_failing_approval_step_fails_the_execution() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    moto.answers(&[routed(&state, Route::NeedsApproval), Moto::failure()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_failed(&moto, &execution).await;
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "Failed"]);
+}
+
+#[tokio::test]
+async fn a_failing_timeout_step_fails_the_execution() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(1);
+    moto.answers(&[routed(&state, Route::NeedsApproval), Value::Null, Moto::failure()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_failed(&moto, &execution).await;
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "TimedOut", "Failed"]);
+}
+
+#[tokio::test]
+async fn a_failing_escalation_record_still_fails_the_execution() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    moto.answers(&[routed(&state, Route::AutoApproved), Moto::failure(), Moto::failure()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_failed(&moto, &execution).await;
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Escalate", "EscalationFailed", "Failed"]);
+}
+
+#[tokio::test]
+async fn a_failing_expiry_check_fails_the_execution_for_the_sweeper() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let grant = granted(&state, -1);
+    moto.answers(&[routed(&state, Route::AutoApproved), to_value(&grant).unwrap(), Moto::failure()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_failed(&moto, &execution).await;
+    assert_eq!(
+        moto.entered(&execution).await,
+        ["Request", "Route", "Escalate", "HoldUntilExpiry", "CheckExpiry", "Failed"]
+    );
 }
 
 #[tokio::test]
