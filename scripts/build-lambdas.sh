@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six Lambda artifacts for arm64 (provided.al2023) with cargo-lambda and prints each
+# Builds the seven Lambda artifacts for arm64 (provided.al2023) with cargo-lambda and prints each
 # zipped size; fails if one is over 8 MB. Not part of the test run (a release build takes minutes).
 # `sam build` does the same through BuildMethod: rust-cargolambda; this script needs no SAM.
 set -euo pipefail
@@ -13,7 +13,7 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
-bins=(slack-ingress request approve escalate deescalate prefetch)
+bins=(slack-ingress request approve escalate deescalate prefetch notify)
 args=()
 for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
 cargo lambda build --release --arm64 --output-format zip "${args[@]}"

@@ -13,24 +13,39 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// How long an ended request keeps its custom field values, task token and card references in the
+/// embedded store (its record and audit trail are kept).
+pub const RETENTION: chrono::Duration = chrono::Duration::days(30);
+/// How often the embedded store is compacted.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A running-ready Airlock: services, runner and router over the local adapters.
 pub struct LocalApp {
     pub airlock: Airlock,
     pub runner: Arc<LocalRunner>,
     pub router: axum::Router,
+    /// The embedded store, for housekeeping (absent on DynamoDB, where TTL does it).
+    sqlite: Option<SqliteStore>,
 }
 
 impl LocalApp {
     /// Builds every adapter once from `settings`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = match &settings.store {
+        let sqlite = match &settings.store {
             StoreKind::Sqlite(path) => {
-                Arc::new(SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))?)
+                Some(SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))?)
             }
-            StoreKind::Memory => Arc::new(SqliteStore::open_in_memory().context("cannot open an in-memory store")?),
-            StoreKind::DynamoDb => airlock_aws::bootstrap::dynamo_store_from_env().await?,
+            StoreKind::Memory => Some(SqliteStore::open_in_memory().context("cannot open an in-memory store")?),
+            StoreKind::DynamoDb => None,
         };
+        let store: Arc<dyn Store> = match &sqlite {
+            Some(sqlite) => Arc::new(sqlite.clone()),
+            None => airlock_aws::bootstrap::dynamo_store_from_env().await?,
+        };
+        // Interactive calls (the ack path) fail fast; notifications go through a client that honours
+        // Slack's rate limits and retries, from the outbox.
         let slack = Arc::new(SlackApi::new(&settings.slack_api_url, &settings.bot_token)?);
+        let slack_background = Arc::new(SlackApi::background(&settings.slack_api_url, &settings.bot_token)?);
         let mut escalators = EscalatorSet::new().with("webhook", Arc::new(WebhookEscalator::new()));
         if settings.config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
             escalators = escalators.with("aws_sso", airlock_aws::bootstrap::sso_escalator_from_env().await?);
@@ -42,7 +57,7 @@ impl LocalApp {
         let deps = Deps {
             config: Arc::new(settings.config.clone()),
             store: store.clone(),
-            notifier: Arc::new(SlackNotifier::new(slack.clone(), settings.config.clone())),
+            notifier: Arc::new(SlackNotifier::new(slack_background, settings.config.clone())),
             escalator: Arc::new(escalators),
             audit,
             directory: Arc::new(SlackDirectory::new(slack.clone())),
@@ -55,7 +70,7 @@ impl LocalApp {
         let slack_app = Arc::new(SlackApp::new(airlock.clone(), slack, settings.signing_secret.clone()));
         let state =
             AppState { airlock: airlock.clone(), slack: slack_app, api_tokens: Arc::new(settings.api_tokens.clone()) };
-        Ok(Self { airlock, runner, router: router(state) })
+        Ok(Self { airlock, runner, router: router(state), sqlite })
     }
 
     /// Resumes the timers of requests already in the store, then serves HTTP on `listener` until
@@ -66,8 +81,24 @@ impl LocalApp {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         self.runner.resume().await.map_err(|e| anyhow::anyhow!("cannot resume the workflows in the store: {e}"))?;
+        let housekeeping = self.sqlite.map(|store| tokio::spawn(housekeeping(store)));
         axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await?;
         self.runner.shutdown().await;
+        if let Some(task) = housekeeping {
+            task.abort();
+        }
         Ok(())
+    }
+}
+
+/// Compacts the embedded store now and then every [`HOUSEKEEPING_EVERY`].
+async fn housekeeping(store: SqliteStore) {
+    loop {
+        match store.compact(chrono::Utc::now() - RETENTION).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(compacted = n, "ended requests compacted"),
+            Err(e) => tracing::warn!(error = %e, "store housekeeping failed"),
+        }
+        tokio::time::sleep(HOUSEKEEPING_EVERY).await;
     }
 }

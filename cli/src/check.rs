@@ -1,16 +1,18 @@
-//! `airlock config check FILE`.
+//! `airlock config check FILE`: the config must load, and every webhook target's secret variable
+//! must be set in the environment the check runs in (run it where Airlock runs).
 
 use airlock_core::Config;
 use anyhow::{Context, bail};
 
 pub fn run(file: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
-    match Config::from_yaml(&text) {
-        Ok(config) => {
-            let flows: Vec<_> = config.flows.iter().map(|f| f.name.as_str()).collect();
-            println!("{file}: ok ({} flows: {})", flows.len(), flows.join(", "));
-            Ok(())
-        }
-        Err(e) => bail!("{file}: {e}"),
+    let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let missing = config.missing_webhook_secrets(&text, |name| std::env::var(name).ok());
+    if !missing.is_empty() {
+        let lines: Vec<String> = missing.iter().map(|e| format!("{file}: {e}")).collect();
+        bail!("{}", lines.join("\n"));
     }
+    let flows: Vec<_> = config.flows.iter().map(|f| f.name.as_str()).collect();
+    println!("{file}: ok ({} flows: {})", flows.len(), flows.join(", "));
+    Ok(())
 }

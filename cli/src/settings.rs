@@ -35,14 +35,16 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (config, config_source) = match var("AIRLOCK_CONFIG") {
+        let (text, config_source) = match var("AIRLOCK_CONFIG") {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(&path).with_context(|| format!("cannot read AIRLOCK_CONFIG={path}"))?;
-                (Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?, path)
+                (std::fs::read_to_string(&path).with_context(|| format!("cannot read AIRLOCK_CONFIG={path}"))?, path)
             }
-            None => (Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG)?, "built-in example config".into()),
+            None => (airlock_core::config::EXAMPLE_CONFIG.to_string(), "built-in example config".into()),
         };
+        let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{config_source}: {e}"))?;
+        if let Some(missing) = config.missing_webhook_secrets(&text, |name| std::env::var(name).ok()).first() {
+            bail!("{config_source}: {missing}");
+        }
         let addr = var("AIRLOCK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
         let addr = addr.parse().with_context(|| format!("AIRLOCK_ADDR={addr} is not host:port"))?;
         let store = match var("AIRLOCK_STORE").as_deref() {
@@ -52,6 +54,8 @@ impl Settings {
             Some("dynamodb") => StoreKind::DynamoDb,
             Some(other) => bail!("AIRLOCK_STORE={other}: expected sqlite or dynamodb"),
         };
+        let api_tokens =
+            ApiTokens::parse(&var("AIRLOCK_API_TOKENS").unwrap_or_default()).map_err(anyhow::Error::msg)?;
         let Some(signing_secret) = var("SLACK_SIGNING_SECRET") else {
             bail!("SLACK_SIGNING_SECRET is not set: every Slack request is verified with it");
         };
@@ -60,7 +64,7 @@ impl Settings {
             config_source,
             addr,
             store,
-            api_tokens: ApiTokens::parse(&var("AIRLOCK_API_TOKENS").unwrap_or_default()),
+            api_tokens,
             signing_secret,
             bot_token: var("SLACK_BOT_TOKEN").unwrap_or_default(),
             slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api/".into()),

@@ -2,7 +2,7 @@
 //! loopback port over a SQLite file, with a fake Slack Web API and a webhook receiver, and offers
 //! helpers that speak to it the way Slack and API clients do.
 
-pub mod hooks;
+pub use airlock_testkit::hooks;
 
 use airlock_cli::app::LocalApp;
 use airlock_cli::settings::{Settings, StoreKind};
@@ -238,7 +238,7 @@ fn settings(slack: &FakeSlack, config: &Config, store: &StoreKind) -> Settings {
         config_source: "e2e".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
         store: store.clone(),
-        api_tokens: ApiTokens::parse(API_TOKEN),
+        api_tokens: ApiTokens::parse(API_TOKEN).expect("a valid token list"),
         signing_secret: SIGNING_SECRET.into(),
         bot_token: "xoxb-e2e".into(),
         slack_api_url: slack.base_url(),

@@ -1,10 +1,13 @@
 //! The Lambda side of Airlock: [`build`] assembles the core over the AWS adapters once per cold
-//! start; [`step_handler`] serves the state machine's task states.
+//! start; [`step_handler`] serves the state machine's task states; [`notify_handler`] delivers the
+//! outbox.
 
 mod assembly;
+mod notify;
 mod steps;
 
-pub use assembly::{AwsApp, build, config_text};
+pub use assembly::{AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_with, config_text, webhook_secrets};
+pub use notify::{notify_handler, run_notify_function};
 pub use steps::{StepFunction, run_step_function, step_handler};
 
 /// JSON log lines for CloudWatch (`RUST_LOG`, default `info`); never logs secrets.

@@ -1,122 +1,21 @@
 //! The Lambda step handler over in-memory adapters: which steps a function serves, what it returns
 //! to Step Functions, and the `errorType` its failures carry for the state machine's Retry/Catch.
 
-use airlock_core::config::EXAMPLE_CONFIG;
-use airlock_core::escalators::EscalatorSet;
-use airlock_core::flow::{FieldSpec, Flow};
-use airlock_core::ports::{
-    Directory, DirectoryUser, Notifier, OptionsSource, RequesterUpdate, SelectOption, Store, StoreError, SystemClock,
-};
-use airlock_core::{AccessRequest, AuditEvent, Config, Deps, Email, MessageRef, RequestId, Status, StepName, Steps};
+mod support;
+
+use airlock_core::ports::{Store, SystemClock};
+use airlock_core::{AccessRequest, Status, StepName, Steps, WorkflowState};
 use airlock_fn_common::{StepFunction, step_handler};
-use airlock_local::{LogAuditSink, SqliteStore};
+use airlock_local::SqliteStore;
 use airlock_testkit::fixtures::{sample_event, sample_request};
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-struct QuietSlack;
-
-#[async_trait]
-impl Notifier for QuietSlack {
-    async fn post_approval_cards(
-        &self,
-        _request: &AccessRequest,
-        _flow: &Flow,
-        _approvers: &[DirectoryUser],
-    ) -> Result<Vec<MessageRef>, String> {
-        Ok(vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }])
-    }
-    async fn update_approval_cards(&self, _request: &AccessRequest, _flow: &Flow) -> Result<(), String> {
-        Ok(())
-    }
-    async fn tell_requester(&self, _r: &AccessRequest, _f: &Flow, _u: RequesterUpdate) -> Result<(), String> {
-        Ok(())
-    }
-    async fn remind_approvers(&self, _r: &AccessRequest, _f: &Flow, _a: &[DirectoryUser]) -> Result<(), String> {
-        Ok(())
-    }
-    async fn tell_user(&self, _slack_id: &str, _text: &str) -> Result<(), String> {
-        Ok(())
-    }
-    async fn post_audit(&self, _channel: &str, _request: &AccessRequest, _event: &AuditEvent) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Directory for QuietSlack {
-    async fn user_by_slack_id(&self, _slack_id: &str) -> Result<Option<DirectoryUser>, String> {
-        Ok(None)
-    }
-    async fn user_by_email(&self, _email: &Email) -> Result<Option<DirectoryUser>, String> {
-        Ok(None)
-    }
-    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, String> {
-        Ok(vec![])
-    }
-}
-
-#[async_trait]
-impl OptionsSource for QuietSlack {
-    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, String> {
-        Ok(vec![])
-    }
-}
-
-/// A store that cannot be reached.
-struct Down;
-
-#[async_trait]
-impl Store for Down {
-    async fn insert_request(&self, _r: &AccessRequest, _e: &AuditEvent) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn get_request(&self, _id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
-        Err(down())
-    }
-    async fn update_request(&self, _r: &AccessRequest, _s: Status, _e: Option<&AuditEvent>) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn requests_of_user(
-        &self,
-        _u: &str,
-        _s: Option<Status>,
-        _l: usize,
-    ) -> Result<Vec<AccessRequest>, StoreError> {
-        Err(down())
-    }
-    async fn requests_with_status(&self, _s: Status, _l: usize) -> Result<Vec<AccessRequest>, StoreError> {
-        Err(down())
-    }
-    async fn removals_due(&self, _b: DateTime<Utc>, _l: usize) -> Result<Vec<AccessRequest>, StoreError> {
-        Err(down())
-    }
-    async fn audit_events(&self, _id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
-        Err(down())
-    }
-    async fn claim_idempotency_key(&self, _k: &str, _t: std::time::Duration) -> Result<bool, StoreError> {
-        Err(down())
-    }
-}
-
-fn down() -> StoreError {
-    StoreError::Unavailable("connection refused".into())
-}
+use support::{Down, QuietSlack};
 
 fn steps(store: Arc<dyn Store>) -> Steps {
-    Steps::new(Deps {
-        config: Arc::new(Config::from_yaml(EXAMPLE_CONFIG).unwrap()),
-        store,
-        notifier: Arc::new(QuietSlack),
-        escalator: Arc::new(EscalatorSet::new()),
-        audit: Arc::new(LogAuditSink),
-        directory: Arc::new(QuietSlack),
-        options: Arc::new(QuietSlack),
-        clock: Arc::new(SystemClock),
-    })
+    Steps::new(support::deps(store, Arc::new(QuietSlack), Arc::new(SystemClock)))
 }
 
 static REQUEST_FN: StepFunction = StepFunction { steps: &[StepName::Request], sweeper: false };
@@ -208,4 +107,33 @@ async fn the_sweeper_removes_overdue_grants_and_reports_counts() {
 
     let outage = call(&self::steps(Arc::new(Down)), &DEESCALATE_FN, json!({"sweep": true})).await.unwrap_err();
     assert_eq!(outage.error_type, "Airlock.Transient");
+}
+
+/// A revoke from the API asks for the removal at once with an asynchronous invocation of the
+/// deescalate function (the Step Functions adapter's `remove_now`): a Deescalate call without a
+/// task token, whose answer nobody reads.
+#[tokio::test]
+async fn the_deescalate_function_serves_the_removal_a_revoke_asks_for() {
+    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let request = pending(&store).await;
+    let mut revoked = request.clone();
+    revoked.transition(Status::Approved, Utc::now()).unwrap();
+    store.update_request(&revoked, Status::Pending, None).await.unwrap();
+    revoked.transition(Status::Active, Utc::now()).unwrap();
+    revoked.granted_at = Some(Utc::now());
+    revoked.expires_at = Some(Utc::now() + chrono::Duration::hours(1));
+    store.update_request(&revoked, Status::Approved, None).await.unwrap();
+    revoked.transition(Status::Revoked, Utc::now()).unwrap();
+    revoked.expires_at = Some(Utc::now());
+    store.update_request(&revoked, Status::Active, None).await.unwrap();
+
+    let steps = steps(store.clone());
+    let payload = json!({"step": "Deescalate", "state": WorkflowState::start(request.id.clone(), 0)});
+    call(&steps, &DEESCALATE_FN, payload.clone()).await.unwrap();
+    let removed = store.get_request(&request.id).await.unwrap().unwrap();
+    assert_eq!(removed.status, Status::Revoked);
+    assert!(removed.access_removed_at.is_some(), "the access was removed");
+    // Lambda retries a failed asynchronous invocation, and the execution's own Deescalate follows.
+    call(&steps, &DEESCALATE_FN, payload).await.unwrap();
+    assert_eq!(store.get_request(&request.id).await.unwrap().unwrap().access_removed_at, removed.access_removed_at);
 }

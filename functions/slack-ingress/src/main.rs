@@ -14,7 +14,8 @@ async fn main() -> anyhow::Result<()> {
     let app = build().await?;
     let airlock = Airlock::new(app.deps, step_functions_from_env().await?);
     let signing_secret = secret("SLACK_SIGNING_SECRET").await?;
-    let api_tokens = ApiTokens::parse(&secret("AIRLOCK_API_TOKENS").await.unwrap_or_default());
+    let api_tokens =
+        ApiTokens::parse(&secret("AIRLOCK_API_TOKENS").await.unwrap_or_default()).map_err(anyhow::Error::msg)?;
     let slack = Arc::new(SlackApp::new(airlock.clone(), app.slack, signing_secret));
     let state = AppState { airlock, slack, api_tokens: Arc::new(api_tokens) };
     lambda_http::run(router(state)).await.map_err(|e| anyhow::anyhow!("{e}"))

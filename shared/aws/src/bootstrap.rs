@@ -7,6 +7,7 @@
 //! | `AIRLOCK_CREATE_TABLE=1` | create the table when missing (local runs against an emulator) |
 //! | `AIRLOCK_EVENT_BUS` | the EventBridge bus of audit events |
 //! | `STATE_MACHINE_ARN` | the workflow's state machine |
+//! | `AIRLOCK_DEESCALATE_FUNCTION` | the deescalate function (name or ARN), invoked at once for early revokes |
 //! | `AIRLOCK_IDENTITY_STORE_ID` | skip the ListInstances lookup (for `AIRLOCK_SSO_INSTANCE_ARN`, or for all) |
 //! | `<NAME>_PARAM` | read secret `<NAME>` from this SSM SecureString parameter instead of `<NAME>` |
 
@@ -65,9 +66,16 @@ pub async fn event_bridge_sink_from_env(bus: &str) -> anyhow::Result<Arc<dyn Aud
     Ok(Arc::new(EventBridgeAuditSink::new(aws_sdk_eventbridge::Client::new(aws_config().await), bus)))
 }
 
+/// The Step Functions workflow; with `AIRLOCK_DEESCALATE_FUNCTION`, early removals invoke that function.
 pub async fn step_functions_from_env() -> anyhow::Result<Arc<dyn Workflow>> {
     let arn = required("STATE_MACHINE_ARN")?;
-    Ok(Arc::new(StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(aws_config().await), arn)))
+    let config = aws_config().await;
+    let mut workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(config), arn);
+    match required("AIRLOCK_DEESCALATE_FUNCTION") {
+        Ok(function) => workflow = workflow.with_deescalate_function(aws_sdk_lambda::Client::new(config), function),
+        Err(_) => tracing::warn!("AIRLOCK_DEESCALATE_FUNCTION is not set: revoked access waits for the sweeper"),
+    }
+    Ok(Arc::new(workflow))
 }
 
 /// Secret `name`: from the SSM SecureString parameter named by `<name>_PARAM` when set, else from

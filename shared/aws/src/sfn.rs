@@ -1,22 +1,39 @@
 //! [`StepFunctionsWorkflow`]: the `Workflow` port on the state machine in `infra/statemachine.asl.json`.
 
-use airlock_core::WorkflowState;
 use airlock_core::ports::Workflow;
+use airlock_core::{StepCall, StepName, WorkflowState};
 use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::DisplayErrorContext;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
 
-/// One execution per request, named by the request id.
+/// The longest an early removal may hold up its caller (an API answer) to be handed to Lambda.
+const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One execution per request, named by the request id; early removals go straight to the
+/// deescalate function.
 #[derive(Clone)]
 pub struct StepFunctionsWorkflow {
     client: Client,
     state_machine_arn: String,
+    deescalate: Option<(aws_sdk_lambda::Client, String)>,
 }
 
 impl StepFunctionsWorkflow {
     /// Starts executions of `state_machine_arn` and answers its `waitForTaskToken` tasks.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
-        Self { client, state_machine_arn: state_machine_arn.into() }
+        Self { client, state_machine_arn: state_machine_arn.into(), deescalate: None }
+    }
+
+    /// Runs [`Workflow::remove_now`] by invoking `function` (name or ARN of the deescalate function)
+    /// asynchronously with the Deescalate step call. Without it, `remove_now` fails and the
+    /// sweeper removes the access.
+    pub fn with_deescalate_function(mut self, lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> Self {
+        self.deescalate = Some((lambda, function.into()));
+        self
     }
 }
 
@@ -52,5 +69,39 @@ impl Workflow for StepFunctionsWorkflow {
                 _ => format!("SendTaskSuccess: {}", DisplayErrorContext(e)),
             },
         )
+    }
+
+    /// Invokes the deescalate function with `{"step": "Deescalate", "state": ...}` as an `Event`:
+    /// Lambda queues it and answers at once, retries a failed run twice, and the sweeper removes
+    /// anything that still fails.
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String> {
+        let Some((lambda, function)) = &self.deescalate else {
+            return Err("no deescalate function is configured (AIRLOCK_DEESCALATE_FUNCTION)".into());
+        };
+        let call = StepCall { step: StepName::Deescalate, state: state.clone(), task_token: None };
+        let payload = serde_json::to_vec(&call).map_err(|e| e.to_string())?;
+        let out = lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .timeout_config(TimeoutConfig::builder().operation_timeout(HAND_OFF_TIMEOUT).build()),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "invoking {function} for {}: {}",
+                    state.request_id,
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )
+            })?;
+        match out.status_code() {
+            202 => Ok(()),
+            other => Err(format!("{function} did not queue the removal of {} (status {other})", state.request_id)),
+        }
     }
 }

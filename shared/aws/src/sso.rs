@@ -4,11 +4,12 @@
 //! deleting an assignment are asynchronous in AWS: the escalator polls the request's status with
 //! backoff until it succeeds or fails. Both directions are idempotent: an assignment that already
 //! exists (or is already gone) is success; conflicts with an operation in progress and throttling
-//! are retried.
+//! are retried. Escalating tells whether the assignment existed before Airlock asked for it
+//! ([`Escalation::AlreadyHeld`]), so that Airlock never removes standing access.
 
 use airlock_core::email::Email;
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
 use async_trait::async_trait;
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_sdk_ssoadmin::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -179,8 +180,9 @@ impl SsoEscalator {
         tokio::time::sleep(wait).await;
     }
 
-    /// Creates (`create`) or deletes the assignment, then polls its status.
-    async fn change(&self, grant: &GrantSpec, create: bool) -> Result<(), EscalationError> {
+    /// Creates (`create`) or deletes the assignment, then polls its status; true when there was
+    /// nothing to do (the assignment already existed, or was already gone).
+    async fn change(&self, grant: &GrantSpec, create: bool) -> Result<bool, EscalationError> {
         let a = Assignment::of(&grant.target)?;
         let store = self.identity_store(a.instance_arn).await?;
         let user = match self.user_id(&store, &grant.user_email).await? {
@@ -192,11 +194,11 @@ impl SsoEscalator {
                 )));
             }
             // Nobody to remove access from: the user is gone from the identity store.
-            None => return Ok(()),
+            None => return Ok(true),
         };
         let present = self.assigned_users(&a).await?.contains(&user);
         if present == create {
-            return Ok(());
+            return Ok(true);
         }
         let mut attempt = 0;
         let status = loop {
@@ -230,7 +232,7 @@ impl SsoEscalator {
             match sent {
                 Ok(status) => break status,
                 // Already gone: nothing to delete.
-                Err((true, _)) if !create => return Ok(()),
+                Err((true, _)) if !create => return Ok(true),
                 Err((_, EscalationError::Transient(e))) if attempt + 1 < CALL_ATTEMPTS => {
                     tracing::warn!(request_id = %grant.request_id, error = %e, attempt, "assignment call retried");
                     self.sleep(attempt).await;
@@ -239,7 +241,7 @@ impl SsoEscalator {
                 Err((_, e)) => return Err(e),
             }
         };
-        self.await_status(&a, status, create).await
+        self.await_status(&a, status, create).await.map(|()| false)
     }
 
     /// Polls an assignment request until it succeeds or fails; a poll that fails transiently is
@@ -299,12 +301,26 @@ impl SsoEscalator {
 
 #[async_trait]
 impl Escalator for SsoEscalator {
-    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
-        self.change(grant, true).await
+    /// Lists the target's assignments (every page) first: if the user already holds it, nothing is
+    /// created and the answer is [`Escalation::AlreadyHeld`]; otherwise the assignment is created
+    /// and, once Identity Center reports it succeeded, the answer is [`Escalation::Granted`].
+    ///
+    /// Limitation: Identity Center does not record who made an assignment, and the core passes
+    /// nothing that marks a repeated call, so a repeat of an escalation that did create the
+    /// assignment also answers `AlreadyHeld`. The core records the first successful answer and does
+    /// not escalate an active request again, so that happens only when an attempt created the
+    /// assignment and then failed before its answer was recorded: the status polls ran out
+    /// (a `Transient` error after the creation was accepted), the function was stopped before it
+    /// answered, or the step's conditional write failed. Airlock then leaves that assignment in
+    /// place when the grant ends (the drift check reports it instead of removing it). An assignment
+    /// made by someone else between the listing and the creation is taken as Airlock's own.
+    async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
+        let already = self.change(grant, true).await?;
+        Ok(if already { Escalation::AlreadyHeld } else { Escalation::Granted })
     }
 
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
-        self.change(grant, false).await
+        self.change(grant, false).await.map(drop)
     }
 
     async fn holders(&self, target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {

@@ -163,6 +163,88 @@ async fn listings_follow_pages() {
 }
 
 #[tokio::test]
+async fn the_history_of_one_access_is_read_whole() {
+    let (store, client, table) = store().await;
+    let mut expected = Vec::new();
+    for i in 0..105 {
+        let r = sample_request("ivan@example.com", "record:prod-admin");
+        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        expected.push(moved(&store, &r, Status::Denied).await.unwrap());
+        if i % 10 == 0 {
+            let other = sample_request("ivan@example.com", &format!("record:other{i}"));
+            store.insert_request(&other, &sample_event(&other, "submitted")).await.unwrap();
+        }
+    }
+    let open = sample_request("ivan@example.com", "record:prod-admin");
+    store.insert_request(&open, &sample_event(&open, "submitted")).await.unwrap();
+    expected.push(open);
+    // A request stored before `access_key` was an attribute of its own.
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("REQ#{}", expected[0].id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("REQ".into()))
+        .update_expression("REMOVE access_key")
+        .send()
+        .await
+        .unwrap();
+    let someone_else = sample_request("judy@example.com", "record:prod-admin");
+    store.insert_request(&someone_else, &sample_event(&someone_else, "submitted")).await.unwrap();
+
+    expected.reverse();
+    let history = store.requests_for_access("ivan@example.com", "record:prod-admin").await.unwrap();
+    assert_eq!(history.len(), 106, "every request, past the first page");
+    assert_eq!(history, expected, "newest first, other access keys and other users left out");
+    assert!(store.requests_for_access("ivan@example.com", "record:nothing").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn status_listings_page_with_the_id_cursor_across_shards() {
+    let (store, _, _) = store().await;
+    let store = store.with_page_size(3);
+    let mut pending = Vec::new();
+    for i in 0..30 {
+        let r = sample_request("kim@example.com", &format!("record:p{i}"));
+        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        if i % 3 == 0 {
+            moved(&store, &r, Status::Cancelled).await.unwrap();
+        } else {
+            pending.push(r.id.clone());
+        }
+    }
+    let shards: std::collections::HashSet<_> = pending.iter().map(airlock_aws::dynamo::shard_of_request).collect();
+    assert!(shards.len() > 1, "the requests span several shards");
+    pending.reverse();
+
+    let mut read = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.requests_with_status_before(Status::Pending, cursor.as_ref(), 7).await.unwrap();
+        assert!(page.len() <= 7);
+        assert!(page.iter().all(|r| r.status == Status::Pending));
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.id.clone());
+        read.extend(page.into_iter().map(|r| r.id));
+    }
+    assert_eq!(read, pending, "every pending request once, newest first");
+    let cancelled = store.requests_with_status_before(Status::Cancelled, Some(&read[0]), 100).await.unwrap();
+    assert_eq!(cancelled.len(), 10);
+    assert!(cancelled.iter().all(|r| r.id < read[0]));
+}
+
+#[tokio::test]
+async fn audit_events_can_be_appended_on_their_own() {
+    let (store, _, _) = store().await;
+    let r = sample_request("liam@example.com", "record:prod-admin");
+    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    let failed = sample_event(&r, "removal_failed");
+    store.append_audit_event(&failed).await.unwrap();
+    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["submitted", "removal_failed"]);
+    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r, "the request is unchanged");
+}
+
+#[tokio::test]
 async fn removals_come_earliest_due_first() {
     let (store, _, _) = store().await;
     let now = Utc::now();

@@ -2,7 +2,7 @@
 
 use airlock_aws::SsoEscalator;
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
 use airlock_core::{Email, RequestId};
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use aws_sdk_identitystore::types::Email as StoreEmail;
@@ -69,18 +69,44 @@ impl Sso {
         }
     }
 
-    async fn assigned(&self, target: &Target) -> Vec<String> {
+    /// Assigns `target` to `user` directly (standing access, made outside Airlock).
+    async fn assign(&self, target: &Target, user: &str) {
         let TargetKind::AwsSso { account_id, permission_set_arn, .. } = &target.kind else { unreachable!() };
-        let out = self
-            .admin
-            .list_account_assignments()
+        self.admin
+            .create_account_assignment()
             .instance_arn(&self.instance_arn)
-            .account_id(account_id)
+            .target_id(account_id)
+            .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
             .permission_set_arn(permission_set_arn)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+            .principal_id(user)
             .send()
             .await
             .unwrap();
-        out.account_assignments().iter().filter_map(|a| a.principal_id().map(String::from)).collect()
+    }
+
+    /// Every principal assigned `target` (all pages).
+    async fn assigned(&self, target: &Target) -> Vec<String> {
+        let TargetKind::AwsSso { account_id, permission_set_arn, .. } = &target.kind else { unreachable!() };
+        let mut principals = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .admin
+                .list_account_assignments()
+                .instance_arn(&self.instance_arn)
+                .account_id(account_id)
+                .permission_set_arn(permission_set_arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .unwrap();
+            principals.extend(out.account_assignments().iter().filter_map(|a| a.principal_id().map(String::from)));
+            match out.next_token() {
+                Some(token) => next = Some(token.to_string()),
+                None => return principals,
+            }
+        }
     }
 
     fn escalator(&self) -> SsoEscalator {
@@ -106,9 +132,10 @@ async fn assignments_are_created_and_deleted_idempotently() {
     let escalator = sso.escalator();
     let g = grant("frank@example.com", &target);
 
-    escalator.escalate(&g).await.unwrap();
+    assert_eq!(escalator.escalate(&g).await.unwrap(), Escalation::Granted);
     assert_eq!(sso.assigned(&target).await, std::slice::from_ref(&user));
-    escalator.escalate(&g).await.unwrap();
+    // A repeat cannot tell Airlock's own assignment from standing access (see `escalate`'s doc).
+    assert_eq!(escalator.escalate(&g).await.unwrap(), Escalation::AlreadyHeld);
     assert_eq!(sso.assigned(&target).await, std::slice::from_ref(&user), "a repeated escalation adds nothing");
 
     let holders = escalator.holders(&target).await.unwrap().unwrap();
@@ -121,6 +148,28 @@ async fn assignments_are_created_and_deleted_idempotently() {
 }
 
 #[tokio::test]
+async fn standing_access_is_reported_and_left_alone() {
+    let sso = sso().await;
+    let target = sso.target("555555555555").await;
+    // More assignments than one page of ListAccountAssignments (100) before the requester's own.
+    for i in 0..100 {
+        sso.assign(&target, &format!("{i:08}-0000-0000-0000-000000000000")).await;
+    }
+    let user = sso.user("hugo@example.com", "hugo@example.com").await;
+    sso.assign(&target, &user).await;
+    let escalator = sso.escalator();
+    let g = grant("hugo@example.com", &target);
+    assert_eq!(escalator.escalate(&g).await.unwrap(), Escalation::AlreadyHeld, "found on the second page");
+    let assigned = sso.assigned(&target).await;
+    assert_eq!(assigned.len(), 101, "nothing was created");
+    assert_eq!(assigned.iter().filter(|p| **p == user).count(), 1);
+
+    let other = sso.target("555555555555").await;
+    assert_eq!(escalator.escalate(&grant("hugo@example.com", &other)).await.unwrap(), Escalation::Granted);
+    assert_eq!(sso.assigned(&other).await, [user]);
+}
+
+#[tokio::test]
 async fn users_are_found_by_email_when_the_user_name_differs() {
     let sso = sso().await;
     let user = sso.user("gwen", "gwen@example.com").await;
@@ -128,7 +177,7 @@ async fn users_are_found_by_email_when_the_user_name_differs() {
     let escalator = SsoEscalator::new(sso.admin.clone(), sso.identity.clone())
         .with_default_identity_store(&sso.store_id)
         .with_backoff(Duration::from_millis(10));
-    escalator.escalate(&grant("gwen@example.com", &target)).await.unwrap();
+    assert_eq!(escalator.escalate(&grant("gwen@example.com", &target)).await.unwrap(), Escalation::Granted);
     assert_eq!(sso.assigned(&target).await, [user]);
 }
 

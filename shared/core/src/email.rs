@@ -73,4 +73,29 @@ mod tests {
             assert!(bad.parse::<Email>().is_err(), "{bad:?}");
         }
     }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text(s in any::<String>()) {
+                if let Ok(email) = s.parse::<Email>() {
+                    prop_assert!(!email.domain().is_empty());
+                    prop_assert_eq!(email.as_str().parse::<Email>(), Ok(email.clone()), "parsing is idempotent");
+                }
+            }
+
+            #[test]
+            fn any_local_part_and_domain(local in any::<String>(), domain in any::<String>()) {
+                let _ = format!("{local}@{domain}").parse::<Email>().map(|e| e.domain().len());
+            }
+
+            #[test]
+            fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let _ = String::from_utf8_lossy(&bytes).parse::<Email>();
+            }
+        }
+    }
 }

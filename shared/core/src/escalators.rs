@@ -2,7 +2,7 @@
 
 use crate::email::Email;
 use crate::flow::Target;
-use crate::ports::{EscalationError, Escalator, GrantSpec};
+use crate::ports::{Escalation, EscalationError, Escalator, GrantSpec};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ impl EscalatorSet {
 
 #[async_trait]
 impl Escalator for EscalatorSet {
-    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         self.for_grant(grant)?.escalate(grant).await
     }
 
@@ -60,8 +60,8 @@ pub struct RecordEscalator;
 
 #[async_trait]
 impl Escalator for RecordEscalator {
-    async fn escalate(&self, _grant: &GrantSpec) -> Result<(), EscalationError> {
-        Ok(())
+    async fn escalate(&self, _grant: &GrantSpec) -> Result<Escalation, EscalationError> {
+        Ok(Escalation::Granted)
     }
 
     async fn deescalate(&self, _grant: &GrantSpec) -> Result<(), EscalationError> {

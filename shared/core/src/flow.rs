@@ -160,15 +160,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// Identifies the access itself, independent of flow and target names: two grants with the same
-    /// key give the same access, so removing one must not remove the other.
-    pub fn access_key(&self) -> String {
+    /// Identifies the access itself: two grants with the same key give the same access, so removing
+    /// one must not remove the other. Identity Center and webhook access is the same whichever flow
+    /// grants it; a `record` target exists only in its flow (`flow` is the flow's name).
+    pub fn access_key(&self, flow: &str) -> String {
         match &self.kind {
             TargetKind::AwsSso { account_id, permission_set_arn, .. } => {
                 format!("aws_sso:{account_id}:{permission_set_arn}")
             }
             TargetKind::Webhook { url, .. } => format!("webhook:{url}:{}", self.name),
-            TargetKind::Record => format!("record:{}", self.name),
+            TargetKind::Record => format!("record:{flow}:{}", self.name),
         }
     }
 }
@@ -513,4 +514,35 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<(), St
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_as_a_principal_or_id(s in any::<String>()) {
+            if let Ok(p) = s.parse::<Principal>() {
+                prop_assert_eq!(p.to_string().parse::<Principal>(), Ok(p.clone()));
+            }
+            let _ = (is_slack_user_id(&s), is_slack_channel_id(&s), validate_name("flow", &s));
+        }
+
+        #[test]
+        fn any_values_in_a_target(kind in "\\PC{0,12}", url in any::<Option<String>>(), account in any::<Option<String>>()) {
+            let raw = RawTarget {
+                name: "t".into(),
+                label: None,
+                kind,
+                account_id: account,
+                permission_set_arn: None,
+                instance_arn: None,
+                url,
+                secret_env: Some("S".into()),
+            };
+            let _ = Target::try_from(raw);
+        }
+    }
 }

@@ -9,7 +9,8 @@ use ulid::{Generator, Ulid};
 /// One generator per process, so ids made in the same millisecond still sort in creation order.
 static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
 
-fn monotonic_ulid() -> Ulid {
+/// A ULID ordered after every one made earlier by this process.
+pub(crate) fn monotonic_ulid() -> Ulid {
     let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     generator.generate().unwrap_or_else(|_| Ulid::new())
 }
@@ -83,5 +84,30 @@ mod tests {
     fn later_ids_sort_after_earlier_ones() {
         let ids: Vec<_> = (0..1000).map(|_| EventId::generate()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids sort in creation order, even within a millisecond");
+    }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text(s in any::<String>()) {
+                let _ = s.parse::<RequestId>();
+                let _ = s.parse::<EventId>();
+            }
+
+            #[test]
+            fn any_text_after_the_prefix(rest in "\\PC{0,30}") {
+                if let Ok(id) = format!("req_{rest}").parse::<RequestId>() {
+                    prop_assert_eq!(id.as_str().parse::<RequestId>(), Ok(id.clone()));
+                }
+            }
+
+            #[test]
+            fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+                let _ = String::from_utf8_lossy(&bytes).parse::<RequestId>();
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod escalators;
 pub mod flow;
 pub mod ids;
+pub mod outbox;
 pub mod policy;
 pub mod ports;
 pub mod request;
@@ -26,7 +27,10 @@ pub use email::Email;
 pub use error::{Error, ErrorCode, FieldError};
 pub use flow::{Approvers, FieldSpec, FieldType, Flow, Requesters, Rules, Target, TargetKind};
 pub use ids::{EventId, RequestId};
-pub use request::{AccessRequest, Approval, MessageRef, Reminders, Requester, Status, TransitionError};
+pub use outbox::{Notification, OutboxItem};
+pub use request::{
+    AccessRequest, Approval, MessageRef, Reminders, RemovalAttempts, Requester, Status, TransitionError,
+};
 pub use role::{Identity, Role};
 pub use services::{Airlock, Deps, Steps};
 pub use workflow::{Decision, Hold, Route, SCHEMA_VERSION, StepCall, StepName, WorkflowState};

@@ -5,6 +5,7 @@ use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::flow::{Flow, Target};
 use crate::ids::RequestId;
+use crate::outbox::OutboxItem;
 use crate::request::{AccessRequest, MessageRef, Status};
 use crate::workflow::WorkflowState;
 use async_trait::async_trait;
@@ -25,23 +26,45 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Records: the source of truth for every request's state (DESIGN.md §3).
+/// Records: the source of truth for every request's state (docs/architecture.md, "Records"), and the
+/// outbox of notifications that changes imply (written in the same transaction as the change).
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Inserts a new pending request with its first audit event; fails with `Duplicate` when the same
-    /// user already has an open request for the same access key.
-    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Inserts a new pending request with its first audit event and the notifications it implies;
+    /// fails with `Duplicate` when the same user already has an open request for the same access key.
+    async fn insert_request_with(
+        &self,
+        request: &AccessRequest,
+        event: &AuditEvent,
+        outbox: &[OutboxItem],
+    ) -> Result<(), StoreError>;
+
+    /// [`insert_request_with`](Self::insert_request_with) with no notifications.
+    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError> {
+        self.insert_request_with(request, event, &[]).await
+    }
 
     async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError>;
 
     /// Writes `request` only if the stored copy has status `expected` and version `request.version - 1`,
-    /// together with `event` (atomically). Otherwise `Conflict`, and nothing changes.
+    /// together with `event` and the `outbox` items (atomically). Otherwise `Conflict`, and nothing changes.
+    async fn update_request_with(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: Option<&AuditEvent>,
+        outbox: &[OutboxItem],
+    ) -> Result<(), StoreError>;
+
+    /// [`update_request_with`](Self::update_request_with) with no notifications.
     async fn update_request(
         &self,
         request: &AccessRequest,
         expected: Status,
         event: Option<&AuditEvent>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.update_request_with(request, expected, event, &[]).await
+    }
 
     /// A user's requests, newest first, optionally only those with `status`.
     async fn requests_of_user(
@@ -51,18 +74,54 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<AccessRequest>, StoreError>;
 
-    /// Requests whose status is `status`, newest first (pending ones for approver views, active ones
-    /// for restarts).
-    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
+    /// Every request of a user for one access key (all of their history), newest first.
+    async fn requests_for_access(&self, user_key: &str, access_key: &str) -> Result<Vec<AccessRequest>, StoreError>;
 
-    /// Requests still holding access whose removal is due at or before `before`.
+    /// Requests whose status is `status`, newest first, older than `before` when given (a cursor:
+    /// pass the last id of the previous page to read the next one).
+    async fn requests_with_status_before(
+        &self,
+        status: Status,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// The newest `limit` requests whose status is `status`.
+    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        self.requests_with_status_before(status, None, limit).await
+    }
+
+    /// Requests still holding access whose removal is due at or before `before`, earliest due first.
     async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
 
     /// The audit events of a request, oldest first.
     async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// Records an audit event on its own (e.g. a failed removal attempt that changes no status).
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
     /// Claims `key` for `ttl`; false when it was already claimed (a retry or a replay).
     async fn claim_idempotency_key(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Adds notifications that no state change carries (e.g. telling someone why a click changed nothing).
+    async fn enqueue_notifications(&self, items: &[OutboxItem]) -> Result<(), StoreError>;
+
+    /// Takes up to `limit` notifications due at `now`, oldest first, and hides each from other
+    /// claimers until `now + lease` (a conditional write per item, so two drainers never take the same one).
+    /// A notification is not taken while an older one of the same request is still stored, so one
+    /// request's messages arrive in the order they were written.
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Deletes a delivered (or abandoned) notification.
+    async fn notification_done(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Stores a notification's next attempt (`attempts`, `due_at`, `last_error` as set on `item`).
+    async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError>;
 }
 
 /// The workflow engine: Step Functions in AWS, the in-process runner locally.
@@ -73,6 +132,10 @@ pub trait Workflow: Send + Sync {
 
     /// Delivers AwaitDecision's result (`state` with `decision` set) for `task_token`.
     async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String>;
+
+    /// A grant was revoked: run its removal now rather than at the expiry the execution waits for.
+    /// Best effort: the sweeper removes anything this fails to.
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String>;
 }
 
 /// A person as the directory (Slack) knows them.
@@ -113,10 +176,22 @@ pub enum EscalationError {
     Permanent(String),
 }
 
-/// Grants and removes access in a target system. Both calls are idempotent.
+/// What an escalation found in the target system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Escalation {
+    /// Airlock created the access; it removes it when the grant ends.
+    Granted,
+    /// The person already held this access before Airlock acted (standing access): Airlock leaves
+    /// it in place when the grant ends.
+    AlreadyHeld,
+}
+
+/// Grants and removes access in a target system. Both calls are idempotent; `escalate` tells
+/// whether the access was already there, so that Airlock never removes what it did not create.
 #[async_trait]
 pub trait Escalator: Send + Sync {
-    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
+    async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError>;
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
 
     /// Who holds `target`'s access in the target system right now, for drift checks; `None` when
@@ -143,23 +218,46 @@ pub enum RequesterUpdate {
     Revoked,
 }
 
-/// Tells people what happened (Slack messages). Failures are reported, never fatal to a state change.
+/// Why a notification was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth another attempt later (rate limited, Slack unavailable, timeout); `after` is the wait
+    /// the service asked for (Slack's `Retry-After`), if any.
+    #[error("{message}")]
+    Retry { message: String, after: Option<Duration> },
+    /// Will never succeed (no such channel or user, not allowed).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl NotifyError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        NotifyError::Retry { message: message.into(), after: None }
+    }
+}
+
+/// Tells people what happened (Slack messages). Called by the outbox's deliverer, never on a
+/// request's hot path; every call may be repeated after a failure.
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Posts the approval card to the flow's channel and DMs it to `approvers`; returns the messages.
-    async fn post_approval_cards(
+    /// Posts the approval card to one destination (a channel, or an approver's user id for a DM).
+    async fn post_approval_card(
         &self,
         request: &AccessRequest,
         flow: &Flow,
-        approvers: &[DirectoryUser],
-    ) -> Result<Vec<MessageRef>, String>;
+        destination: &str,
+    ) -> Result<MessageRef, NotifyError>;
 
     /// Rewrites the request's cards in place with its current outcome.
-    async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), String>;
+    async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), NotifyError>;
 
     /// DMs the requester about their request.
-    async fn tell_requester(&self, request: &AccessRequest, flow: &Flow, update: RequesterUpdate)
-    -> Result<(), String>;
+    async fn tell_requester(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        update: RequesterUpdate,
+    ) -> Result<(), NotifyError>;
 
     /// Nudges `approvers` about a request still waiting for their decision.
     async fn remind_approvers(
@@ -167,13 +265,14 @@ pub trait Notifier: Send + Sync {
         request: &AccessRequest,
         flow: &Flow,
         approvers: &[DirectoryUser],
-    ) -> Result<(), String>;
+    ) -> Result<(), NotifyError>;
 
-    /// A short direct message to one person (e.g. why their click changed nothing).
-    async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String>;
+    /// A short message to one person: shown only to them in `channel` when given (and not a DM),
+    /// otherwise as a direct message. Also used with a channel id as `user` to post to a channel.
+    async fn tell_user(&self, user: &str, channel: Option<&str>, text: &str) -> Result<(), NotifyError>;
 
     /// Posts a one-line record of a decision or change to the audit channel.
-    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), String>;
+    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError>;
 }
 
 /// Emits audit events beyond the store (JSON log lines; EventBridge in AWS).

@@ -130,6 +130,10 @@ pub struct AccessRequest {
     pub target: String,
     /// [`crate::flow::Target::access_key`] of the target when requested.
     pub access_key: String,
+    /// The target as configured when the request was made: what escalation grants and what removal
+    /// takes away, even if the config changes or drops the target meanwhile.
+    #[serde(default)]
+    pub target_spec: Option<crate::flow::Target>,
     pub requester: Requester,
     pub duration_secs: u64,
     pub reason: String,
@@ -154,7 +158,31 @@ pub struct AccessRequest {
     pub failure: Option<String>,
     #[serde(default)]
     pub reminders: Reminders,
+    /// The person held this access before Airlock granted it (standing access): it is not removed.
+    #[serde(default)]
+    pub preexisting_access: bool,
+    /// An escalation was attempted and failed: the target may have applied it anyway, so the access
+    /// is removed as if it had been granted.
+    #[serde(default)]
+    pub escalation_attempted: bool,
+    /// Failed attempts to remove the access, while it is still held.
+    #[serde(default)]
+    pub removal: Option<RemovalAttempts>,
+    /// The approval cards were queued for posting (so a replayed step does not queue them twice).
+    #[serde(default)]
+    pub cards_queued: bool,
 }
+
+/// Removal attempts that failed so far; the next one is not made before `next_attempt_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalAttempts {
+    pub attempts: u32,
+    pub last_error: String,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Longest wait between two attempts to remove access.
+pub const MAX_REMOVAL_BACKOFF_SECS: i64 = 15 * 60;
 
 /// Reminders already sent for a request, so each goes out once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,21 +213,41 @@ impl AccessRequest {
         self.updated_at = now;
     }
 
-    /// True while access granted by this request may still exist in the target system.
+    /// True while access granted by this request may still exist in the target system (including
+    /// a failed escalation the target may have applied anyway).
     pub fn holds_access(&self) -> bool {
-        self.granted_at.is_some() && self.access_removed_at.is_none()
+        (self.granted_at.is_some() || self.escalation_attempted) && self.access_removed_at.is_none()
     }
 
     /// When the access must be removed by, for the sweeper: expiry for active grants, at once for
-    /// ended grants whose removal has not succeeded yet.
+    /// ended grants whose removal has not succeeded yet, and after a failed attempt not before its
+    /// backoff (so one failing target never starves the others).
     pub fn removal_due(&self) -> Option<DateTime<Utc>> {
         if !self.holds_access() {
             return None;
         }
-        match self.status {
-            Status::Active => self.expires_at,
-            _ => Some(self.updated_at),
-        }
+        let due = match self.status {
+            Status::Active => self.expires_at?,
+            _ => self.updated_at,
+        };
+        Some(match &self.removal {
+            Some(failed) => due.max(failed.next_attempt_at),
+            None => due,
+        })
+    }
+
+    /// Records a failed removal attempt and schedules the next one (exponential backoff from 5 s,
+    /// capped at 15 minutes); returns the attempt count.
+    pub fn removal_failed(&mut self, error: &str, now: DateTime<Utc>) -> u32 {
+        let attempts = self.removal.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
+        let wait = (5i64 << attempts.min(12).saturating_sub(1)).min(MAX_REMOVAL_BACKOFF_SECS);
+        self.removal = Some(RemovalAttempts {
+            attempts,
+            last_error: error.chars().take(500).collect(),
+            next_attempt_at: now + chrono::Duration::seconds(wait),
+        });
+        self.touch(now);
+        attempts
     }
 
     pub fn duration(&self) -> crate::duration::GrantDuration {

@@ -1,22 +1,35 @@
 //! `/api/v1`: create, read, list and revoke requests as JSON, for scripts and other systems.
 
 use crate::AppState;
+use crate::auth::{ApiClient, Scope};
 use crate::error::ApiError;
 use airlock_core::{AccessRequest, RequestId, Status};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The client behind the bearer token, if its token has `scope`: 401 without a valid token, 403
+/// without the scope.
+fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<ApiClient, ApiError> {
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if state.api_tokens.accepts(given) {
-        Ok(())
+    let client = state
+        .api_tokens
+        .authenticate(given)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <token>"))?;
+    if client.may(scope) {
+        Ok(client)
     } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <token>"))
+        tracing::warn!(token = %client.name, %scope, "API call refused: the token lacks the scope");
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the token {:?} does not have the {scope} scope", client.name),
+        ))
     }
 }
 
@@ -72,7 +85,7 @@ pub async fn create_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize(&state, &headers)?;
+    let client = authorize(&state, &headers, Scope::Submit)?;
     let body: CreateBody = parse_json(&body)?;
     let duration = match body.duration {
         None | Some(Value::Null) => None,
@@ -89,6 +102,7 @@ pub async fn create_request(
         fields: body.fields,
     };
     let request = state.airlock.submit(&who, input).await?;
+    tracing::info!(request_id = %request.id, token = %client.name, requester = %who.email, "request submitted through the API");
     Ok((StatusCode::ACCEPTED, Json(json!({"id": request.id, "status": request.status}))))
 }
 
@@ -97,7 +111,7 @@ pub async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers, Scope::Read)?;
     let request = state.airlock.get_request(&parse_id(&id)?).await?;
     Ok(Json(request_json(&request)))
 }
@@ -112,9 +126,10 @@ pub struct ListQuery {
 pub async fn list_requests(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers, Scope::Read)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = query.status.as_deref().map(str::parse::<Status>).transpose().map_err(ApiError::bad_request)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let requests = match (&query.user, status) {
@@ -134,7 +149,7 @@ pub async fn list_requests(
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     /// Email or Slack id of the person revoking (checked against who may revoke); without it the
-    /// API token's holder revokes as the system.
+    /// token revokes as the system, recorded as `api:<token name>`.
     by: Option<String>,
     reason: Option<String>,
 }
@@ -145,7 +160,7 @@ pub async fn revoke_request(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers)?;
+    let client = authorize(&state, &headers, Scope::Revoke)?;
     let body: RevokeBody =
         if body.iter().all(u8::is_ascii_whitespace) { RevokeBody::default() } else { parse_json(&body)? };
     let id = parse_id(&id)?;
@@ -154,7 +169,7 @@ pub async fn revoke_request(
             let who = state.airlock.identify(&by).await?;
             state.airlock.revoke(&id, &who, body.reason).await?
         }
-        None => state.airlock.revoke_as_system(&id, body.reason).await?,
+        None => state.airlock.revoke_as_system(&id, &format!("api:{}", client.name), body.reason).await?,
     };
     Ok(Json(request_json(&request)))
 }

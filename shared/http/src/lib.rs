@@ -11,8 +11,9 @@ use airlock_slack::SlackApp;
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 
-pub use auth::ApiTokens;
+pub use auth::{ApiClient, ApiTokens, Scope};
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -22,17 +23,27 @@ pub struct AppState {
     pub api_tokens: Arc<ApiTokens>,
 }
 
-/// The router with every route of the contract.
+/// The router with every route of the contract, [`guarded`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/slack/commands", post(slack::commands))
-        .route("/slack/interactions", post(slack::interactions))
-        .route("/slack/events", post(slack::events))
-        .route("/slack/options", post(slack::options))
-        .route("/api/v1/requests", post(api::create_request).get(api::list_requests))
-        .route("/api/v1/requests/{id}", get(api::get_request))
-        .route("/api/v1/requests/{id}/revoke", post(api::revoke_request))
-        .route("/healthz", get(api::healthz))
-        .fallback(error::not_found)
-        .with_state(state)
+    guarded(
+        Router::new()
+            .route("/slack/commands", post(slack::commands))
+            .route("/slack/interactions", post(slack::interactions))
+            .route("/slack/events", post(slack::events))
+            .route("/slack/options", post(slack::options))
+            .route("/api/v1/requests", post(api::create_request).get(api::list_requests))
+            .route("/api/v1/requests/{id}", get(api::get_request))
+            .route("/api/v1/requests/{id}/revoke", post(api::revoke_request))
+            .route("/healthz", get(api::healthz))
+            .fallback(error::not_found)
+            .with_state(state),
+    )
+}
+
+/// What every route gets: a handler that panics answers 500 (the JSON error shape) and the server
+/// keeps serving; every `/api/v1` error, whoever produced it, is `{"error": {"code", "message"}}`.
+pub fn guarded(routes: Router) -> Router {
+    routes
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(error::api_errors_as_json))
 }

@@ -7,12 +7,14 @@ use airlock_core::services::{StepError, StepOutcome};
 use airlock_core::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use airlock_core::{RequestId, Status, Steps};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
+
+mod outbox;
 
 /// Attempts for Escalate before EscalationFailed (the state machine's Retry on `Airlock.Transient`).
 const ESCALATE_ATTEMPTS: u32 = 4;
@@ -37,8 +39,10 @@ pub struct LocalRunner {
 
 #[derive(Default)]
 struct RunnerState {
-    /// Executions currently being driven (start is a no-op for these).
-    running: HashSet<RequestId>,
+    /// Executions currently being driven, each with the claim of the task driving it (start is a
+    /// no-op for these). Only the holder of a claim releases it.
+    running: HashMap<RequestId, u64>,
+    last_claim: u64,
     /// AwaitDecision task tokens waiting for a decision, with their parked state.
     waiting: HashMap<String, WorkflowState>,
     /// Tokens handed to an AwaitDecision step that has not returned yet.
@@ -46,6 +50,66 @@ struct RunnerState {
     /// Decisions that arrived for an issued token before its step returned.
     early: HashMap<String, Option<Decision>>,
     history: HashMap<RequestId, Vec<StepName>>,
+}
+
+/// What taking a parked execution found.
+enum Unparked {
+    /// The execution, now claimed by the caller.
+    Claimed(WorkflowState, u64),
+    /// Another execution of the same request is being driven; the parked one was dropped.
+    Busy(RequestId),
+    NotParked,
+}
+
+impl RunnerState {
+    /// Claims `id` for a new drive; `None` when one is already driving it.
+    fn claim(&mut self, id: &RequestId) -> Option<u64> {
+        if self.running.contains_key(id) {
+            return None;
+        }
+        self.last_claim += 1;
+        self.running.insert(id.clone(), self.last_claim);
+        Some(self.last_claim)
+    }
+
+    /// Ends the drive holding `claim`; a newer drive's claim on the same request stays.
+    fn release(&mut self, id: &RequestId, claim: u64) {
+        if self.running.get(id) == Some(&claim) {
+            self.running.remove(id);
+        }
+    }
+
+    /// Takes the execution parked on `token` and claims its request, in one critical section.
+    fn unpark(&mut self, token: &str) -> Unparked {
+        let Some(state) = self.waiting.remove(token) else {
+            return Unparked::NotParked;
+        };
+        match self.claim(&state.request_id) {
+            Some(claim) => Unparked::Claimed(state, claim),
+            None => Unparked::Busy(state.request_id),
+        }
+    }
+}
+
+/// How an AwaitDecision step ended, when it did not fail.
+enum Awaited {
+    /// Waiting for a decision until this deadline.
+    Parking(DateTime<Utc>),
+    /// The request was decided before the step returned.
+    Decided(WorkflowState),
+}
+
+/// Releases a drive's claim when its task ends, however it ends.
+struct ClaimGuard {
+    runner: Arc<LocalRunner>,
+    id: RequestId,
+    claim: u64,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        self.runner.lock().release(&self.id, self.claim);
+    }
 }
 
 impl LocalRunner {
@@ -111,6 +175,7 @@ impl LocalRunner {
             self.spawn(state, StepName::HoldUntilExpiry);
         }
         self.start_sweeper();
+        self.start_deliverer();
         Ok(())
     }
 
@@ -160,15 +225,21 @@ impl LocalRunner {
         }
     }
 
+    /// Drives `state` from `from` unless its request is already being driven.
     fn spawn(self: &Arc<Self>, state: WorkflowState, from: StepName) {
-        if !self.lock().running.insert(state.request_id.clone()) {
-            return;
+        let claim = self.lock().claim(&state.request_id);
+        if let Some(claim) = claim {
+            self.launch(state, from, claim);
         }
-        let runner = Arc::clone(self);
+    }
+
+    /// Drives `state` from `from` on a task holding `claim`.
+    fn launch(self: &Arc<Self>, state: WorkflowState, from: StepName, claim: u64) {
+        let guard = ClaimGuard { runner: Arc::clone(self), id: state.request_id.clone(), claim };
         tokio::spawn(async move {
-            let id = state.request_id.clone();
-            runner.drive(state, from).await;
-            runner.lock().running.remove(&id);
+            let runner = Arc::clone(&guard.runner);
+            runner.drive(state, from, claim).await;
+            drop(guard);
         });
     }
 
@@ -180,19 +251,43 @@ impl LocalRunner {
         state.history.entry(id.clone()).or_default().push(step);
     }
 
-    /// Parks an AwaitDecision and arms its approval timeout.
-    fn park(self: &Arc<Self>, token: String, state: WorkflowState, deadline: chrono::DateTime<Utc>) {
+    /// Parks an AwaitDecision no task drives (on resume) and arms its approval timeout.
+    fn park(self: &Arc<Self>, token: String, state: WorkflowState, deadline: DateTime<Utc>) {
         self.lock().waiting.insert(token.clone(), state);
+        self.arm_timeout(token, deadline);
+    }
+
+    /// At `deadline`, drives the execution still parked on `token` to TimedOut.
+    fn arm_timeout(self: &Arc<Self>, token: String, deadline: DateTime<Utc>) {
         let runner = Arc::clone(self);
         tokio::spawn(async move {
             let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
-            if runner.sleep(wait).await {
-                let parked = runner.lock().waiting.remove(&token);
-                if let Some(state) = parked {
-                    runner.spawn(state, StepName::TimedOut);
+            if !runner.sleep(wait).await {
+                return;
+            }
+            let unparked = runner.lock().unpark(&token);
+            match unparked {
+                Unparked::Claimed(state, claim) => runner.launch(state, StepName::TimedOut, claim),
+                Unparked::Busy(id) => {
+                    tracing::warn!(request_id = %id, "approval timeout skipped: the request is already being driven")
                 }
+                Unparked::NotParked => {}
             }
         });
+    }
+
+    /// When the approval of `state`'s request times out (from the store; else from the flow's timeout).
+    async fn decision_deadline(&self, state: &WorkflowState) -> DateTime<Utc> {
+        match self.store.get_request(&state.request_id).await {
+            Ok(Some(request)) => request.decision_deadline,
+            _ => {
+                let timeout = i64::try_from(state.approval_timeout_seconds)
+                    .ok()
+                    .and_then(TimeDelta::try_seconds)
+                    .unwrap_or(TimeDelta::MAX);
+                Utc::now().checked_add_signed(timeout).unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }
+        }
     }
 
     /// Runs `step` with retries on transient errors; `None` when it failed for good.
@@ -221,8 +316,8 @@ impl LocalRunner {
         }
     }
 
-    /// Drives one execution from `step` until it ends or parks.
-    async fn drive(self: &Arc<Self>, mut state: WorkflowState, mut step: StepName) {
+    /// Drives one execution, holding `claim` on its request, from `step` until it ends or parks.
+    async fn drive(self: &Arc<Self>, mut state: WorkflowState, mut step: StepName, claim: u64) {
         let id = state.request_id.clone();
         loop {
             self.record(&id, step);
@@ -255,30 +350,42 @@ impl LocalRunner {
                     // Like Step Functions, the token is live before the step runs: a decision may
                     // arrive while the step is still posting cards.
                     self.lock().issued.insert(token.clone());
-                    let outcome = self.run_step(step, &state, Some(token.clone()), STEP_ATTEMPTS).await;
+                    let outcome = match self.run_step(step, &state, Some(token.clone()), STEP_ATTEMPTS).await {
+                        // Read while the token is still issued: a decision arriving meanwhile is kept as early.
+                        Ok(StepOutcome::Waiting) => Ok(Awaited::Parking(self.decision_deadline(&state).await)),
+                        Ok(StepOutcome::Next(s)) => Ok(Awaited::Decided(s)),
+                        Err(e) => Err(e),
+                    };
+                    // One critical section decides who drives on: this task (a decision came while the
+                    // step ran), or whoever takes the parked token (a decision, or the timeout).
                     let early = {
                         let mut runner = self.lock();
                         runner.issued.remove(&token);
-                        runner.early.remove(&token)
+                        let early = runner.early.remove(&token);
+                        if early.is_none()
+                            && let Ok(Awaited::Parking(_)) = outcome
+                        {
+                            runner.waiting.insert(token.clone(), state.clone());
+                            runner.release(&id, claim);
+                        }
+                        early
                     };
-                    match outcome {
-                        Ok(StepOutcome::Waiting) if early.is_some() => {
-                            state.decision = early.flatten();
+                    match (early, outcome) {
+                        // Like Step Functions: the first result delivered for the token wins.
+                        (Some(decision), _) => {
+                            state.decision = decision;
                             StepName::Decided
                         }
-                        Ok(StepOutcome::Waiting) => {
-                            let deadline = match self.store.get_request(&id).await {
-                                Ok(Some(r)) => r.decision_deadline,
-                                _ => Utc::now() + chrono::Duration::seconds(state.approval_timeout_seconds as i64),
-                            };
-                            self.park(token, state, deadline);
+                        (None, Ok(Awaited::Parking(deadline))) => {
+                            tracing::debug!(request_id = %id, "AwaitDecision parked");
+                            self.arm_timeout(token, deadline);
                             return;
                         }
-                        Ok(StepOutcome::Next(s)) => {
+                        (None, Ok(Awaited::Decided(s))) => {
                             state = s;
                             StepName::Decided
                         }
-                        Err(e) => {
+                        (None, Err(e)) => {
                             tracing::error!(request_id = %id, error = %e, "AwaitDecision failed");
                             StepName::Failed
                         }
@@ -332,28 +439,75 @@ impl Workflow for LocalRunner {
         Ok(())
     }
 
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String> {
+        let me = self.me()?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let id = state.request_id.clone();
+            if let Err(e) = me.run_step(StepName::Deescalate, &state, None, DEESCALATE_ATTEMPTS).await {
+                tracing::error!(request_id = %id, error = %e, "early removal failed; the sweeper will retry");
+            }
+        });
+        Ok(())
+    }
+
     async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String> {
         let me = self.me()?;
-        let parked = {
+        let unparked = {
             let mut runner = me.lock();
-            let parked = runner.waiting.remove(task_token);
-            if parked.is_none() && runner.issued.contains(task_token) {
+            if runner.issued.contains(task_token) {
                 if runner.early.contains_key(task_token) {
                     return Err(format!("task token {task_token} already has a decision"));
                 }
                 runner.early.insert(task_token.to_string(), state.decision);
                 return Ok(());
             }
-            parked
+            runner.unpark(task_token)
         };
-        match parked {
-            Some(parked) => {
-                let mut resumed = parked;
+        match unparked {
+            Unparked::Claimed(mut resumed, claim) => {
                 resumed.decision = state.decision;
-                me.spawn(resumed, StepName::Decided);
+                me.launch(resumed, StepName::Decided, claim);
                 Ok(())
             }
-            None => Err(format!("no execution waits for task token {task_token}")),
+            Unparked::Busy(id) => Err(format!("request {id} is already being driven; its decision stays in the store")),
+            Unparked::NotParked => Err(format!("no execution waits for task token {task_token}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parked(id: &RequestId) -> WorkflowState {
+        WorkflowState::start(id.clone(), 60)
+    }
+
+    #[test]
+    fn a_finished_drive_does_not_release_a_newer_drive_of_the_same_request() {
+        let id = RequestId::generate();
+        let mut state = RunnerState::default();
+        let first = state.claim(&id).expect("free");
+        state.waiting.insert("t".into(), parked(&id));
+        state.release(&id, first);
+        let Unparked::Claimed(_, second) = state.unpark("t") else { panic!("the parked execution is free to drive") };
+
+        state.release(&id, first);
+
+        assert!(state.claim(&id).is_none(), "the newer drive still holds the request");
+        state.release(&id, second);
+        assert!(state.claim(&id).is_some());
+    }
+
+    #[test]
+    fn a_parked_execution_is_not_taken_while_its_request_is_driven() {
+        let id = RequestId::generate();
+        let mut state = RunnerState::default();
+        state.waiting.insert("t".into(), parked(&id));
+        let _driving = state.claim(&id).expect("free");
+
+        assert!(matches!(state.unpark("t"), Unparked::Busy(_)));
+        assert!(matches!(state.unpark("t"), Unparked::NotParked));
     }
 }

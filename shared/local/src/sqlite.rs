@@ -2,7 +2,7 @@
 //! expected status and version, in one transaction with its audit event.
 
 use airlock_core::ports::{Store, StoreError};
-use airlock_core::{AccessRequest, AuditEvent, RequestId, Status};
+use airlock_core::{AccessRequest, AuditEvent, OutboxItem, RequestId, Status};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -35,8 +35,22 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
-PRAGMA user_version = 1;
+CREATE INDEX IF NOT EXISTS requests_by_access ON requests (requester, access_key, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    request_id TEXT,
+    due_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at, id);
+CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (request_id, id) WHERE request_id IS NOT NULL;
 ";
+
+/// Schema changes after version 1, applied in order to older files (`PRAGMA user_version` counts them).
+const MIGRATIONS: [&str; 1] = ["ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0"];
+
+/// Statuses whose requests can be compacted once their access is gone.
+const ENDED: [&str; 6] = ["denied", "timed_out", "cancelled", "failed", "revoked", "expired"];
 
 /// The SQLite store. Cheap to clone; calls run on the blocking pool, never on the async executor.
 #[derive(Clone)]
@@ -61,7 +75,55 @@ impl SqliteStore {
 
     fn with_connection(conn: Connection) -> Result<Self, rusqlite::Error> {
         conn.execute_batch(SCHEMA)?;
+        let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?.max(1) as usize - 1;
+        for (n, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            conn.execute_batch(migration)?;
+            conn.pragma_update(None, "user_version", n as i64 + 2)?;
+        }
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Housekeeping: deletes expired idempotency keys, and strips requests that ended before
+    /// `ended_before` (by id, which sorts by creation time) of what only a live request needs (custom
+    /// field values, the task token, card references), keeping the record and its whole audit trail.
+    /// Returns how many requests were compacted.
+    pub async fn compact(&self, ended_before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = format!("req_{}", ulid::Ulid::from_parts(ended_before.timestamp_millis().max(0) as u64, 0));
+        self.call(move |conn| {
+            let now = Utc::now().timestamp();
+            conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?1", [now]).map_err(unavailable)?;
+            let tx = conn.transaction().map_err(unavailable)?;
+            let mut compacted = 0;
+            for status in ENDED {
+                let rows: Vec<(String, String)> = {
+                    let mut statement = tx
+                        .prepare_cached(
+                            "SELECT id, body FROM requests WHERE status = ?1 AND id < ?2 AND compacted = 0
+                             AND removal_due IS NULL LIMIT 1000",
+                        )
+                        .map_err(unavailable)?;
+                    let found = statement
+                        .query_map(params![status, cutoff], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .map_err(unavailable)?;
+                    found.collect::<Result<_, _>>().map_err(unavailable)?
+                };
+                for (id, body) in rows {
+                    let mut request: AccessRequest = from_json(&body)?;
+                    request.fields.clear();
+                    request.task_token = None;
+                    request.cards.clear();
+                    tx.execute(
+                        "UPDATE requests SET body = ?1, compacted = 1 WHERE id = ?2",
+                        params![to_json(&request)?, id],
+                    )
+                    .map_err(unavailable)?;
+                    compacted += 1;
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(compacted)
+        })
+        .await
     }
 
     async fn call<T: Send + 'static>(
@@ -104,6 +166,23 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, event: &AuditEvent) -> Result<()
     Ok(())
 }
 
+fn insert_outbox(tx: &rusqlite::Transaction<'_>, items: &[OutboxItem]) -> Result<(), StoreError> {
+    let mut statement = tx
+        .prepare_cached("INSERT OR REPLACE INTO outbox (id, request_id, due_at, body) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(unavailable)?;
+    for item in items {
+        statement
+            .execute(params![
+                item.id,
+                item.request_id.as_ref().map(|id| id.as_str().to_string()),
+                sortable(item.due_at),
+                to_json(item)?
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 fn query_requests(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<AccessRequest>, StoreError> {
     let mut statement = conn.prepare_cached(sql).map_err(unavailable)?;
     let rows = statement.query_map(args, |row| row.get::<_, String>(0)).map_err(unavailable)?;
@@ -112,8 +191,13 @@ fn query_requests(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> 
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError> {
-        let (request, event) = (request.clone(), event.clone());
+    async fn insert_request_with(
+        &self,
+        request: &AccessRequest,
+        event: &AuditEvent,
+        outbox: &[OutboxItem],
+    ) -> Result<(), StoreError> {
+        let (request, event, outbox) = (request.clone(), event.clone(), outbox.to_vec());
         self.call(move |conn| {
             let tx = conn.transaction().map_err(unavailable)?;
             let inserted = tx.execute(
@@ -145,6 +229,7 @@ impl Store for SqliteStore {
                 Err(e) => return Err(unavailable(e)),
             }
             insert_event(&tx, &event)?;
+            insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -162,13 +247,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_request(
+    async fn update_request_with(
         &self,
         request: &AccessRequest,
         expected: Status,
         event: Option<&AuditEvent>,
+        outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
-        let (request, event) = (request.clone(), event.cloned());
+        let (request, event, outbox) = (request.clone(), event.cloned(), outbox.to_vec());
         self.call(move |conn| {
             let tx = conn.transaction().map_err(unavailable)?;
             let changed = tx
@@ -192,6 +278,7 @@ impl Store for SqliteStore {
             if let Some(event) = &event {
                 insert_event(&tx, event)?;
             }
+            insert_outbox(&tx, &outbox)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -219,13 +306,36 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+    async fn requests_for_access(&self, user_key: &str, access_key: &str) -> Result<Vec<AccessRequest>, StoreError> {
+        let (user, key) = (user_key.to_string(), access_key.to_string());
         self.call(move |conn| {
             query_requests(
                 conn,
+                "SELECT body FROM requests WHERE requester = ?1 AND access_key = ?2 ORDER BY id DESC",
+                params![user, key],
+            )
+        })
+        .await
+    }
+
+    async fn requests_with_status_before(
+        &self,
+        status: Status,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let before = before.map(|id| id.as_str().to_string());
+        self.call(move |conn| match before {
+            Some(before) => query_requests(
+                conn,
+                "SELECT body FROM requests WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                params![status.as_str(), before, limit as i64],
+            ),
+            None => query_requests(
+                conn,
                 "SELECT body FROM requests WHERE status = ?1 ORDER BY id DESC LIMIT ?2",
                 params![status.as_str(), limit as i64],
-            )
+            ),
         })
         .await
     }
@@ -254,6 +364,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            insert_event(&tx, &event)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     async fn claim_idempotency_key(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let key = key.to_string();
         self.call(move |conn| {
@@ -269,6 +389,75 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn enqueue_notifications(&self, items: &[OutboxItem]) -> Result<(), StoreError> {
+        let items = items.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            insert_outbox(&tx, &items)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let bodies: Vec<String> = {
+                let mut statement = tx
+                    .prepare_cached(
+                        "SELECT body FROM outbox o WHERE due_at <= ?1
+                         AND (request_id IS NULL OR NOT EXISTS (
+                             SELECT 1 FROM outbox older WHERE older.request_id = o.request_id AND older.id < o.id))
+                         ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(unavailable)?;
+                let rows = statement
+                    .query_map(params![sortable(now), limit as i64], |row| row.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let mut claimed = Vec::with_capacity(bodies.len());
+            for body in bodies {
+                let mut item: OutboxItem = from_json(&body)?;
+                item.due_at = until;
+                tx.execute(
+                    "UPDATE outbox SET due_at = ?1, body = ?2 WHERE id = ?3",
+                    params![sortable(until), to_json(&item)?, item.id],
+                )
+                .map_err(unavailable)?;
+                claimed.push(item);
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn notification_done(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| conn.execute("DELETE FROM outbox WHERE id = ?1", [id]).map(drop).map_err(unavailable))
+            .await
+    }
+
+    async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        let item = item.clone();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET due_at = ?1, body = ?2 WHERE id = ?3",
+                params![sortable(item.due_at), to_json(&item)?, item.id],
+            )
+            .map(drop)
+            .map_err(unavailable)
         })
         .await
     }

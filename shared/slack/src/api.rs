@@ -1,28 +1,57 @@
-//! A thin Slack Web API client over slack-morphism's hyper client. Every call has a timeout
-//! (Slack wants interactions acked within 3 s); the bot token never appears in errors or logs.
+//! A thin Slack Web API client over slack-morphism's hyper client. The bot token never appears in
+//! errors or logs. One client works in one of two modes, built from the same URL and token:
+//!
+//! * **interactive** ([`SlackApi::new`], [`SlackApi::from_env`]), for what a Slack ack waits on
+//!   (`users.info`, `views.open`, `views.update`, `chat.postEphemeral`): one attempt with a short
+//!   timeout (Slack wants interactions acked within 3 s); a 429 fails at once with its `Retry-After`.
+//! * **background** ([`SlackApi::background`], or any client [`SlackApi::with_retries`]), for
+//!   notifications: slack-morphism's rate control paces calls (`chat.postMessage` at most one a
+//!   second per client: the library's built-in limit) and retries each HTTP 429 after its
+//!   `Retry-After`; HTTP 5xx, transport errors and Slack's transient error codes are retried with
+//!   backoff. Retries are bounded in number and in total time ([`RetryPolicy`]); when they run out
+//!   the error tells a caller whether and when to try again ([`SlackApiError::is_transient`],
+//!   [`SlackApiError::retry_after`]).
 
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Slack's Web API base URL.
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 
-/// How long one Web API call may take by default.
+/// How long one interactive Web API call may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2_500);
+
+/// Slack error codes (`{"ok": false, "error": code}`) that mean "try again later", not "this
+/// call can never work".
+const TRANSIENT_CODES: &[&str] =
+    &["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
 /// A failed Web API call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackApiError {
+    /// No answer in time (interactive: the per-call timeout; background: the retry budget).
     #[error("Slack {method} timed out")]
     Timeout { method: &'static str },
     /// Slack answered `{"ok": false, "error": code}`.
     #[error("Slack {method} failed: {code}")]
     Api { method: &'static str, code: String },
+    /// Slack answered HTTP 429 (after the background client's retries, the last one); `retry_after`
+    /// is its `Retry-After`, when it sent one.
+    #[error("Slack {method} rate limited{}", retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited { method: &'static str, retry_after: Option<Duration> },
+    /// Slack answered with another HTTP error status (5xx: Slack is having trouble).
+    #[error("Slack {method} answered HTTP {status}")]
+    Http { method: &'static str, status: u16 },
+    /// The call did not reach Slack or its answer did not arrive (connection refused, reset, …).
     #[error("Slack {method} failed: {message}")]
     Transport { method: &'static str, message: String },
+    /// Slack answered something that is not the expected JSON.
+    #[error("Slack {method} answered unreadably: {message}")]
+    BadResponse { method: &'static str, message: String },
     #[error("Slack client set-up failed: {0}")]
     Setup(String),
 }
@@ -35,6 +64,36 @@ impl SlackApiError {
             _ => None,
         }
     }
+
+    /// How long Slack asked to wait before the next call, for rate-limited calls.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SlackApiError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// True when the same call may succeed later: rate limits, timeouts, transport errors, HTTP
+    /// 5xx and Slack's transient codes (`internal_error`, …). False for answers that will not change
+    /// on retry, e.g. `channel_not_found`, `not_in_channel`, `user_not_found`, `invalid_auth`.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SlackApiError::Timeout { .. } | SlackApiError::RateLimited { .. } | SlackApiError::Transport { .. } => true,
+            SlackApiError::Http { status, .. } => *status >= 500 || *status == 408,
+            SlackApiError::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
+            SlackApiError::BadResponse { .. } | SlackApiError::Setup(_) => false,
+        }
+    }
+
+    fn from_client(method: &'static str, error: SlackClientError) -> Self {
+        match error {
+            SlackClientError::ApiError(e) => SlackApiError::Api { method, code: e.code },
+            SlackClientError::RateLimitError(e) => SlackApiError::RateLimited { method, retry_after: e.retry_after },
+            SlackClientError::HttpError(e) => SlackApiError::Http { method, status: e.status_code.as_u16() },
+            SlackClientError::ProtocolError(e) => SlackApiError::BadResponse { method, message: e.to_string() },
+            e => SlackApiError::Transport { method, message: e.to_string() },
+        }
+    }
 }
 
 /// A message Slack stored: its channel and timestamp.
@@ -44,55 +103,137 @@ pub struct PostedMessage {
     pub ts: String,
 }
 
-/// The Slack Web API as Airlock uses it, authenticated with the bot token.
+/// How a background client retries one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after HTTP 429 (each after its `Retry-After`, by slack-morphism), and as many again
+    /// after HTTP 5xx, transport errors and transient Slack codes.
+    pub max_retries: usize,
+    /// The longest one call may take, waits and retries included; past it the call fails with
+    /// [`SlackApiError::Timeout`] (also when a `Retry-After` is longer than what is left).
+    pub max_total: Duration,
+    /// The wait before the first retry of a 5xx or transport error; doubled for each next one.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 retries within 20 s (inside a 30 s Lambda), 500 ms first backoff.
+    fn default() -> Self {
+        Self { max_retries: 3, max_total: Duration::from_secs(20), backoff: Duration::from_millis(500) }
+    }
+}
+
+/// The Slack Web API as Airlock uses it, authenticated with the bot token. Clones share the
+/// connection pool (and, for background clients, the rate controller).
+#[derive(Clone)]
 pub struct SlackApi {
     client: SlackClient<SlackClientHyperHttpsConnector>,
+    /// The connector without rate control, to derive a background client from.
+    connector: SlackClientHyperHttpsConnector,
     token: SlackApiToken,
     timeout: Duration,
+    retries: Option<RetryPolicy>,
 }
 
 impl std::fmt::Debug for SlackApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackApi").field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("SlackApi")
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
     }
 }
 
 impl SlackApi {
-    /// A client for the Web API at `base_url` (e.g. `https://slack.com/api/`, or a fake's URL;
-    /// `http://` is allowed for local fakes) with `bot_token`.
+    /// An interactive client for the Web API at `base_url` (e.g. `https://slack.com/api/`, or a
+    /// fake's URL; `http://` is allowed for local fakes) with `bot_token`.
     pub fn new(base_url: &str, bot_token: &str) -> Result<Self, SlackApiError> {
         let connector = SlackClientHyperConnector::with_connector(https_connector()?)
             .with_slack_api_url(base_url.trim_end_matches('/'));
         Ok(Self {
-            client: SlackClient::new(connector),
+            client: SlackClient::new(connector.clone()),
+            connector,
             token: SlackApiToken::new(SlackApiTokenValue(bot_token.to_string())),
             timeout: DEFAULT_TIMEOUT,
+            retries: None,
         })
     }
 
-    /// A client from `SLACK_API_URL` (default [`DEFAULT_SLACK_API_URL`]) and `SLACK_BOT_TOKEN`.
+    /// A background client with the default [`RetryPolicy`]: `new(base_url, bot_token)` then
+    /// [`Self::with_retries`].
+    pub fn background(base_url: &str, bot_token: &str) -> Result<Self, SlackApiError> {
+        Ok(Self::new(base_url, bot_token)?.with_retries(RetryPolicy::default()))
+    }
+
+    /// An interactive client from `SLACK_API_URL` (default [`DEFAULT_SLACK_API_URL`]) and
+    /// `SLACK_BOT_TOKEN`; add [`Self::with_retries`] for a background one.
     pub fn from_env() -> Result<Self, SlackApiError> {
         let url = std::env::var("SLACK_API_URL").ok().filter(|u| !u.is_empty());
         let token = std::env::var("SLACK_BOT_TOKEN").unwrap_or_default();
         Self::new(url.as_deref().unwrap_or(DEFAULT_SLACK_API_URL), &token)
     }
 
-    /// The same client with another per-call timeout.
+    /// The same client with another per-call timeout (interactive clients; a background client's
+    /// calls are bounded by [`RetryPolicy::max_total`] instead).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    async fn call<T>(
-        &self,
-        method: &'static str,
-        request: impl Future<Output = Result<T, SlackClientError>>,
-    ) -> Result<T, SlackApiError> {
-        match tokio::time::timeout(self.timeout, request).await {
-            Err(_) => Err(SlackApiError::Timeout { method }),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(SlackClientError::ApiError(e))) => Err(SlackApiError::Api { method, code: e.code }),
-            Ok(Err(e)) => Err(SlackApiError::Transport { method, message: e.to_string() }),
+    /// The same URL and token as a background client retrying as `policy` says, with its own rate
+    /// controller (clone the result to share it).
+    pub fn with_retries(mut self, policy: RetryPolicy) -> Self {
+        let rate_control = SlackApiRateControlConfig::new().with_max_retries(policy.max_retries);
+        self.client = SlackClient::new(self.connector.clone().with_rate_control(rate_control));
+        self.retries = Some(policy);
+        self
+    }
+
+    /// A client for posting to one channel: a background client gets its own rate controller, so
+    /// slack-morphism's one-message-per-second limit on `chat.postMessage` (kept per client) applies
+    /// per channel, as Slack's does, rather than to the whole workspace. Interactive clients are shared.
+    pub fn for_channel(&self) -> SlackApi {
+        match self.retries {
+            Some(policy) => self.clone().with_retries(policy),
+            None => self.clone(),
+        }
+    }
+
+    /// Runs one Web API call: `request` makes a fresh attempt each time it is called.
+    async fn call<T, F, Fut>(&self, method: &'static str, request: F) -> Result<T, SlackApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SlackClientError>>,
+    {
+        let Some(policy) = self.retries else {
+            return match tokio::time::timeout(self.timeout, request()).await {
+                Err(_) => Err(SlackApiError::Timeout { method }),
+                Ok(result) => result.map_err(|e| SlackApiError::from_client(method, e)),
+            };
+        };
+        // slack-morphism's rate control retries HTTP 429 only (after each Retry-After) and gives up
+        // with the last 429; HTTP 5xx and transport errors come straight back, so those few retries
+        // are done here.
+        let deadline = Instant::now() + policy.max_total;
+        let mut backoff = policy.backoff;
+        let mut retried = 0;
+        loop {
+            let error = match tokio::time::timeout_at(deadline, request()).await {
+                Err(_) => return Err(SlackApiError::Timeout { method }),
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(e)) => SlackApiError::from_client(method, e),
+            };
+            let retry = error.is_transient()
+                && !matches!(error, SlackApiError::RateLimited { .. })
+                && retried < policy.max_retries
+                && Instant::now() + backoff < deadline;
+            if !retry {
+                return Err(error);
+            }
+            tracing::debug!(method, error = %error, retry = retried + 1, "retrying Slack call");
+            tokio::time::sleep(backoff).await;
+            backoff = backoff.saturating_mul(2);
+            retried += 1;
         }
     }
 
@@ -108,7 +249,7 @@ impl SlackApi {
     ) -> Result<PostedMessage, SlackApiError> {
         let request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.into()), content);
         let session = self.session();
-        let posted = self.call("chat.postMessage", session.chat_post_message(&request)).await?;
+        let posted = self.call("chat.postMessage", || session.chat_post_message(&request)).await?;
         Ok(PostedMessage { channel: posted.channel.0, ts: posted.ts.0 })
     }
 
@@ -121,7 +262,7 @@ impl SlackApi {
     ) -> Result<(), SlackApiError> {
         let request = SlackApiChatUpdateRequest::new(SlackChannelId(channel.into()), content, SlackTs(ts.into()));
         let session = self.session();
-        self.call("chat.update", session.chat_update(&request)).await.map(drop)
+        self.call("chat.update", || session.chat_update(&request)).await.map(drop)
     }
 
     /// chat.postEphemeral: `text` shown only to `user` in `channel`.
@@ -132,14 +273,14 @@ impl SlackApi {
             SlackMessageContent::new().with_text(text.into()),
         );
         let session = self.session();
-        self.call("chat.postEphemeral", session.chat_post_ephemeral(&request)).await.map(drop)
+        self.call("chat.postEphemeral", || session.chat_post_ephemeral(&request)).await.map(drop)
     }
 
     /// conversations.open with one user: the id of the DM channel.
     pub async fn open_dm(&self, user: &str) -> Result<String, SlackApiError> {
         let request = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.into())]);
         let session = self.session();
-        let opened = self.call("conversations.open", session.conversations_open(&request)).await?;
+        let opened = self.call("conversations.open", || session.conversations_open(&request)).await?;
         Ok(opened.channel.id.0)
     }
 
@@ -147,7 +288,7 @@ impl SlackApi {
     pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<String, SlackApiError> {
         let request = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.into()), view);
         let session = self.session();
-        let opened = self.call("views.open", session.views_open(&request)).await?;
+        let opened = self.call("views.open", || session.views_open(&request)).await?;
         Ok(opened.view.state_params.id.0)
     }
 
@@ -155,21 +296,21 @@ impl SlackApi {
     pub async fn update_view(&self, view_id: &str, view: SlackView) -> Result<(), SlackApiError> {
         let request = SlackApiViewsUpdateRequest::new(view).with_view_id(SlackViewId(view_id.into()));
         let session = self.session();
-        self.call("views.update", session.views_update(&request)).await.map(drop)
+        self.call("views.update", || session.views_update(&request)).await.map(drop)
     }
 
     /// views.publish of a user's Home tab.
     pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackApiError> {
         let request = SlackApiViewsPublishRequest::new(SlackUserId(user.into()), view);
         let session = self.session();
-        self.call("views.publish", session.views_publish(&request)).await.map(drop)
+        self.call("views.publish", || session.views_publish(&request)).await.map(drop)
     }
 
     /// users.info; None when Slack knows no such user.
     pub async fn user_info(&self, user: &str) -> Result<Option<SlackUser>, SlackApiError> {
         let request = SlackApiUsersInfoRequest::new(SlackUserId(user.into()));
         let session = self.session();
-        not_found_is_none(self.call("users.info", session.users_info(&request)).await.map(|r| r.user))
+        not_found_is_none(self.call("users.info", || session.users_info(&request)).await.map(|r| r.user))
     }
 
     /// users.lookupByEmail; None when nobody in the workspace has that email.
@@ -177,7 +318,7 @@ impl SlackApi {
         let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.into()));
         let session = self.session();
         not_found_is_none(
-            self.call("users.lookupByEmail", session.users_lookup_by_email(&request)).await.map(|r| r.user),
+            self.call("users.lookupByEmail", || session.users_lookup_by_email(&request)).await.map(|r| r.user),
         )
     }
 
@@ -185,7 +326,7 @@ impl SlackApi {
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
         let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.into()));
         let session = self.session();
-        let listed = self.call("usergroups.users.list", session.usergroups_users_list(&request)).await?;
+        let listed = self.call("usergroups.users.list", || session.usergroups_users_list(&request)).await?;
         Ok(listed.users.into_iter().map(|u| u.0).collect())
     }
 }

@@ -10,7 +10,7 @@ pub mod payload;
 pub mod verify;
 pub mod views;
 
-pub use api::{DEFAULT_SLACK_API_URL, SlackApi, SlackApiError};
+pub use api::{DEFAULT_SLACK_API_URL, RetryPolicy, SlackApi, SlackApiError};
 pub use app::{SlackApp, SlackReply, SlackRoute};
 pub use directory::SlackDirectory;
 pub use notifier::SlackNotifier;

@@ -1,22 +1,38 @@
-//! [`SlackNotifier`]: core's `Notifier` over the Web API (cards, DMs, audit channel lines).
+//! [`SlackNotifier`]: core's `Notifier` over the Web API (cards, DMs, audit channel lines). The
+//! outbox's deliverer calls it; Slack's rate limits and outages come back as `NotifyError::Retry`
+//! (with Slack's `Retry-After`) so the notification is tried again later, never lost.
 
-use crate::api::SlackApi;
+use crate::api::{PostedMessage, SlackApi, SlackApiError};
 use crate::views;
-use airlock_core::ports::{DirectoryUser, Notifier, RequesterUpdate};
+use airlock_core::ports::{DirectoryUser, Notifier, NotifyError, RequesterUpdate};
 use airlock_core::{AccessRequest, AuditEvent, Config, Flow, MessageRef};
 use async_trait::async_trait;
 use slack_morphism::prelude::SlackMessageContent;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Channels whose posting clients are kept; past this many the map starts afresh.
+const MAX_CHANNEL_CLIENTS: usize = 10_000;
 
 /// Tells people what happened, in Slack.
 pub struct SlackNotifier {
     api: Arc<SlackApi>,
     config: Arc<Config>,
+    /// One client per channel posted to (see [`SlackApi::for_channel`]).
+    channels: Mutex<HashMap<String, Arc<SlackApi>>>,
 }
 
 impl SlackNotifier {
     pub fn new(api: Arc<SlackApi>, config: impl Into<Arc<Config>>) -> Self {
-        Self { api, config: config.into() }
+        Self { api, config: config.into(), channels: Mutex::default() }
+    }
+
+    fn channel_client(&self, channel: &str) -> Arc<SlackApi> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if channels.len() >= MAX_CHANNEL_CLIENTS && !channels.contains_key(channel) {
+            channels.clear();
+        }
+        channels.entry(channel.to_string()).or_insert_with(|| Arc::new(self.api.for_channel())).clone()
     }
 
     fn text(text: String) -> SlackMessageContent {
@@ -24,54 +40,52 @@ impl SlackNotifier {
     }
 
     /// The requester's Slack id, looked up by email when the request does not carry it.
-    async fn requester_slack_id(&self, request: &AccessRequest) -> Result<String, String> {
+    async fn requester_slack_id(&self, request: &AccessRequest) -> Result<String, NotifyError> {
         if let Some(id) = &request.requester.slack_id {
             return Ok(id.clone());
         }
         let email = request.requester.email.as_str();
-        match self.api.user_by_email(email).await.map_err(|e| e.to_string())? {
+        match self.api.user_by_email(email).await.map_err(notify_error)? {
             Some(user) => Ok(user.id.0),
-            None => Err(format!("no Slack user with the requester's email {email}")),
+            None => Err(NotifyError::Permanent(format!("no Slack user with the requester's email {email}"))),
         }
+    }
+
+    async fn post(&self, channel: &str, content: SlackMessageContent) -> Result<PostedMessage, NotifyError> {
+        self.channel_client(channel).post_message(channel, content).await.map_err(notify_error)
+    }
+}
+
+/// Rate limits, timeouts and Slack's own failures are worth another attempt; anything else
+/// (`channel_not_found`, `not_in_channel`, `invalid_auth`, …) is not.
+fn notify_error(e: SlackApiError) -> NotifyError {
+    if e.is_transient() {
+        NotifyError::Retry { message: e.to_string(), after: e.retry_after() }
+    } else {
+        NotifyError::Permanent(e.to_string())
     }
 }
 
 #[async_trait]
 impl Notifier for SlackNotifier {
-    async fn post_approval_cards(
+    async fn post_approval_card(
         &self,
         request: &AccessRequest,
         flow: &Flow,
-        approvers: &[DirectoryUser],
-    ) -> Result<Vec<MessageRef>, String> {
+        destination: &str,
+    ) -> Result<MessageRef, NotifyError> {
         let card = views::approval_card(request, flow);
-        let destinations = flow.approvers.channel.iter().cloned().chain(approvers.iter().map(|a| a.slack_id.clone()));
-        let mut posted = Vec::new();
-        let mut errors = Vec::new();
-        for destination in destinations {
-            match self.api.post_message(&destination, card.clone()).await {
-                Ok(message) => posted.push(MessageRef { channel: message.channel, ts: message.ts }),
-                Err(e) => {
-                    tracing::warn!(request_id = %request.id, destination, error = %e, "approval card not posted");
-                    errors.push(format!("{destination}: {e}"));
-                }
-            }
-        }
-        if posted.is_empty() && !errors.is_empty() {
-            return Err(errors.join("; "));
-        }
-        Ok(posted)
+        let message = self.post(destination, card).await?;
+        Ok(MessageRef { channel: message.channel, ts: message.ts })
     }
 
-    async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), String> {
+    async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), NotifyError> {
         let card = views::approval_card(request, flow);
-        let mut errors = Vec::new();
         for message in &request.cards {
-            if let Err(e) = self.api.update_message(&message.channel, &message.ts, card.clone()).await {
-                errors.push(format!("{}/{}: {e}", message.channel, message.ts));
-            }
+            // chat.update is idempotent: after a failure, every card is rewritten again.
+            self.api.update_message(&message.channel, &message.ts, card.clone()).await.map_err(notify_error)?;
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        Ok(())
     }
 
     async fn tell_requester(
@@ -79,10 +93,10 @@ impl Notifier for SlackNotifier {
         request: &AccessRequest,
         flow: &Flow,
         update: RequesterUpdate,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotifyError> {
         let user = self.requester_slack_id(request).await?;
         let text = views::requester_update_text(request, flow, update);
-        self.api.post_message(&user, Self::text(text)).await.map(drop).map_err(|e| e.to_string())
+        self.post(&user, Self::text(text)).await.map(drop)
     }
 
     async fn remind_approvers(
@@ -90,23 +104,36 @@ impl Notifier for SlackNotifier {
         request: &AccessRequest,
         flow: &Flow,
         approvers: &[DirectoryUser],
-    ) -> Result<(), String> {
+    ) -> Result<(), NotifyError> {
         let text = views::approver_reminder_text(request, flow);
         let mut failures = Vec::new();
         for approver in approvers {
-            if let Err(e) = self.api.post_message(&approver.slack_id, Self::text(text.clone())).await {
+            if let Err(e) = self.post(&approver.slack_id, Self::text(text.clone())).await {
                 failures.push(format!("{}: {e}", approver.slack_id));
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+        match failures.len() {
+            0 => Ok(()),
+            // Some were nudged: a second round would nudge them twice; report and move on.
+            n if n < approvers.len() => {
+                tracing::warn!(request_id = %request.id, failures = %failures.join("; "), "some approvers not reminded");
+                Ok(())
+            }
+            _ => Err(NotifyError::retry(failures.join("; "))),
+        }
     }
 
-    async fn tell_user(&self, slack_id: &str, text: &str) -> Result<(), String> {
-        self.api.post_message(slack_id, Self::text(text.to_string())).await.map(drop).map_err(|e| e.to_string())
+    async fn tell_user(&self, user: &str, channel: Option<&str>, text: &str) -> Result<(), NotifyError> {
+        match channel {
+            Some(channel) if !channel.starts_with('D') => {
+                self.api.post_ephemeral(channel, user, text).await.map_err(notify_error)
+            }
+            _ => self.post(user, Self::text(text.to_string())).await.map(drop),
+        }
     }
 
-    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), String> {
+    async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError> {
         let line = views::audit_line(request, event, self.config.flow(&request.flow));
-        self.api.post_message(channel, Self::text(line)).await.map(drop).map_err(|e| e.to_string())
+        self.post(channel, Self::text(line)).await.map(drop)
     }
 }

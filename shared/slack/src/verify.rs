@@ -48,7 +48,7 @@ pub fn verify_request(
         .filter(|bytes| bytes.len() == 32)
         .ok_or(VerifyError::MalformedSignature)?;
     let seconds: i64 = timestamp.trim().parse().map_err(|_| VerifyError::MalformedTimestamp)?;
-    if (now.timestamp() - seconds).abs() > MAX_CLOCK_SKEW_SECS {
+    if now.timestamp().abs_diff(seconds) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
         return Err(VerifyError::StaleTimestamp);
     }
     let expected = mac(signing_secret, timestamp.trim(), body);
@@ -122,5 +122,45 @@ mod tests {
             assert_eq!(check(Some(bad), Some(TIMESTAMP), BODY, now), Err(VerifyError::MalformedSignature), "{bad:?}");
         }
         assert_eq!(check(Some(SIGNATURE), Some("yesterday"), BODY, now), Err(VerifyError::MalformedTimestamp));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_overflows() {
+        let now = 1_531_420_618;
+        for ts in [i64::MIN.to_string(), i64::MAX.to_string(), "-9223372036854775808".into()] {
+            assert_eq!(check(Some(SIGNATURE), Some(&ts), BODY, now), Err(VerifyError::StaleTimestamp), "{ts}");
+        }
+    }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_headers_and_body(
+                signature in any::<Option<String>>(),
+                timestamp in any::<Option<String>>(),
+                body in proptest::collection::vec(any::<u8>(), 0..256),
+                now in any::<i32>(),
+            ) {
+                let result = verify_request(SECRET, signature.as_deref(), timestamp.as_deref(), &body, at(now.into()));
+                prop_assert_ne!(result, Ok(()), "a random signature never verifies");
+            }
+
+            #[test]
+            fn any_timestamp_number(ts in any::<i64>(), now in any::<i32>()) {
+                let ts = ts.to_string();
+                let signature = sign(SECRET, &ts, BODY.as_bytes());
+                let _ = check(Some(&signature), Some(&ts), BODY, now.into());
+            }
+
+            #[test]
+            fn signatures_of_any_body_verify(body in proptest::collection::vec(any::<u8>(), 0..256), secret in any::<String>()) {
+                let signature = sign(&secret, TIMESTAMP, &body);
+                let verified = verify_request(&secret, Some(&signature), Some(TIMESTAMP), &body, at(1_531_420_618));
+                prop_assert_eq!(verified, Ok(()));
+            }
+        }
     }
 }

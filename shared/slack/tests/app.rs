@@ -5,98 +5,18 @@ use airlock_core::escalators::EscalatorSet;
 use airlock_core::ports::*;
 use airlock_core::workflow::WorkflowState;
 use airlock_core::{AccessRequest, Airlock, AuditEvent, Config, Deps, FieldSpec, Flow, RequestId, Status};
+use airlock_local::SqliteStore;
 use airlock_slack::{SlackApi, SlackApp, SlackDirectory, SlackNotifier, SlackReply, SlackRoute};
 use airlock_testkit::slack::*;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SECRET: &str = "test-signing-secret";
-const WAIT: Duration = Duration::from_secs(2);
-
-#[derive(Default)]
-struct MemoryStore {
-    requests: Mutex<HashMap<RequestId, AccessRequest>>,
-    keys: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn insert_request(&self, request: &AccessRequest, _event: &AuditEvent) -> Result<(), StoreError> {
-        let mut requests = self.requests.lock().unwrap();
-        if let Some(open) = requests.values().find(|r| {
-            !r.status.is_terminal()
-                && r.requester.email == request.requester.email
-                && r.access_key == request.access_key
-        }) {
-            return Err(StoreError::Duplicate(open.id.clone()));
-        }
-        requests.insert(request.id.clone(), request.clone());
-        Ok(())
-    }
-
-    async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
-        Ok(self.requests.lock().unwrap().get(id).cloned())
-    }
-
-    async fn update_request(
-        &self,
-        request: &AccessRequest,
-        expected: Status,
-        _: Option<&AuditEvent>,
-    ) -> Result<(), StoreError> {
-        let mut requests = self.requests.lock().unwrap();
-        match requests.get(&request.id) {
-            Some(stored) if stored.status == expected && stored.version + 1 == request.version => {
-                requests.insert(request.id.clone(), request.clone());
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict),
-        }
-    }
-
-    async fn requests_of_user(
-        &self,
-        user_key: &str,
-        status: Option<Status>,
-        limit: usize,
-    ) -> Result<Vec<AccessRequest>, StoreError> {
-        let requests = self.requests.lock().unwrap();
-        let mut found: Vec<_> = requests
-            .values()
-            .filter(|r| r.requester.user_key() == user_key && status.is_none_or(|s| r.status == s))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| b.id.cmp(&a.id));
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
-        Ok(self.requests.lock().unwrap().values().filter(|r| r.status == status).take(limit).cloned().collect())
-    }
-
-    async fn removals_due(&self, _before: DateTime<Utc>, _limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    async fn audit_events(&self, _id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    async fn claim_idempotency_key(&self, key: &str, _ttl: Duration) -> Result<bool, StoreError> {
-        let mut keys = self.keys.lock().unwrap();
-        if keys.iter().any(|k| k == key) {
-            return Ok(false);
-        }
-        keys.push(key.into());
-        Ok(true)
-    }
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 struct StartOnly;
 
@@ -107,6 +27,10 @@ impl Workflow for StartOnly {
     }
 
     async fn send_decision(&self, _task_token: &str, _state: &WorkflowState) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn remove_now(&self, _state: &WorkflowState) -> Result<(), String> {
         Ok(())
     }
 }
@@ -181,7 +105,13 @@ struct World {
     slack: FakeSlack,
     app: SlackApp,
     airlock: Airlock,
-    store: Arc<MemoryStore>,
+    deliverer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.deliverer.abort();
+    }
 }
 
 async fn world() -> World {
@@ -198,11 +128,14 @@ async fn world() -> World {
     .await;
     let api = Arc::new(SlackApi::new(&slack.base_url(), "xoxb-test").unwrap());
     let config = Config::from_yaml(CONFIG).unwrap();
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
     let deps = Deps {
         config: Arc::new(config.clone()),
         store: store.clone(),
-        notifier: Arc::new(SlackNotifier::new(api.clone(), config)),
+        notifier: Arc::new(SlackNotifier::new(
+            Arc::new(SlackApi::background(&slack.base_url(), "xoxb-test").unwrap()),
+            config,
+        )),
         escalator: Arc::new(EscalatorSet::new()),
         audit: Arc::new(NoAudit),
         directory: Arc::new(SlackDirectory::new(api.clone())),
@@ -210,7 +143,15 @@ async fn world() -> World {
         clock: Arc::new(SystemClock),
     };
     let airlock = Airlock::new(deps, Arc::new(StartOnly));
-    World { app: SlackApp::new(airlock.clone(), api, SECRET), airlock, store, slack }
+    // The outbox deliverer, as the local runner runs it.
+    let steps = airlock.steps();
+    let deliverer = tokio::spawn(async move {
+        loop {
+            steps.deliver_notifications().await.expect("the outbox is readable");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    World { app: SlackApp::new(airlock.clone(), api, SECRET), airlock, deliverer, slack }
 }
 
 impl World {
@@ -234,8 +175,8 @@ impl World {
         self.airlock.list_requests(&email, None, 1).await.unwrap().remove(0)
     }
 
-    fn status_of(&self, id: &RequestId) -> Status {
-        self.store.requests.lock().unwrap()[id].status
+    async fn status_of(&self, id: &RequestId) -> Status {
+        self.airlock.get_request(id).await.unwrap().status
     }
 }
 
@@ -372,7 +313,9 @@ async fn invalid_forms_get_errors_on_their_blocks() {
     assert_eq!(blocks, ["duration", "field:count", "reason", "target"]);
 
     w.pending_request_of("U3").await;
-    let duplicate = w.submit("U3", &valid_form()).await.json_body().unwrap();
+    // Another form (a new reason): the very same bytes again would be a replay, which creates nothing.
+    let again = [valid_form(), vec![("reason", Input::Text("again".into()))]].concat();
+    let duplicate = w.submit("U3", &again).await.json_body().unwrap();
     assert_eq!(duplicate["response_action"], "errors");
     assert!(duplicate["errors"]["target"].as_str().unwrap().contains("already requested"));
 }
@@ -389,10 +332,10 @@ async fn an_approver_click_approves_and_others_are_told_why_not() {
     let told = w.slack.wait_for("chat.postEphemeral", |c| c.arg("user") == Some("U4"), WAIT).await;
     assert_eq!(told.arg("channel"), Some("C0APPROVALS"));
     assert!(told.arg("text").unwrap().contains("not an approver"));
-    assert_eq!(w.status_of(&request.id), Status::Pending);
+    assert_eq!(w.status_of(&request.id).await, Status::Pending);
 
     assert_eq!(w.send(SlackRoute::Interactions, &click("U2", "C0APPROVALS")).await, SlackReply::ack());
-    assert_eq!(w.status_of(&request.id), Status::Approved);
+    assert_eq!(w.status_of(&request.id).await, Status::Approved);
 
     w.send(SlackRoute::Interactions, &click("U2", "DU2")).await;
     let told = w
@@ -417,7 +360,7 @@ async fn deny_asks_for_a_reason_then_denies() {
     let modal = w.slack.wait_for("views.open", |_| true, WAIT).await;
     assert_eq!(opened_view(&modal)["callback_id"], "deny_reason");
     assert_eq!(opened_view(&modal)["private_metadata"], request.id.as_str());
-    assert_eq!(w.status_of(&request.id), Status::Pending, "nothing decided before the modal is submitted");
+    assert_eq!(w.status_of(&request.id).await, Status::Pending, "nothing decided before the modal is submitted");
 
     let reply =
         w.send(SlackRoute::Interactions, &deny_reason_submission_body("U2", request.id.as_str(), "freeze")).await;
@@ -499,7 +442,7 @@ async fn the_first_of_two_approvals_is_recorded_and_the_approver_told() {
     w.send(SlackRoute::Interactions, &click("U2")).await;
     let told = w.slack.wait_for("chat.postEphemeral", |c| c.arg("user") == Some("U2"), WAIT).await;
     assert!(told.arg("text").unwrap().contains("1 of 2"));
-    assert_eq!(w.status_of(&request.id), Status::Pending);
+    assert_eq!(w.status_of(&request.id).await, Status::Pending);
     w.send(SlackRoute::Interactions, &click("U1")).await;
-    assert_eq!(w.status_of(&request.id), Status::Approved);
+    assert_eq!(w.status_of(&request.id).await, Status::Approved);
 }

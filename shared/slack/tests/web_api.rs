@@ -1,10 +1,10 @@
 //! SlackApi, SlackNotifier and SlackDirectory against the fake Slack Web API.
 
 use airlock_core::audit::Actor;
-use airlock_core::ports::{Directory, DirectoryUser, Notifier, RequesterUpdate};
+use airlock_core::ports::{Directory, Notifier, NotifyError, RequesterUpdate};
 use airlock_core::{AccessRequest, AuditEvent, Config, Email, Status};
 use airlock_slack::{SlackApi, SlackDirectory, SlackNotifier};
-use airlock_testkit::slack::{FakeSlack, FakeUser};
+use airlock_testkit::slack::{FakeSlack, FakeUser, Fault};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,10 +44,10 @@ async fn cards_go_to_the_channel_and_each_approver_and_are_updated_in_place() {
     let config = config();
     let flow = config.flow("aws-prod").unwrap();
     let mut request = request(Some("U3"));
-    let bob = DirectoryUser { slack_id: "U2".into(), email: None, name: None };
-
-    let cards = notifier.post_approval_cards(&request, flow, &[bob]).await.unwrap();
-    assert_eq!(cards.len(), 2);
+    let mut cards = Vec::new();
+    for destination in ["C0APPROVALS", "U2"] {
+        cards.push(notifier.post_approval_card(&request, flow, destination).await.unwrap());
+    }
     assert_eq!(cards[0].channel, "C0APPROVALS");
     assert_eq!(cards[1].channel, "DU2", "the DM channel Slack answers with");
     let posts = slack.calls_to("chat.postMessage");
@@ -90,11 +90,34 @@ async fn audit_lines_and_direct_messages() {
     let request = request(Some("U3"));
     let event = AuditEvent::of(&request, Actor::system("test"), "submitted", None, None);
     notifier.post_audit("C0AUDIT", &request, &event).await.unwrap();
-    notifier.tell_user("U2", "hello").await.unwrap();
+    notifier.tell_user("U2", None, "hello").await.unwrap();
     let posts = slack.calls_to("chat.postMessage");
     assert_eq!(posts[0].arg("channel"), Some("C0AUDIT"));
     assert!(posts[0].arg("text").unwrap().contains(request.id.as_str()));
     assert_eq!((posts[1].arg("channel"), posts[1].arg("text")), (Some("U2"), Some("hello")));
+}
+
+#[tokio::test]
+async fn slack_faults_tell_the_outbox_whether_and_when_to_try_again() {
+    let slack = fake().await;
+    let notifier = SlackNotifier::new(api(&slack), config());
+    let config = config();
+    let flow = config.flow("aws-prod").unwrap();
+    let request = request(Some("U3"));
+
+    slack.fault_next("chat.postMessage", 1, Fault::RateLimited { retry_after_secs: 7 });
+    match notifier.tell_requester(&request, flow, RequesterUpdate::Submitted).await {
+        Err(NotifyError::Retry { after, .. }) => assert_eq!(after, Some(Duration::from_secs(7))),
+        other => panic!("expected a retry after 7 s, got {other:?}"),
+    }
+    slack.fault_next("chat.postMessage", 1, Fault::Status(503));
+    assert!(matches!(notifier.post_approval_card(&request, flow, "C0APPROVALS").await, Err(NotifyError::Retry { .. })));
+    slack.fault_next("chat.postMessage", 1, Fault::Error("channel_not_found".into()));
+    assert!(matches!(notifier.post_approval_card(&request, flow, "C0GONE").await, Err(NotifyError::Permanent(_))));
+    assert!(slack.calls().is_empty(), "nothing delivered");
+    notifier.tell_requester(&request, flow, RequesterUpdate::Submitted).await.unwrap();
+    assert_eq!(slack.calls_to("chat.postMessage").len(), 1);
+    assert_eq!(slack.attempts_to("chat.postMessage").len(), 4);
 }
 
 #[tokio::test]

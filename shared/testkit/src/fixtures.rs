@@ -14,6 +14,7 @@ pub fn sample_request(email: &str, access_key: &str) -> AccessRequest {
         flow: "aws-prod".into(),
         target: "prod-admin".into(),
         access_key: access_key.into(),
+        target_spec: None,
         requester: Requester {
             email: email.parse().expect("a valid email"),
             slack_id: Some("U3".into()),
@@ -35,6 +36,10 @@ pub fn sample_request(email: &str, access_key: &str) -> AccessRequest {
         access_removed_at: None,
         failure: None,
         reminders: Default::default(),
+        preexisting_access: false,
+        escalation_attempted: false,
+        removal: None,
+        cards_queued: false,
     }
 }
 

@@ -1,10 +1,12 @@
-//! Test support shared by the adapter and end-to-end tests.
+//! Test support shared by the adapter and end-to-end tests: a fake Slack ([`slack`]), a webhook
+//! target ([`hooks`]), fixtures, and a moto server.
 //!
 //! [`moto_endpoint`] gives the base URL of a moto server (the local AWS emulator): the one named by
 //! `MOTO_ENDPOINT` when the test script started it, or else one this process starts from the project's
 //! virtualenv (`.venv/bin/moto_server`, made by `scripts/setup-venv.sh`) on a free loopback port.
 
 pub mod fixtures;
+pub mod hooks;
 pub mod slack;
 
 use std::net::{TcpListener, TcpStream};

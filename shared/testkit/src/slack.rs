@@ -1,12 +1,12 @@
 //! A fake Slack for tests: [`FakeSlack`], a Web API server on a loopback port that records every
-//! call and answers like Slack; [`SlackSigner`], which signs request bodies as Slack does; and
+//! call and answers like Slack, or with a [`Fault`] when a test asks; [`SlackSigner`], which signs request bodies as Slack does; and
 //! builders of realistic inbound payloads (slash commands, button clicks, modal submissions,
 //! events) in the shapes Airlock's Slack app reads.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use hmac::{Hmac, Mac};
@@ -43,6 +43,9 @@ pub struct SlackCall {
     pub body: Value,
     /// True when the call carried a non-empty `Authorization: Bearer` token.
     pub authorized: bool,
+    /// The fault the fake answered with instead of Slack's answer; None when it answered as Slack
+    /// would (a [`Fault::Delay`] still answers, so it is never recorded here).
+    pub refused: Option<Fault>,
 }
 
 impl SlackCall {
@@ -55,6 +58,45 @@ impl SlackCall {
     pub fn text(&self) -> String {
         self.body.to_string()
     }
+
+    /// True when the fake answered as Slack would, not with an injected fault.
+    pub fn answered(&self) -> bool {
+        self.refused.is_none()
+    }
+}
+
+/// What the fake does to a call instead of answering it normally (see [`FakeSlack::fault_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 429 with `Retry-After: <secs>` and `{"ok": false, "error": "ratelimited"}`, as Slack
+    /// answers a rate-limited call.
+    RateLimited { retry_after_secs: u64 },
+    /// This HTTP status (e.g. 500, 503) with a plain-text body, as Slack's front end answers when
+    /// Slack is down.
+    Status(u16),
+    /// HTTP 200 with `{"ok": false, "error": <code>}`.
+    Error(String),
+    /// The normal answer, sent after this long (a slow Slack; longer than a client's timeout: a
+    /// Slack that times out). Combines with one of the other faults.
+    Delay(Duration),
+}
+
+/// The method name that makes a fault apply to every method.
+pub const ANY_METHOD: &str = "*";
+
+struct FaultRule {
+    method: String,
+    /// Calls left to fault; None: every call.
+    remaining: Option<usize>,
+    fault: Fault,
+}
+
+impl FaultRule {
+    fn applies(&self, method: &str, delay: bool) -> bool {
+        (self.method == ANY_METHOD || self.method == method)
+            && matches!(self.fault, Fault::Delay(_)) == delay
+            && self.remaining != Some(0)
+    }
 }
 
 struct Directory {
@@ -65,6 +107,7 @@ struct Directory {
 struct Shared {
     directory: Directory,
     calls: Mutex<Vec<SlackCall>>,
+    faults: Mutex<Vec<FaultRule>>,
     changed: Notify,
     counter: AtomicU64,
 }
@@ -89,6 +132,7 @@ impl FakeSlack {
         let shared = Arc::new(Shared {
             directory: Directory { users, groups: groups.into_iter().collect() },
             calls: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
             changed: Notify::new(),
             counter: AtomicU64::new(0),
         });
@@ -106,14 +150,47 @@ impl FakeSlack {
         format!("http://{}/api/", self.addr)
     }
 
-    /// Every call so far, oldest first.
+    /// Every call the fake answered as Slack would, in the order answered (faulted calls
+    /// left out: see [`Self::attempts`]).
     pub fn calls(&self) -> Vec<SlackCall> {
+        self.shared.calls.lock().unwrap().iter().filter(|c| c.answered()).cloned().collect()
+    }
+
+    /// The answered calls to `method`, in the order answered.
+    pub fn calls_to(&self, method: &str) -> Vec<SlackCall> {
+        self.calls().into_iter().filter(|c| c.method == method).collect()
+    }
+
+    /// Every call received, faulted ones included, in the order answered.
+    pub fn attempts(&self) -> Vec<SlackCall> {
         self.shared.calls.lock().unwrap().clone()
     }
 
-    /// The calls to `method`, oldest first.
-    pub fn calls_to(&self, method: &str) -> Vec<SlackCall> {
-        self.calls().into_iter().filter(|c| c.method == method).collect()
+    /// The calls to `method`, faulted ones included, in the order answered.
+    pub fn attempts_to(&self, method: &str) -> Vec<SlackCall> {
+        self.attempts().into_iter().filter(|c| c.method == method).collect()
+    }
+
+    /// Answers the next `times` calls to `method` ([`ANY_METHOD`]: to any method) with `fault`.
+    /// Faults apply in the order given; a [`Fault::Delay`] and one other fault may apply to the
+    /// same call.
+    pub fn fault_next(&self, method: &str, times: usize, fault: Fault) {
+        self.add_fault(method, Some(times), fault);
+    }
+
+    /// Answers every call to `method` ([`ANY_METHOD`]: to any method) with `fault` from now on,
+    /// e.g. `fault_always(ANY_METHOD, Fault::Delay(300 ms))` for a slow Slack.
+    pub fn fault_always(&self, method: &str, fault: Fault) {
+        self.add_fault(method, None, fault);
+    }
+
+    /// Removes every fault not yet used: the fake answers normally again.
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().unwrap().clear();
+    }
+
+    fn add_fault(&self, method: &str, remaining: Option<usize>, fault: Fault) {
+        self.shared.faults.lock().unwrap().push(FaultRule { method: method.into(), remaining, fault });
     }
 
     /// Waits until a call to `method` matches `predicate` and returns it; panics after `timeout`,
@@ -126,7 +203,14 @@ impl FakeSlack {
                 return call;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                let seen: Vec<String> = self.calls().iter().map(|c| format!("{} {}", c.method, c.body)).collect();
+                let seen: Vec<String> = self
+                    .attempts()
+                    .iter()
+                    .map(|c| match &c.refused {
+                        None => format!("{} {}", c.method, c.body),
+                        Some(fault) => format!("{} {} (refused: {fault:?})", c.method, c.body),
+                    })
+                    .collect();
                 panic!("no matching {method} call within {timeout:?}; calls seen:\n{}", seen.join("\n"));
             }
         }
@@ -146,12 +230,46 @@ async fn handle(
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| !token.trim().is_empty());
     let args = arguments(&headers, query.as_deref(), &body);
-    let answer = if authorized { shared.answer(&method, &args) } else { json!({"ok": false, "error": "invalid_auth"}) };
-    shared.calls.lock().unwrap().push(SlackCall { method, body: args, authorized });
-    shared.changed.notify_waiters();
-    let mut response = answer.to_string().into_response();
+    let (delay, refusal) = shared.take_faults(&method);
+    // Answered on its own task so that a delayed call is recorded even when the client gives up.
+    let answer = tokio::spawn(async move {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let response = match refusal.as_ref().and_then(refusal_response) {
+            Some(refused) => refused,
+            None if authorized => json_response(StatusCode::OK, shared.answer(&method, &args)),
+            None => json_response(StatusCode::OK, json!({"ok": false, "error": "invalid_auth"})),
+        };
+        shared.calls.lock().unwrap().push(SlackCall { method, body: args, authorized, refused: refusal });
+        shared.changed.notify_waiters();
+        response
+    });
+    answer.await.unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
+}
+
+/// The answer to a refused call; None for a delay, which is answered normally.
+fn refusal_response(fault: &Fault) -> Option<Response> {
+    Some(match fault {
+        Fault::RateLimited { retry_after_secs } => {
+            let mut response =
+                json_response(StatusCode::TOO_MANY_REQUESTS, json!({"ok": false, "error": "ratelimited"}));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            response
+        }
+        Fault::Status(status) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, format!("fake Slack: {status}")).into_response()
+        }
+        Fault::Error(code) => json_response(StatusCode::OK, json!({"ok": false, "error": code})),
+        Fault::Delay(_) => return None,
+    })
 }
 
 /// The call's arguments: the query string, then the JSON or form body, as one JSON object.
@@ -183,6 +301,23 @@ fn arguments(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Value {
 }
 
 impl Shared {
+    /// Uses up the first delay and the first other fault that apply to a call to `method`.
+    fn take_faults(&self, method: &str) -> (Option<Duration>, Option<Fault>) {
+        let mut faults = self.faults.lock().unwrap();
+        let mut take = |delay: bool| {
+            let rule = faults.iter_mut().find(|r| r.applies(method, delay))?;
+            if let Some(remaining) = rule.remaining.as_mut() {
+                *remaining -= 1;
+            }
+            Some(rule.fault.clone())
+        };
+        let delay = match take(true) {
+            Some(Fault::Delay(delay)) => Some(delay),
+            _ => None,
+        };
+        (delay, take(false))
+    }
+
     fn next(&self) -> u64 {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
     }

@@ -2,9 +2,11 @@
 
 use crate::signature::sign;
 use airlock_core::flow::TargetKind;
-use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
 use async_trait::async_trait;
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 const ATTEMPTS: u32 = 4;
@@ -16,6 +18,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WebhookEscalator {
     client: reqwest::Client,
     backoff: Duration,
+    /// Secrets by `secret_env` name, consulted before the process environment.
+    secrets: Arc<HashMap<String, String>>,
 }
 
 impl Default for WebhookEscalator {
@@ -27,7 +31,14 @@ impl Default for WebhookEscalator {
 impl WebhookEscalator {
     pub fn new() -> Self {
         let client = reqwest::Client::builder().timeout(CALL_TIMEOUT).build().unwrap_or_default();
-        Self { client, backoff: FIRST_BACKOFF }
+        Self { client, backoff: FIRST_BACKOFF, secrets: Arc::default() }
+    }
+
+    /// The same escalator reading targets' secrets from `secrets` (keyed by `secret_env`; e.g. read
+    /// from SSM at cold start), falling back to the environment variable of that name.
+    pub fn with_secrets(mut self, secrets: HashMap<String, String>) -> Self {
+        self.secrets = Arc::new(secrets);
+        self
     }
 
     /// The same escalator with a different first retry delay (tests).
@@ -36,11 +47,14 @@ impl WebhookEscalator {
         self
     }
 
-    async fn call(&self, action: &str, grant: &GrantSpec) -> Result<(), EscalationError> {
+    /// Sends `action`; on a 2xx, what the receiver said about the access: a JSON body
+    /// `{"already_had": true}` means the person held it before (Airlock will not remove it).
+    async fn call(&self, action: &str, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         let TargetKind::Webhook { url, secret_env } = &grant.target.kind else {
             return Err(EscalationError::Permanent(format!("target {} is not a webhook", grant.target.name)));
         };
-        let secret = std::env::var(secret_env).ok().filter(|s| !s.is_empty()).ok_or_else(|| {
+        let secret = self.secrets.get(secret_env).cloned().or_else(|| std::env::var(secret_env).ok());
+        let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
             EscalationError::Permanent(format!("the webhook secret variable {secret_env} is not set"))
         })?;
         let body = serde_json::to_vec(&json!({
@@ -66,7 +80,11 @@ impl WebhookEscalator {
                 .send()
                 .await;
             match sent {
-                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if response.status().is_success() => {
+                    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+                    let already_had = answer.get("already_had").and_then(serde_json::Value::as_bool) == Some(true);
+                    return Ok(if already_had { Escalation::AlreadyHeld } else { Escalation::Granted });
+                }
                 Ok(response) if response.status().is_server_error() || response.status().as_u16() == 429 => {
                     last_error = format!("{url} answered {}", response.status());
                 }
@@ -90,11 +108,11 @@ impl WebhookEscalator {
 
 #[async_trait]
 impl Escalator for WebhookEscalator {
-    async fn escalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
+    async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         self.call("escalate", grant).await
     }
 
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
-        self.call("deescalate", grant).await
+        self.call("deescalate", grant).await.map(drop)
     }
 }

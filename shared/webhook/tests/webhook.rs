@@ -2,7 +2,7 @@
 
 use airlock_core::RequestId;
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
 use airlock_webhook::{WebhookEscalator, verify_signature};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -14,6 +14,8 @@ struct Receiver {
     /// Statuses to answer, in order; then 200.
     script: Mutex<Vec<u16>>,
     calls: Mutex<Vec<serde_json::Value>>,
+    /// The body of every 2xx answer.
+    answer: Mutex<String>,
 }
 
 async fn receiver(receiver: Arc<Receiver>) -> String {
@@ -25,11 +27,11 @@ async fn receiver(receiver: Arc<Receiver>) -> String {
                 let ts: i64 = headers["x-airlock-timestamp"].to_str().unwrap().parse().unwrap();
                 let signature = headers["x-airlock-signature"].to_str().unwrap();
                 if !verify_signature(b"hook-secret", ts, &body, signature) {
-                    return StatusCode::UNAUTHORIZED;
+                    return (StatusCode::UNAUTHORIZED, String::new());
                 }
                 receiver.calls.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
                 let next = receiver.script.lock().unwrap().pop();
-                StatusCode::from_u16(next.unwrap_or(200)).unwrap()
+                (StatusCode::from_u16(next.unwrap_or(200)).unwrap(), receiver.answer.lock().unwrap().clone())
             }
         }),
     );
@@ -65,7 +67,7 @@ async fn signed_calls_retry_5xx_until_success() {
     let url = receiver(rx.clone()).await;
     let escalator = WebhookEscalator::new().with_backoff(Duration::from_millis(5));
     let g = grant(&url, "HOOK_SECRET_RETRY");
-    escalator.escalate(&g).await.unwrap();
+    assert_eq!(escalator.escalate(&g).await.unwrap(), Escalation::Granted);
     let calls = rx.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 3);
     assert_eq!(calls[2]["action"], "escalate");
@@ -92,4 +94,25 @@ async fn a_missing_secret_is_named_not_shown() {
     let err =
         WebhookEscalator::new().escalate(&grant("http://127.0.0.1:9/hook", "HOOK_SECRET_UNSET")).await.unwrap_err();
     assert_eq!(err, EscalationError::Permanent("the webhook secret variable HOOK_SECRET_UNSET is not set".into()));
+}
+
+#[tokio::test]
+async fn a_secret_handed_over_signs_the_call_without_an_environment_variable() {
+    let rx = Arc::new(Receiver::default());
+    let url = receiver(rx.clone()).await;
+    let secrets = [("HOOK_SECRET_FROM_SSM".to_string(), "hook-secret".to_string())].into();
+    let escalator = WebhookEscalator::new().with_secrets(secrets).with_backoff(Duration::from_millis(5));
+    escalator.deescalate(&grant(&url, "HOOK_SECRET_FROM_SSM")).await.unwrap();
+    assert_eq!(rx.calls.lock().unwrap().len(), 1, "the receiver verified the signature");
+}
+
+#[tokio::test]
+async fn a_receiver_can_say_the_person_already_had_the_access() {
+    set_secret("HOOK_SECRET_STANDING");
+    let rx = Arc::new(Receiver { answer: Mutex::new(r#"{"already_had": true}"#.into()), ..Default::default() });
+    let url = receiver(rx.clone()).await;
+    let g = grant(&url, "HOOK_SECRET_STANDING");
+    assert_eq!(WebhookEscalator::new().escalate(&g).await.unwrap(), Escalation::AlreadyHeld);
+    *rx.answer.lock().unwrap() = "not json".into();
+    assert_eq!(WebhookEscalator::new().escalate(&g).await.unwrap(), Escalation::Granted, "any other 2xx body");
 }

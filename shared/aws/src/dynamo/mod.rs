@@ -12,28 +12,47 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | request | `REQ#<id>` | `REQ` | `data` (S, the request as JSON), `status` (S), `version` (N), index keys |
+//! | request | `REQ#<id>` | `REQ` | `data` (S, the request as JSON), `status` (S), `version` (N), `access_key` (S), index keys |
 //! | audit event | `REQ#<id>` | `EVT#<event id>` | `data` (S, the event as JSON) |
+//! | notification of a request | `REQ#<id>` | `NTF#<notification id>` | `data` (S, the outbox item as JSON), index keys |
+//! | notification of no request | `NTF#<notification id>` | `NTF` | as above |
 //! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (N, epoch seconds) |
 //!
-//! Indexes, one per non-key access pattern of DESIGN.md §3 (no scans):
-//! * `gsi1` (`gsi1pk` = `USER#<email>`, `gsi1sk` = id): a user's requests, newest first.
+//! Indexes, one per non-key access pattern of DESIGN.md §3 (no scans); each index holds several
+//! kinds of partition, told apart by the partition key's prefix:
+//! * `gsi1` (`gsi1pk` = `USER#<email>`, `gsi1sk` = id): a user's requests, newest first. A user's
+//!   requests for one access key are that partition filtered on `access_key`.
 //! * `gsi2` (`gsi2pk` = `STATUS#<status>#<shard>`, `gsi2sk` = id): requests by status, spread over
 //!   [`SHARDS`] partitions by a hash of the id so no status is one hot partition; listings query
-//!   every shard and merge.
+//!   every shard and merge. Also `gsi2pk` = `NTF#<notification id>`, `gsi2sk` = `NTF`: a
+//!   notification's key from its id alone.
 //! * `gsi3` (`gsi3pk` = `DUE#<shard>`, `gsi3sk` = `<removal due, RFC 3339 UTC millis>#<id>`): sparse,
 //!   only on requests that still hold access; the sweeper's "removal due before T", earliest first.
+//!   Also `gsi3pk` = `OUTBOX#<shard of the request id>`, `gsi3sk` = `<due or leased until>#<notification id>`:
+//!   every stored notification, by when it may next be claimed.
 //!
-//! Audit events live in their request's partition, ordered by their sortable ids. Every status change
-//! is one `TransactWriteItems`: the request put conditional on the expected status and version, its
-//! audit event, and the open-request lock (created with a new request, deleted when it ends).
+//! Audit events and notifications live in their request's partition, ordered by their sortable ids.
+//! Every status change is one `TransactWriteItems`: the request put conditional on the expected
+//! status and version, its audit event, the open-request lock (created with a new request, deleted
+//! when it ends) and the notifications the change implies. A transaction holds at most 100 items:
+//! notifications beyond that are written in further transactions right after the change (not
+//! atomically with it; a failure there is logged, the change stands).
+//!
+//! Claiming notifications: candidates are read from the `OUTBOX#` partitions of `gsi3` up to "now",
+//! earliest due first; for a request's notification the oldest notification stored in the request's
+//! partition is read with a consistent query (limit 1), and only that one may be claimed, if due: a
+//! request's notifications go out in the order they were written. A claim is a put conditional on
+//! the `gsi3sk` read (due time unchanged) that moves it to the end of the lease, so two claimers
+//! never take the same notification. Only `GetItem`, `PutItem`, `DeleteItem`, `ConditionCheckItem`
+//! and `Query` are used (transactions included).
 
 mod codec;
+mod outbox;
 
 use airlock_core::audit::AuditEvent;
 use airlock_core::ports::{Store, StoreError};
-use airlock_core::{AccessRequest, RequestId, Status};
+use airlock_core::{AccessRequest, OutboxItem, RequestId, Status};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -45,14 +64,22 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use codec::{Item, S, due_key, request_item};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Partitions each status (gsi2) and the removal-due index (gsi3) are spread over.
+/// Partitions each status (gsi2), the removal-due index and the outbox (gsi3) are spread over.
 pub const SHARDS: u32 = 4;
 /// The table's TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 /// Items read per query page.
 const PAGE: i32 = 100;
+/// DynamoDB's limit on the items of one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The shard (`0..SHARDS`) whose `STATUS#`, `DUE#` and `OUTBOX#` partitions hold `request`.
+pub fn shard_of_request(request: &RequestId) -> u32 {
+    codec::shard_of(request.as_str())
+}
 
 /// Airlock's records in DynamoDB.
 #[derive(Clone)]
@@ -60,6 +87,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     page: i32,
+    /// Keys of the notifications this store claimed, by id, so finishing one needs no lookup.
+    claimed: Arc<Mutex<HashMap<String, Item>>>,
 }
 
 /// Which end of an index partition a listing starts from.
@@ -67,8 +96,14 @@ pub struct DynamoStore {
 enum Order {
     /// Descending sort key: newest ids first.
     Descending,
-    /// Ascending sort key: earliest removal due first.
+    /// Ascending sort key: earliest due first.
     Ascending,
+}
+
+/// A filter expression and the attribute names it uses.
+struct Filter<'a> {
+    expression: &'a str,
+    names: &'a [(&'a str, &'a str)],
 }
 
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
@@ -78,7 +113,7 @@ fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError
 impl DynamoStore {
     /// A store on `table`, which must have the schema [`create_table`](Self::create_table) makes.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), page: PAGE }
+        Self { client, table: table.into(), page: PAGE, claimed: Arc::default() }
     }
 
     /// Reads at most `items` items per query page (default 100); listings follow the pages.
@@ -150,6 +185,13 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(self.put(codec::event_item(event)?)?).build())
     }
 
+    fn outbox_puts(&self, items: &[OutboxItem]) -> Result<Vec<TransactWriteItem>, StoreError> {
+        items
+            .iter()
+            .map(|item| Ok(TransactWriteItem::builder().put(self.put(codec::outbox_item(item)?)?).build()))
+            .collect()
+    }
+
     fn lock_key(request: &AccessRequest) -> Item {
         HashMap::from([
             ("pk".into(), S(format!("OPEN#{}#{}", request.requester.user_key(), request.access_key))),
@@ -161,35 +203,76 @@ impl DynamoStore {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop)
     }
 
+    /// Writes `change` and as many of `outbox` as fit in one transaction; the rest of `outbox`
+    /// follows once the change is in (see the module doc).
+    async fn transact_with_outbox(
+        &self,
+        mut change: Vec<TransactWriteItem>,
+        outbox: &[OutboxItem],
+    ) -> Result<Result<(), SdkError<TransactWriteItemsError>>, StoreError> {
+        let room = MAX_TRANSACTION_ITEMS.saturating_sub(change.len()).min(outbox.len());
+        let (now, later) = outbox.split_at(room);
+        change.extend(self.outbox_puts(now)?);
+        if let Err(e) = self.transact(change).await {
+            return Ok(Err(e));
+        }
+        if !later.is_empty()
+            && let Err(e) = self.enqueue_notifications(later).await
+        {
+            let ids: Vec<&str> = later.iter().map(|i| i.id.as_str()).collect();
+            tracing::error!(error = %e, notifications = ?ids, "notifications beyond one transaction were not stored");
+        }
+        Ok(Ok(()))
+    }
+
+    /// One page of `index` (or the table when `None`) from `start`, in `order`.
+    async fn query_page(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        values: Item,
+        filter: Option<&Filter<'_>>,
+        order: Order,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(String::from))
+            .key_condition_expression(key_condition)
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(order == Order::Ascending)
+            .consistent_read(index.is_none())
+            .limit(self.page)
+            .set_exclusive_start_key(start);
+        if let Some(filter) = filter {
+            query = query.filter_expression(filter.expression);
+            for (placeholder, name) in filter.names {
+                query = query.expression_attribute_names(*placeholder, *name);
+            }
+        }
+        let page = query.send().await.map_err(unavailable)?;
+        Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+    }
+
     /// Queries one index partition in `order`, following pages until `limit` items matched.
     async fn query(
         &self,
         index: &str,
         key_condition: &str,
         values: Item,
-        filter: Option<&str>,
+        filter: Option<&Filter<'_>>,
         order: Order,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(key_condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(order == Order::Ascending)
-                .limit(self.page)
-                .set_exclusive_start_key(start.take());
-            if let Some(filter) = filter {
-                query = query.filter_expression(filter).expression_attribute_names("#status", "status");
-            }
-            let page = query.send().await.map_err(unavailable)?;
-            found.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
+            let (items, next) =
+                self.query_page(Some(index), key_condition, values.clone(), filter, order, start.take()).await?;
+            found.extend(items);
+            match next {
                 Some(next) if found.len() < limit => start = Some(next),
                 _ => break,
             }
@@ -230,7 +313,12 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn insert_request(&self, request: &AccessRequest, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn insert_request_with(
+        &self,
+        request: &AccessRequest,
+        event: &AuditEvent,
+        outbox: &[OutboxItem],
+    ) -> Result<(), StoreError> {
         let mut lock = Self::lock_key(request);
         lock.insert("request_id".into(), S(request.id.to_string()));
         let absent = Some("attribute_not_exists(pk)");
@@ -241,7 +329,7 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().put(request_put).build(),
             self.event_put(event)?,
         ];
-        match self.transact(items).await {
+        match self.transact_with_outbox(items, outbox).await? {
             Ok(()) => Ok(()),
             Err(e) if is_cancelled(&e) => {
                 let lock = self
@@ -276,11 +364,12 @@ impl Store for DynamoStore {
         found.item.as_ref().map(codec::request_of).transpose()
     }
 
-    async fn update_request(
+    async fn update_request_with(
         &self,
         request: &AccessRequest,
         expected: Status,
         event: Option<&AuditEvent>,
+        outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
         let previous = request.version.checked_sub(1).ok_or(StoreError::Conflict)?;
         let put = self.put_if(
@@ -301,7 +390,7 @@ impl Store for DynamoStore {
                 .map_err(unavailable)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        match self.transact(items).await {
+        match self.transact_with_outbox(items, outbox).await? {
             Ok(()) => Ok(()),
             Err(e) if is_cancelled(&e) => Err(StoreError::Conflict),
             Err(e) => Err(unavailable(e)),
@@ -318,14 +407,44 @@ impl Store for DynamoStore {
         if let Some(status) = status {
             values.insert(":status".into(), S(status.as_str().into()));
         }
-        let filter = status.map(|_| "#status = :status");
-        let items = self.query("gsi1", "gsi1pk = :pk", values, filter, Order::Descending, limit).await?;
+        let filter = status.map(|_| Filter { expression: "#status = :status", names: &[("#status", "status")] });
+        let items = self.query("gsi1", "gsi1pk = :pk", values, filter.as_ref(), Order::Descending, limit).await?;
         items.iter().map(codec::request_of).collect()
     }
 
-    async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+    async fn requests_for_access(&self, user_key: &str, access_key: &str) -> Result<Vec<AccessRequest>, StoreError> {
+        let values = HashMap::from([
+            (":pk".to_string(), S(format!("USER#{user_key}"))),
+            (":access".to_string(), S(access_key.into())),
+        ]);
+        // Requests stored before `access_key` was an attribute are filtered after reading.
+        let filter = Filter {
+            expression: "#access = :access OR attribute_not_exists(#access)",
+            names: &[("#access", "access_key")],
+        };
+        let items = self.query("gsi1", "gsi1pk = :pk", values, Some(&filter), Order::Descending, usize::MAX).await?;
+        let mut found = Vec::new();
+        for item in &items {
+            let request = codec::request_of(item)?;
+            if request.access_key == access_key {
+                found.push(request);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn requests_with_status_before(
+        &self,
+        status: Status,
+        before: Option<&RequestId>,
+        limit: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
         let partition = |shard| codec::status_key(status, shard);
-        self.query_shards("gsi2", None, partition, HashMap::new(), Order::Descending, limit).await
+        let (condition, values) = match before {
+            Some(id) => (Some("gsi2sk < :before"), HashMap::from([(":before".to_string(), S(id.to_string()))])),
+            None => (None, HashMap::new()),
+        };
+        self.query_shards("gsi2", condition, partition, values, Order::Descending, limit).await
     }
 
     async fn removals_due(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
@@ -336,31 +455,34 @@ impl Store for DynamoStore {
     }
 
     async fn audit_events(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        let values =
+            HashMap::from([(":pk".to_string(), S(format!("REQ#{id}"))), (":evt".to_string(), S("EVT#".into()))]);
+        let condition = "pk = :pk AND begins_with(sk, :evt)";
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-                .expression_attribute_values(":pk", S(format!("REQ#{id}")))
-                .expression_attribute_values(":evt", S("EVT#".into()))
-                .consistent_read(true)
-                .limit(self.page)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items.unwrap_or_default() {
+            let (items, next) =
+                self.query_page(None, condition, values.clone(), None, Order::Ascending, start.take()).await?;
+            for item in items {
                 events.push(codec::event_of(&item)?);
             }
-            match page.last_evaluated_key {
+            match next {
                 Some(next) => start = Some(next),
                 None => break,
             }
         }
         Ok(events)
+    }
+
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(codec::event_item(event)?))
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 
     async fn claim_idempotency_key(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -380,6 +502,47 @@ impl Store for DynamoStore {
         match claimed {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn enqueue_notifications(&self, items: &[OutboxItem]) -> Result<(), StoreError> {
+        for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
+            self.transact(self.outbox_puts(chunk)?).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.claim(now, lease, limit).await
+    }
+
+    async fn notification_done(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.notification_key(id).await?;
+        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(unavailable)?;
+        self.forget_claim(id);
+        Ok(())
+    }
+
+    async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        let stored = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(codec::outbox_item(item)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        self.forget_claim(&item.id);
+        match stored {
+            Ok(_) => Ok(()),
+            // Delivered and deleted meanwhile (by a claimer whose lease this one outlived).
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -1,7 +1,7 @@
 //! The config file (DESIGN.md §4): organization, Slack settings and flows, validated on load.
 
 use crate::email::Email;
-use crate::flow::Flow;
+use crate::flow::{Flow, Principal, TargetKind};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -80,8 +80,26 @@ impl TryFrom<RawConfig> for Config {
             member_domains: raw.organization.member_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
             admins: raw.organization.admins,
         };
+        for (i, flow) in raw.flows.iter().enumerate() {
+            let possible = possible_approvers(flow, &organization.admins);
+            if usize::try_from(flow.approvers.required).unwrap_or(usize::MAX) > possible {
+                return Err(format!(
+                    "flows[{i}]: approvers.required {} is more than the {possible} people who could ever approve \
+                     (the flow's approvers.users and organization.admins)",
+                    flow.approvers.required
+                ));
+            }
+        }
         Ok(Config { organization, slack: raw.slack, flows: raw.flows })
     }
+}
+
+/// How many distinct people may approve `flow`'s requests: its listed approvers and the admins
+/// (see [`crate::policy::may_decide`]; posting the card to a channel lets nobody else decide).
+fn possible_approvers(flow: &Flow, admins: &[Email]) -> usize {
+    let mut people: HashSet<Principal> = flow.approvers.users.iter().cloned().collect();
+    people.extend(admins.iter().cloned().map(Principal::Email));
+    people.len()
 }
 
 /// A config that failed to load, with the line and column of the offending YAML node when known.
@@ -118,7 +136,9 @@ impl Config {
             let reported = location.as_ref().map(|l| l.line());
             // Whole-config checks carry no location, only a `flows[N]` path: start at that item.
             let start = reported.or_else(|| flow_item_line(text, &message));
-            let line = start.map(|l| refine_line(text, l, &message));
+            // An error at the end of the input is reported on the line after the last.
+            let last = text.lines().count().max(1);
+            let line = start.map(|l| refine_line(text, l, &message).min(last));
             // The column only fits the line serde reported.
             let column = if line == reported { location.map(|l| l.column()) } else { None };
             ConfigError { message, line, column }
@@ -131,15 +151,58 @@ impl Config {
 
     /// A person's role, from their email: admins by list, members by domain, anyone else a guest.
     pub fn role_of(&self, email: &Email) -> Role {
+        self.explain_role(email).0
+    }
+
+    /// A person's role and why they have it, e.g. "your email domain outside.org is not a member domain".
+    pub fn explain_role(&self, email: &Email) -> (Role, String) {
         let org = &self.organization;
+        let domain = email.domain();
         if org.admins.contains(email) {
-            Role::Admin
-        } else if email.domain() == org.primary_domain || org.member_domains.iter().any(|d| d == email.domain()) {
-            Role::Member
+            (Role::Admin, format!("{email} is listed in organization.admins"))
+        } else if domain == org.primary_domain {
+            (Role::Member, format!("your email domain {domain} is the organization's primary domain"))
+        } else if org.member_domains.iter().any(|d| d == domain) {
+            (Role::Member, format!("your email domain {domain} is a member domain"))
         } else {
-            Role::Guest
+            (Role::Guest, format!("your email domain {domain} is not a member domain"))
         }
     }
+
+    /// Webhook targets whose `secret_env` variable is unset or empty where this process runs
+    /// (`lookup` reads the environment), each naming its line in `text`, the config's YAML.
+    pub fn missing_webhook_secrets(&self, text: &str, lookup: impl Fn(&str) -> Option<String>) -> Vec<ConfigError> {
+        let mut missing = Vec::new();
+        for (i, flow) in self.flows.iter().enumerate() {
+            for target in &flow.targets {
+                let TargetKind::Webhook { secret_env, .. } = &target.kind else { continue };
+                if lookup(secret_env).is_some_and(|v| !v.trim().is_empty()) {
+                    continue;
+                }
+                let line = flow_item_line(text, &format!("flows[{i}]"))
+                    .and_then(|start| line_with(text, start, &["secret_env", secret_env.as_str()]));
+                missing.push(ConfigError {
+                    message: format!(
+                        "webhook target {:?} of flow {:?}: the secret variable {secret_env} is not set in this \
+                         environment; set it wherever Airlock runs",
+                        target.name, flow.name
+                    ),
+                    line,
+                    column: None,
+                });
+            }
+        }
+        missing
+    }
+}
+
+/// The first line at or after line `start` (1-based) that contains every one of `needles`.
+fn line_with(text: &str, start: usize, needles: &[&str]) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(start.saturating_sub(1))
+        .find(|(_, line)| needles.iter().all(|n| line.contains(n)))
+        .map(|(i, _)| i + 1)
 }
 
 /// serde reports a value's validation error at the start of the enclosing mapping; point at the

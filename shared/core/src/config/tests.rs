@@ -113,3 +113,120 @@ fn a_bad_duration_found_after_parsing_names_its_line() {
     let error = Config::from_yaml(&text).unwrap_err();
     assert_eq!(error.line, Some(line), "{error}");
 }
+
+#[test]
+fn a_non_ascii_duration_names_its_line_instead_of_panicking() {
+    for bad in ["1é", "🔥", "5🔥", "0", "+60s"] {
+        let text =
+            with_flow(&GOOD_FLOW.replace("max_duration: 1h", &format!("max_duration: 1h\n    durations: [{bad}]")));
+        let e = error_of(&text);
+        assert!(e.message.contains("invalid duration"), "{bad}: {e}");
+        assert_eq!(e.line, Some(7), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn required_approvals_must_be_reachable() {
+    let admins = "organization:\n  primary_domain: example.com\n  admins: [alice@example.com]\nflows:\n";
+    let two_users = GOOD_FLOW.replace("{users: [bob@example.com]}", "{users: [bob@example.com, U0DAVE], required: 3}");
+    let e = error_of(&with_flow(&two_users));
+    assert!(e.message.contains("approvers.required 3 is more than the 2 people"), "{e}");
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(Config::from_yaml(&format!("{admins}{two_users}")).is_ok(), "admins may approve too");
+
+    let listed_admin = GOOD_FLOW.replace("{users: [bob@example.com]}", "{users: [Alice@Example.com], required: 2}");
+    let e = Config::from_yaml(&format!("{admins}{listed_admin}")).unwrap_err();
+    assert!(e.message.contains("the 1 people"), "an admin listed as approver counts once: {e}");
+
+    let channel_only = GOOD_FLOW.replace("{users: [bob@example.com]}", "\n      channel: C0APPROVALS");
+    let e = error_of(&with_flow(&channel_only));
+    assert!(e.message.contains("approvers.required 1 is more than the 0 people"), "{e}");
+    assert_eq!(e.line, Some(4), "no `required:` line: the flow's line");
+    assert!(Config::from_yaml(&format!("{admins}{channel_only}")).is_ok(), "admins decide channel-only flows");
+}
+
+#[test]
+fn unset_webhook_secrets_name_their_line() {
+    let flow = GOOD_FLOW.replace(
+        "kind: record}",
+        "kind: record}\n      - {name: hook, kind: webhook, url: https://x.example, secret_env: HOOK_SECRET}",
+    );
+    let text = with_flow(&format!("{GOOD_FLOW}{}", flow.replace("name: f", "name: g")));
+    let config = Config::from_yaml(&text).unwrap();
+    let missing = config.missing_webhook_secrets(&text, |_| None);
+    assert_eq!(missing.len(), 1);
+    assert!(missing[0].message.contains("HOOK_SECRET is not set") && missing[0].message.contains("\"hook\""));
+    assert_eq!(missing[0].line, Some(14), "{}", missing[0]);
+    assert_eq!(config.missing_webhook_secrets(&text, |_| Some("  ".into())).len(), 1, "blank is unset");
+    assert!(config.missing_webhook_secrets(&text, |name| (name == "HOOK_SECRET").then(|| "s".into())).is_empty());
+}
+
+#[test]
+fn roles_are_explained() {
+    let config = Config::from_yaml(EXAMPLE_CONFIG).unwrap();
+    let explain = |e: &str| config.explain_role(&e.parse().unwrap());
+    assert_eq!(
+        explain("eve@outside.org"),
+        (Role::Guest, "your email domain outside.org is not a member domain".into())
+    );
+    assert_eq!(explain("eve@contractor.example").0, Role::Member);
+    assert!(explain("eve@contractor.example").1.contains("contractor.example is a member domain"));
+    assert!(explain("bob@example.com").1.contains("primary domain"));
+    assert!(explain("alice@example.com").1.contains("organization.admins"));
+}
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `text`'s line count, for checking that reported lines exist.
+    fn lines(text: &str) -> usize {
+        text.lines().count().max(1)
+    }
+
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        if let Err(e) = Config::from_yaml(text) {
+            prop_assert!(e.line.is_none_or(|l| l >= 1 && l <= lines(text)), "line {:?} of {}", e.line, lines(text));
+            prop_assert!(!e.message.is_empty());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_text(text in any::<String>()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            check(&String::from_utf8_lossy(&bytes))?;
+        }
+
+        #[test]
+        fn the_example_with_text_inserted_anywhere(at in any::<prop::sample::Index>(), insert in any::<String>()) {
+            let chars: Vec<char> = EXAMPLE_CONFIG.chars().collect();
+            let at = at.index(chars.len() + 1);
+            let text: String = chars[..at].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(&chars[at..]).collect();
+            check(&text)?;
+        }
+
+        #[test]
+        fn the_example_with_any_value_on_any_line(line in any::<prop::sample::Index>(), value in any::<String>()) {
+            let mut lines: Vec<String> = EXAMPLE_CONFIG.lines().map(String::from).collect();
+            let i = line.index(lines.len());
+            if let Some((key, _)) = lines[i].split_once(": ") {
+                lines[i] = format!("{key}: {value}");
+            }
+            check(&lines.join("\n"))?;
+        }
+
+        #[test]
+        fn the_example_with_any_duration(value in "\\PC{0,6}") {
+            let text = EXAMPLE_CONFIG.replace("durations: [15m, 1h, 4h]", &format!("durations: [15m, {value:?}, 4h]"));
+            check(&text)?;
+        }
+    }
+}

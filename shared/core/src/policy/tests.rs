@@ -24,6 +24,7 @@ fn pending_request(requester: &Identity, flow: &str) -> AccessRequest {
         flow: flow.into(),
         target: "prod-admin".into(),
         access_key: "record:prod-admin".into(),
+        target_spec: None,
         requester: Requester {
             email: requester.email.clone(),
             slack_id: requester.slack_id.clone(),
@@ -45,6 +46,10 @@ fn pending_request(requester: &Identity, flow: &str) -> AccessRequest {
         access_removed_at: None,
         failure: None,
         reminders: Default::default(),
+        preexisting_access: false,
+        escalation_attempted: false,
+        removal: None,
+        cards_queued: false,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Approve, deny and cancel: conditional writes, so double clicks and concurrent approvers are safe.
 
-use super::{Airlock, best_effort};
+use super::Airlock;
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::RequestId;
+use crate::outbox::Notification;
 use crate::policy::{self, DecisionRefusal};
 use crate::ports::RequesterUpdate;
 use crate::request::{AccessRequest, Approval, Status};
@@ -59,21 +60,24 @@ impl Airlock {
                 None => request.touch(now),
             }
             let event = AuditEvent::of(&request, actor.clone(), action, Some(Status::Pending), note.clone());
-            match deps.commit(&request, Status::Pending, event).await {
+            let decision = if approve { Decision::Approved } else { Decision::Denied };
+            let notify = match final_status {
+                Some(_) => decision_notifications(decision),
+                None => vec![Notification::CardUpdate],
+            };
+            match deps.commit(&request, Status::Pending, event, &notify).await {
                 Err(e) if e.code == ErrorCode::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
             if final_status.is_none() {
-                best_effort("card update", deps.notifier.update_approval_cards(&request, flow).await);
                 return Ok(DecideOutcome::ApprovalRecorded {
                     approvals: request.approvals.len(),
                     required: flow.approvers.required,
                     request,
                 });
             }
-            let decision = if approve { Decision::Approved } else { Decision::Denied };
-            self.finish_decision(&request, decision).await;
+            self.release_workflow(&request, decision).await;
             return Ok(DecideOutcome::Decided(request));
         }
         Err(Error::new(ErrorCode::Conflict, "the request is changing too often; try again"))
@@ -93,39 +97,41 @@ impl Airlock {
         request.transition(Status::Cancelled, deps.clock.now())?;
         request.decided_by = Some(actor.clone());
         let event = AuditEvent::of(&request, actor, "cancelled", Some(Status::Pending), None);
-        deps.commit(&request, Status::Pending, event).await.map_err(|e| match e.code {
+        let notify = decision_notifications(Decision::Cancelled);
+        deps.commit(&request, Status::Pending, event, &notify).await.map_err(|e| match e.code {
             ErrorCode::Conflict => Error::new(ErrorCode::Conflict, "the request was decided meanwhile"),
             _ => e,
         })?;
-        self.finish_decision(&request, Decision::Cancelled).await;
+        self.release_workflow(&request, Decision::Cancelled).await;
         Ok(request)
     }
 
-    /// After a decision committed: release the workflow, update the cards, tell the requester.
-    async fn finish_decision(&self, request: &AccessRequest, decision: Decision) {
-        let deps = &self.deps;
-        if let Some(token) = &request.task_token {
-            let timeout = deps.flow_of(request).map(|f| f.approval_timeout.as_secs()).unwrap_or_default();
-            let mut state = WorkflowState::start(request.id.clone(), timeout);
-            state.route = Some(crate::workflow::Route::NeedsApproval);
-            state.decision = Some(decision);
-            // If this fails the AwaitDecision timeout fires and TimedOut finds the stored decision.
-            if let Err(e) = self.workflow.send_decision(token, &state).await {
-                tracing::error!(request_id = %request.id, error = %e, "could not deliver the decision to the workflow");
-            }
-        }
-        let Ok(flow) = deps.flow_of(request) else {
+    /// After a decision committed: hand it to the workflow waiting on the request's task token.
+    async fn release_workflow(&self, request: &AccessRequest, decision: Decision) {
+        let Some(token) = &request.task_token else {
+            // The Request step has not parked yet; AwaitDecision finds the stored decision.
             return;
         };
-        best_effort("card update", deps.notifier.update_approval_cards(request, flow).await);
-        let update = match decision {
-            Decision::Approved => RequesterUpdate::Approved,
-            Decision::Denied => RequesterUpdate::Denied,
-            Decision::Cancelled => RequesterUpdate::Cancelled,
-            Decision::TimedOut => RequesterUpdate::TimedOut,
-        };
-        best_effort("requester DM", deps.notifier.tell_requester(request, flow, update).await);
+        let timeout = self.deps.flow_of(request).map(|f| f.approval_timeout.as_secs()).unwrap_or_default();
+        let mut state = WorkflowState::start(request.id.clone(), timeout);
+        state.route = Some(crate::workflow::Route::NeedsApproval);
+        state.decision = Some(decision);
+        // If this fails the AwaitDecision timeout fires and TimedOut finds the stored decision.
+        if let Err(e) = self.workflow.send_decision(token, &state).await {
+            tracing::error!(request_id = %request.id, error = %e, "could not deliver the decision to the workflow");
+        }
     }
+}
+
+/// What people are told when a request is decided: the cards show the outcome, the requester gets a DM.
+fn decision_notifications(decision: Decision) -> Vec<Notification> {
+    let update = match decision {
+        Decision::Approved => RequesterUpdate::Approved,
+        Decision::Denied => RequesterUpdate::Denied,
+        Decision::Cancelled => RequesterUpdate::Cancelled,
+        Decision::TimedOut => RequesterUpdate::TimedOut,
+    };
+    vec![Notification::CardUpdate, Notification::Requester { update }]
 }
 
 fn refusal(r: DecisionRefusal) -> Error {

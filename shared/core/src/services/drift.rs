@@ -1,15 +1,21 @@
 //! Drift: access in a target system that no active grant backs. The sweeper compares who holds each
-//! listable target with the store: access Airlock once granted is removed; access granted outside
-//! Airlock is reported to the audit channel (Airlock does not remove what it did not create).
+//! listable target with the store, over each holder's whole history of that access: access Airlock
+//! created and no grant backs any more is removed; access granted outside Airlock (never granted by
+//! Airlock, or standing access Airlock found already there when it granted) is reported to the audit
+//! channel and left in place (Airlock does not remove what it did not create).
 
 use super::Steps;
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::Result;
 use crate::flow::Target;
-use crate::ports::GrantSpec;
+use crate::outbox::{Notification, OutboxItem};
 use crate::request::{AccessRequest, Status};
 use std::collections::HashSet;
+use std::time::Duration;
+
+/// How often the same access made outside Airlock is reported to the audit channel.
+const REPORT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// What one drift check found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,8 +32,14 @@ impl Steps {
         let deps = &self.deps;
         let mut report = DriftReport::default();
         let mut seen = HashSet::new();
-        for target in deps.config.flows.iter().flat_map(|f| &f.targets) {
-            if !seen.insert(target.access_key()) {
+        let targets: Vec<(String, Target)> = deps
+            .config
+            .flows
+            .iter()
+            .flat_map(|f| f.targets.iter().map(|t| (t.access_key(&f.name), t.clone())))
+            .collect();
+        for (key, target) in &targets {
+            if !seen.insert(key.clone()) {
                 continue;
             }
             let holders = match deps.escalator.holders(target).await {
@@ -39,30 +51,24 @@ impl Steps {
                 }
             };
             for email in holders {
-                self.check_holder(target, email, &mut report).await?;
+                self.check_holder(target, key, email, &mut report).await?;
             }
         }
         Ok(report)
     }
 
-    async fn check_holder(&self, target: &Target, email: Email, report: &mut DriftReport) -> Result<()> {
+    async fn check_holder(&self, target: &Target, key: &str, email: Email, report: &mut DriftReport) -> Result<()> {
         let deps = &self.deps;
-        let key = target.access_key();
-        let history = deps.store.requests_of_user(email.as_str(), None, 100).await?;
-        let same: Vec<&AccessRequest> = history.iter().filter(|r| r.access_key == key).collect();
+        let same: Vec<AccessRequest> = deps.store.requests_for_access(email.as_str(), key).await?;
         // Approved: escalation is in flight and the grant not yet recorded.
         if same.iter().any(|r| r.holds_access() || r.status == Status::Approved) {
             return Ok(());
         }
-        match same.iter().find(|r| r.granted_at.is_some()) {
+        // The newest grant decides: standing access Airlock found in place is not Airlock's to remove.
+        let made_by_airlock = same.iter().find(|r| r.granted_at.is_some() || r.escalation_attempted);
+        match made_by_airlock.filter(|past| !past.preexisting_access) {
             Some(past) => {
-                let grant = GrantSpec {
-                    request_id: past.id.clone(),
-                    user_email: email.clone(),
-                    user_slack_id: past.requester.slack_id.clone(),
-                    target: target.clone(),
-                    expires_at: past.expires_at.unwrap_or(past.updated_at),
-                };
+                let grant = super::steps::grant_spec(past, target.clone(), past.expires_at.unwrap_or(past.updated_at));
                 if let Err(e) = deps.escalator.deescalate(&grant).await {
                     tracing::error!(request_id = %past.id, error = %e, "drift: could not remove access no grant backs");
                     return Ok(());
@@ -70,20 +76,33 @@ impl Steps {
                 let detail = format!("{email} still held {} with no active grant; removed", target.label);
                 let event =
                     AuditEvent::of(past, Actor::system("sweeper"), "drift_removed", Some(past.status), Some(detail));
-                deps.emit(past, &event).await;
-                report.removed.push((email, key));
+                if let Err(e) = deps.store.append_audit_event(&event).await {
+                    tracing::warn!(request_id = %past.id, error = %e, "drift removal not recorded in the store");
+                }
+                deps.emit(&event).await;
+                report.removed.push((email, key.to_string()));
             }
             None => {
                 tracing::warn!(user = %email, target = %target.name, "drift: access granted outside Airlock");
-                if let Some(channel) = &deps.config.slack.audit_channel {
+                // Reported to the channel once a day per person and access, not on every sweep.
+                let first_today = deps
+                    .store
+                    .claim_idempotency_key(&format!("drift:{email}:{key}"), REPORT_EVERY)
+                    .await
+                    .unwrap_or(true);
+                if first_today && let Some(channel) = &deps.config.slack.audit_channel {
                     let text = format!(
-                        ":mag: Drift: {email} holds *{}* but Airlock never granted it. Airlock leaves it in place; \
+                        ":mag: Drift: {email} holds *{}* but Airlock did not grant it. Airlock leaves it in place; \
                          please review who granted it.",
                         target.label
                     );
-                    super::best_effort("drift report", deps.notifier.tell_user(channel, &text).await);
+                    let note = Notification::Text { user: channel.clone(), channel: None, text };
+                    let item = OutboxItem::new(None, note, deps.clock.now());
+                    if let Err(e) = deps.store.enqueue_notifications(&[item]).await {
+                        tracing::warn!(error = %e, "drift report not queued");
+                    }
                 }
-                report.reported.push((email, key));
+                report.reported.push((email, key.to_string()));
             }
         }
         Ok(())

@@ -1,100 +1,159 @@
 //! Ending and extending grants: expiry, early revoke, extension and the sweeper. Removal is
 //! overlap-aware: access that another active grant of the same user still holds stays.
 
-use super::steps::{StepError, escalation_error};
-use super::{Airlock, Steps, best_effort};
+use super::steps::{StepError, escalation_error, grant_spec};
+use super::{Airlock, Steps};
 use crate::audit::{Actor, AuditEvent};
 use crate::duration::GrantDuration;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::RequestId;
+use crate::outbox::Notification;
 use crate::policy;
-use crate::ports::{GrantSpec, RequesterUpdate};
+use crate::ports::RequesterUpdate;
 use crate::request::{AccessRequest, Status};
 use crate::role::{Identity, Role};
+use crate::workflow::WorkflowState;
+
+/// Failed removal attempts of one grant before each further failure is also an audit event.
+const QUIET_REMOVAL_FAILURES: u32 = 3;
+/// Removals the sweeper takes per batch; it takes batches until none is due.
+const SWEEP_BATCH: usize = 100;
+/// Batches per sweep, so one sweep ends even while removals keep failing fast.
+const SWEEP_MAX_BATCHES: usize = 50;
 
 impl Steps {
     /// Removes the access `request` granted, if it still holds any: an active grant becomes
-    /// `expired`; an ended one (revoked) just records the removal. Idempotent.
-    pub async fn remove_access(&self, mut request: AccessRequest, actor: Actor) -> Result<(), StepError> {
+    /// `expired`; an ended one (revoked, failed) just records the removal. Access the person held
+    /// before Airlock granted it, or that another active grant still gives them, stays. A failed
+    /// attempt is recorded on the request with its next attempt time (and, past the first few, as
+    /// a `removal_failed` audit event). Idempotent.
+    pub async fn remove_access(&self, request: AccessRequest, actor: Actor) -> Result<(), StepError> {
         let deps = &self.deps;
         if !request.holds_access() {
             return Ok(());
         }
-        let flow = deps.flow_of(&request)?.clone();
         let still_held_by = self.other_holder(&request).await?;
-        if still_held_by.is_none() {
-            match flow.target(&request.target) {
-                Some(target) => {
-                    let grant = GrantSpec {
-                        request_id: request.id.clone(),
-                        user_email: request.requester.email.clone(),
-                        user_slack_id: request.requester.slack_id.clone(),
-                        target: target.clone(),
-                        expires_at: request.expires_at.unwrap_or(request.updated_at),
-                    };
-                    if let Err(e) = deps.escalator.deescalate(&grant).await {
-                        let event = AuditEvent::of(
-                            &request,
-                            actor.clone(),
-                            "removal_failed",
-                            Some(request.status),
-                            Some(e.to_string()),
-                        );
-                        deps.emit(&request, &event).await;
-                        return Err(escalation_error(e));
-                    }
-                }
-                None => tracing::error!(request_id = %request.id, target = %request.target,
-                    "target no longer configured; its access cannot be removed by Airlock"),
+        let kept = if request.preexisting_access {
+            Some("access kept: it existed before Airlock granted it".to_string())
+        } else {
+            still_held_by.map(|id| format!("access kept: still granted by {id}"))
+        };
+        if kept.is_none() {
+            let target = self.target_of(&request)?;
+            let grant = grant_spec(&request, target, request.expires_at.unwrap_or(request.updated_at));
+            if let Err(e) = deps.escalator.deescalate(&grant).await {
+                self.record_removal_failure(&request.id, &actor, &e.to_string()).await;
+                return Err(escalation_error(e));
             }
         }
-        let now = deps.clock.now();
-        let expected = request.status;
-        let (action, update) = if request.status == Status::Active {
-            request.transition(Status::Expired, now).map_err(Error::from)?;
-            ("expired", Some(RequesterUpdate::Expired))
-        } else {
-            request.touch(now);
-            ("access_removed", None)
-        };
-        request.access_removed_at = Some(now);
-        let detail = still_held_by.map(|id| format!("access kept: still granted by {id}"));
-        let event = AuditEvent::of(&request, actor, action, Some(expected), detail);
-        deps.commit(&request, expected, event).await?;
-        if let Some(update) = update {
-            best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
-            best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, update).await);
+        for _ in 0..10 {
+            let mut request = deps.load(&request.id).await?;
+            if !request.holds_access() {
+                return Ok(());
+            }
+            let now = deps.clock.now();
+            let expected = request.status;
+            let (action, notify) = if request.status == Status::Active {
+                request.transition(Status::Expired, now).map_err(Error::from)?;
+                (
+                    "expired",
+                    vec![Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Expired }],
+                )
+            } else {
+                request.touch(now);
+                ("access_removed", Vec::new())
+            };
+            request.access_removed_at = Some(now);
+            request.removal = None;
+            let event = AuditEvent::of(&request, actor.clone(), action, Some(expected), kept.clone());
+            match deps.commit(&request, expected, event, &notify).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code == ErrorCode::Conflict => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(())
+        Err(StepError::Transient("request kept changing while recording the removal".into()))
+    }
+
+    /// Records a failed removal on the request (so the sweeper backs off this one and goes on with
+    /// the others); past the first few attempts, each failure is also an audit event.
+    async fn record_removal_failure(&self, id: &RequestId, actor: &Actor, error: &str) {
+        let deps = &self.deps;
+        for _ in 0..5 {
+            let Ok(Some(mut request)) = deps.store.get_request(id).await else { return };
+            if !request.holds_access() {
+                return;
+            }
+            let expected = request.status;
+            let attempts = request.removal_failed(error, deps.clock.now());
+            let event = (attempts > QUIET_REMOVAL_FAILURES).then(|| {
+                AuditEvent::of(
+                    &request,
+                    actor.clone(),
+                    "removal_failed",
+                    Some(expected),
+                    Some(format!("attempt {attempts}: {error}")),
+                )
+            });
+            tracing::error!(request_id = %id, attempts, error, "access removal failed; will retry");
+            match deps.store.update_request(&request, expected, event.as_ref()).await {
+                Ok(()) => {
+                    if let Some(event) = &event {
+                        deps.emit(event).await;
+                    }
+                    return;
+                }
+                Err(crate::ports::StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::warn!(request_id = %id, error = %e, "could not record a failed removal");
+                    return;
+                }
+            }
+        }
     }
 
     /// Another request of the same user that still holds the same access, if any.
     async fn other_holder(&self, request: &AccessRequest) -> Result<Option<RequestId>, StepError> {
         let now = self.deps.clock.now();
-        let mine = self.deps.store.requests_of_user(request.requester.user_key(), Some(Status::Active), 100).await?;
-        Ok(mine
+        let same = self.deps.store.requests_for_access(request.requester.user_key(), &request.access_key).await?;
+        Ok(same
             .into_iter()
             .find(|r| {
                 r.id != request.id
-                    && r.access_key == request.access_key
+                    && r.status == Status::Active
                     && r.holds_access()
                     && r.expires_at.is_some_and(|e| e > now)
             })
             .map(|r| r.id))
     }
 
-    /// Removes every grant whose removal is due (expired, or revoked but not yet removed). The
-    /// workflow does this on time; the sweeper is the backstop. Returns how many were removed.
+    /// Removes every grant whose removal is due (expired, revoked or failed but not yet removed),
+    /// batch after batch; a failing removal is pushed back by its own backoff, so it never starves
+    /// the others. The workflow removes on time; the sweeper is the backstop. Returns how many
+    /// were removed.
     pub async fn sweep(&self) -> Result<usize> {
-        let due = self.deps.store.removals_due(self.deps.clock.now(), 100).await?;
         let mut removed = 0;
-        for request in due {
-            let id = request.id.clone();
-            match self.remove_access(request, Actor::system("sweeper")).await {
-                Ok(()) => removed += 1,
-                Err(e) => {
-                    tracing::error!(request_id = %id, error = %e, "sweeper could not remove access")
+        for _ in 0..SWEEP_MAX_BATCHES {
+            let due = self.deps.store.removals_due(self.deps.clock.now(), SWEEP_BATCH).await?;
+            let batch = due.len();
+            let mut progressed = false;
+            for request in due {
+                let id = request.id.clone();
+                let before = request.removal_due();
+                match self.remove_access(request, Actor::system("sweeper")).await {
+                    Ok(()) => {
+                        removed += 1;
+                        progressed = true;
+                    }
+                    Err(e) => {
+                        tracing::error!(request_id = %id, error = %e, "sweeper could not remove access");
+                        let after = self.deps.store.get_request(&id).await.ok().flatten().and_then(|r| r.removal_due());
+                        progressed |= after != before;
+                    }
                 }
+            }
+            if batch < SWEEP_BATCH || !progressed {
+                break;
             }
         }
         Ok(removed)
@@ -102,9 +161,21 @@ impl Steps {
 }
 
 impl Airlock {
-    /// Ends an active grant now. The request is `revoked` at once; if removing the access fails,
-    /// the sweeper retries it (the record still shows it held).
+    /// Ends an active grant now: the request is `revoked` at once (a conditional write) and its
+    /// removal runs in the workflow right after, so the caller never waits for the target system;
+    /// the sweeper retries a removal that fails.
     pub async fn revoke(&self, id: &RequestId, who: &Identity, reason: Option<String>) -> Result<AccessRequest> {
+        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
+        self.revoke_as(id, who, actor, reason).await
+    }
+
+    async fn revoke_as(
+        &self,
+        id: &RequestId,
+        who: &Identity,
+        actor: Actor,
+        reason: Option<String>,
+    ) -> Result<AccessRequest> {
         let deps = &self.deps;
         let mut request = deps.load(id).await?;
         let flow = deps.flow_of(&request)?.clone();
@@ -117,30 +188,30 @@ impl Airlock {
         if request.status != Status::Active {
             return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status)));
         }
-        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         let now = deps.clock.now();
         request.transition(Status::Revoked, now)?;
         request.expires_at = Some(now);
         request.decision_note = reason.clone();
-        let event = AuditEvent::of(&request, actor.clone(), "revoked", Some(Status::Active), reason);
-        deps.commit(&request, Status::Active, event).await?;
-        best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
-        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Revoked).await);
-        if let Err(e) = self.steps().remove_access(request.clone(), actor).await {
-            tracing::error!(request_id = %id, error = %e, "access not removed yet; the sweeper will retry");
+        let event = AuditEvent::of(&request, actor, "revoked", Some(Status::Active), reason);
+        let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Revoked }];
+        deps.commit(&request, Status::Active, event, &notify).await?;
+        let state = WorkflowState::start(request.id.clone(), 0);
+        if let Err(e) = self.workflow.remove_now(&state).await {
+            tracing::error!(request_id = %id, error = %e, "could not start the removal; the sweeper will do it");
         }
-        deps.load(id).await
+        Ok(request)
     }
 
-    /// Ends an active grant now on behalf of an API client (acting as an admin).
-    pub async fn revoke_as_system(&self, id: &RequestId, reason: Option<String>) -> Result<AccessRequest> {
+    /// Ends an active grant now on behalf of an API client (acting as an admin), recorded as the
+    /// system actor `name` (e.g. `api:ci`, the token's name).
+    pub async fn revoke_as_system(&self, id: &RequestId, name: &str, reason: Option<String>) -> Result<AccessRequest> {
         let system = Identity {
             email: "api@airlock.invalid".parse().map_err(|e: String| Error::new(ErrorCode::Internal, e))?,
             slack_id: None,
             name: Some("Airlock API".into()),
             role: Role::Admin,
         };
-        self.revoke(id, &system, reason).await
+        self.revoke_as(id, &system, Actor::system(name), reason).await
     }
 
     /// Moves an active grant's expiry out by `by`, keeping the whole grant within the flow's maximum.
@@ -174,8 +245,8 @@ impl Airlock {
             Some(Status::Active),
             Some(format!("until {}", new_expiry.to_rfc3339())),
         );
-        deps.commit(&request, Status::Active, event).await?;
-        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Extended).await);
+        let notify = [Notification::Requester { update: RequesterUpdate::Extended }];
+        deps.commit(&request, Status::Active, event, &notify).await?;
         Ok(request)
     }
 }

@@ -5,6 +5,7 @@ mod decide;
 mod drift;
 mod grants;
 mod identity;
+mod notify;
 mod reminders;
 mod steps;
 mod submit;
@@ -12,6 +13,7 @@ mod validate;
 
 pub use decide::DecideOutcome;
 pub use drift::DriftReport;
+pub use notify::Delivered;
 pub use reminders::{EXPIRY_WARNING, RemindersSent};
 pub use steps::{StepError, StepOutcome};
 pub use submit::SubmitInput;
@@ -22,6 +24,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::Flow;
 use crate::ids::RequestId;
+use crate::outbox::{Notification, OutboxItem};
 use crate::ports::{AuditSink, Clock, Directory, Escalator, Notifier, OptionsSource, Store, Workflow};
 use crate::request::{AccessRequest, Status};
 use std::sync::Arc;
@@ -113,15 +116,43 @@ impl Deps {
         })
     }
 
-    /// Writes a change conditionally on `expected` and the version read, records its audit event,
-    /// emits it, and mirrors decisions to the audit channel.
-    async fn commit(&self, request: &AccessRequest, expected: Status, event: AuditEvent) -> Result<()> {
-        self.store.update_request(request, expected, Some(&event)).await?;
-        self.emit(request, &event).await;
+    /// Writes a change conditionally on `expected` and the version read, with its audit event and
+    /// the notifications it implies (plus the audit channel's line for a decision or a status change),
+    /// all in one transaction; then emits the event to the log and the audit sink.
+    async fn commit(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: AuditEvent,
+        notify: &[Notification],
+    ) -> Result<()> {
+        let outbox = self.outbox_for(request, Some(&event), notify);
+        self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
+        self.emit(&event).await;
         Ok(())
     }
 
-    async fn emit(&self, request: &AccessRequest, event: &AuditEvent) {
+    /// The outbox items for `notify` about `request`, plus the audit channel line for `event`.
+    fn outbox_for(
+        &self,
+        request: &AccessRequest,
+        event: Option<&AuditEvent>,
+        notify: &[Notification],
+    ) -> Vec<OutboxItem> {
+        let now = self.clock.now();
+        let mut items: Vec<OutboxItem> =
+            notify.iter().map(|n| OutboxItem::new(Some(request.id.clone()), n.clone(), now)).collect();
+        if let (Some(channel), Some(event)) = (&self.config.slack.audit_channel, event)
+            && (event.from != Some(event.to) || event.action == "submitted")
+        {
+            let line = Notification::AuditLine { channel: channel.clone(), event: Box::new(event.clone()) };
+            items.push(OutboxItem::new(Some(request.id.clone()), line, now));
+        }
+        items
+    }
+
+    /// Logs an audit event as one JSON line and hands it to the audit sink (EventBridge on AWS).
+    async fn emit(&self, event: &AuditEvent) {
         tracing::info!(
             message = "audit",
             request_id = %event.request_id,
@@ -133,23 +164,14 @@ impl Deps {
             target = %event.target,
             requester = %event.requester,
             time = %event.at.to_rfc3339(),
+            detail = event.detail.as_deref().unwrap_or(""),
         );
         self.audit.emit(event).await;
-        if let Some(channel) = &self.config.slack.audit_channel
-            && (event.from != Some(event.to) || event.action == "submitted")
-        {
-            best_effort("audit channel post", self.notifier.post_audit(channel, request, event).await);
-        }
     }
 }
 
-/// Logs a failed notification; a lost message never undoes a committed change.
-fn best_effort<T>(what: &str, result: std::result::Result<T, String>) {
-    if let Err(e) = result {
-        tracing::warn!(what, error = %e, "notification failed");
-    }
-}
-
+#[cfg(test)]
+mod edge_tests;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

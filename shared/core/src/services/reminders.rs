@@ -2,8 +2,10 @@
 //! has passed, and requesters are told once when their access expires soon. Each is recorded on the
 //! request with a conditional write first, so concurrent sweepers send it once.
 
-use super::{Steps, best_effort};
+use super::Steps;
 use crate::error::Result;
+use crate::ids::RequestId;
+use crate::outbox::{Notification, OutboxItem};
 use crate::ports::{RequesterUpdate, StoreError};
 use crate::request::{AccessRequest, Status};
 use chrono::Duration;
@@ -12,8 +14,8 @@ use chrono::Duration;
 pub const EXPIRY_WARNING: Duration = Duration::minutes(10);
 /// Grants shorter than this get no warning (it would come almost with the grant).
 const WARN_GRANTS_FROM: Duration = Duration::minutes(30);
-/// Requests looked at per sweep.
-const BATCH: usize = 200;
+/// Requests read per page; every pending and active request is looked at.
+const PAGE: usize = 200;
 
 /// What one reminder round sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,49 +25,66 @@ pub struct RemindersSent {
 }
 
 impl Steps {
+    /// Queues the reminders that are due, looking at every pending and every active request.
     pub async fn remind(&self) -> Result<RemindersSent> {
-        let deps = &self.deps;
-        let now = deps.clock.now();
+        let now = self.deps.clock.now();
         let mut sent = RemindersSent::default();
-        for request in deps.store.requests_with_status(Status::Pending, BATCH).await? {
-            let half_way = request.created_at + (request.decision_deadline - request.created_at) / 2;
-            if request.reminders.approvers || now < half_way || now >= request.decision_deadline {
-                continue;
+        let mut cursor: Option<RequestId> = None;
+        loop {
+            let page = self.deps.store.requests_with_status_before(Status::Pending, cursor.as_ref(), PAGE).await?;
+            cursor = page.last().map(|r| r.id.clone());
+            let full = page.len() == PAGE;
+            for request in page {
+                let half_way = request.created_at + (request.decision_deadline - request.created_at) / 2;
+                if request.reminders.approvers || now < half_way || now >= request.decision_deadline {
+                    continue;
+                }
+                if self.mark(request, |r| r.reminders.approvers = true, Notification::ApproverReminder).await? {
+                    sent.approvers += 1;
+                }
             }
-            let Some(request) = self.mark(request, |r| r.reminders.approvers = true).await? else { continue };
-            let flow = deps.flow_of(&request)?.clone();
-            let approvers = deps.approver_users(&flow, &request.requester.email).await;
-            best_effort("approver reminder", deps.notifier.remind_approvers(&request, &flow, &approvers).await);
-            sent.approvers += 1;
+            if !full {
+                break;
+            }
         }
-        for request in deps.store.removals_due(now + EXPIRY_WARNING, BATCH).await? {
-            let long_enough = Duration::seconds(request.duration_secs as i64) >= WARN_GRANTS_FROM;
-            let still_ahead = request.expires_at.is_some_and(|at| at > now);
-            if request.status != Status::Active || request.reminders.expiry || !long_enough || !still_ahead {
-                continue;
+        let mut cursor: Option<RequestId> = None;
+        loop {
+            let page = self.deps.store.requests_with_status_before(Status::Active, cursor.as_ref(), PAGE).await?;
+            cursor = page.last().map(|r| r.id.clone());
+            let full = page.len() == PAGE;
+            for request in page {
+                let long_enough = Duration::seconds(request.duration_secs as i64) >= WARN_GRANTS_FROM;
+                let soon = request.expires_at.is_some_and(|at| at > now && at <= now + EXPIRY_WARNING);
+                if request.reminders.expiry || !long_enough || !soon {
+                    continue;
+                }
+                let warning = Notification::Requester { update: RequesterUpdate::ExpiringSoon };
+                if self.mark(request, |r| r.reminders.expiry = true, warning).await? {
+                    sent.expiry += 1;
+                }
             }
-            let Some(request) = self.mark(request, |r| r.reminders.expiry = true).await? else { continue };
-            let flow = deps.flow_of(&request)?.clone();
-            best_effort(
-                "expiry warning",
-                deps.notifier.tell_requester(&request, &flow, RequesterUpdate::ExpiringSoon).await,
-            );
-            sent.expiry += 1;
+            if !full {
+                break;
+            }
         }
         Ok(sent)
     }
 
-    /// Records a reminder on the request; `None` when another writer changed it first.
+    /// Records a reminder on the request and queues it in the same write; false when another
+    /// writer changed the request first (the next round looks again).
     async fn mark(
         &self,
         mut request: AccessRequest,
-        set: impl Fn(&mut AccessRequest),
-    ) -> Result<Option<AccessRequest>> {
+        set: fn(&mut AccessRequest),
+        reminder: Notification,
+    ) -> Result<bool> {
         set(&mut request);
-        request.touch(self.deps.clock.now());
-        match self.deps.store.update_request(&request, request.status, None).await {
-            Ok(()) => Ok(Some(request)),
-            Err(StoreError::Conflict) => Ok(None),
+        let now = self.deps.clock.now();
+        request.touch(now);
+        let outbox = [OutboxItem::new(Some(request.id.clone()), reminder, now)];
+        match self.deps.store.update_request_with(&request, request.status, None, &outbox).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

@@ -2,10 +2,12 @@
 //! is in the status the step expects, and is safe to run twice (Step Functions and the local runner
 //! may replay a step after a timeout or crash).
 
-use super::{Steps, best_effort};
+use super::Steps;
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, ErrorCode};
-use crate::ports::{EscalationError, GrantSpec, RequesterUpdate};
+use crate::flow::Target;
+use crate::outbox::{Notification, OutboxItem};
+use crate::ports::{Escalation, EscalationError, GrantSpec, RequesterUpdate, StoreError};
 use crate::request::{AccessRequest, Status};
 use crate::rules::RuleInput;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
@@ -116,10 +118,9 @@ impl Steps {
                             Some(Status::Pending),
                             request.decision_note.clone(),
                         );
-                        deps.commit(&request, Status::Pending, event).await?;
                         let update =
                             if next == Status::Approved { RequesterUpdate::Approved } else { RequesterUpdate::Denied };
-                        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, update).await);
+                        deps.commit(&request, Status::Pending, event, &[Notification::Requester { update }]).await?;
                         route
                     }
                 }
@@ -131,8 +132,9 @@ impl Steps {
         Ok(StepOutcome::Next(state))
     }
 
-    /// AwaitDecision: keep the task token with the request and post the approval cards, then wait.
-    /// If the request was decided before the token was stored, the decision is returned at once.
+    /// AwaitDecision: keep the task token with the request and queue the approval cards (in the same
+    /// write, so a crash cannot leave a pending request without cards), then wait. If the request was
+    /// decided before the token was stored, the decision is returned at once.
     async fn await_decision(&self, mut state: WorkflowState, token: String) -> StepResult {
         let deps = &self.deps;
         for _ in 0..5 {
@@ -141,58 +143,35 @@ impl Steps {
                 state.decision = Some(decision);
                 return Ok(StepOutcome::Next(state));
             }
-            if request.task_token.as_deref() == Some(token.as_str()) && !request.cards.is_empty() {
+            if request.task_token.as_deref() == Some(token.as_str()) && request.cards_queued {
                 return Ok(StepOutcome::Waiting);
             }
-            let flow = deps.flow_of(&request)?.clone();
+            let mut outbox = Vec::new();
+            if !request.cards_queued {
+                let flow = deps.flow_of(&request)?.clone();
+                let approvers = deps.approver_users(&flow, &request.requester.email).await;
+                let destinations =
+                    flow.approvers.channel.iter().cloned().chain(approvers.into_iter().map(|a| a.slack_id));
+                let now = deps.clock.now();
+                outbox = destinations
+                    .map(|destination| {
+                        OutboxItem::new(Some(request.id.clone()), Notification::ApprovalCard { destination }, now)
+                    })
+                    .collect();
+                if outbox.is_empty() {
+                    tracing::error!(request_id = %request.id, "no approver can be reached: no channel and no approver in Slack");
+                }
+                request.cards_queued = true;
+            }
             request.task_token = Some(token.clone());
             request.touch(deps.clock.now());
-            match deps.store.update_request(&request, Status::Pending, None).await {
-                Err(crate::ports::StoreError::Conflict) => continue,
+            match deps.store.update_request_with(&request, Status::Pending, None, &outbox).await {
+                Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
-                Ok(()) => {}
+                Ok(()) => return Ok(StepOutcome::Waiting),
             }
-            if request.cards.is_empty() {
-                let approvers = deps.approver_users(&flow, &request.requester.email).await;
-                match deps.notifier.post_approval_cards(&request, &flow, &approvers).await {
-                    Ok(cards) if !cards.is_empty() => self.remember_cards(&request, cards).await?,
-                    Ok(_) => {
-                        tracing::error!(request_id = %request.id, "no approver could be reached")
-                    }
-                    Err(e) => {
-                        tracing::error!(request_id = %request.id, error = %e, "approval cards not posted")
-                    }
-                }
-            }
-            return Ok(StepOutcome::Waiting);
         }
         Err(StepError::Transient("request kept changing while storing the task token".into()))
-    }
-
-    async fn remember_cards(
-        &self,
-        posted: &AccessRequest,
-        cards: Vec<crate::request::MessageRef>,
-    ) -> Result<(), StepError> {
-        let deps = &self.deps;
-        let mut request = posted.clone();
-        for _ in 0..5 {
-            request.cards = cards.clone();
-            request.touch(deps.clock.now());
-            match deps.store.update_request(&request, request.status, None).await {
-                Ok(()) => break,
-                Err(crate::ports::StoreError::Conflict) => {
-                    request = deps.load(&posted.id).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // A decision that landed while the cards were posted could not update them: do it now.
-        if request.status != Status::Pending {
-            let flow = deps.flow_of(&request)?;
-            best_effort("card update", deps.notifier.update_approval_cards(&request, flow).await);
-        }
-        Ok(())
     }
 
     /// TimedOut: no decision in time. An approval that won the race still counts.
@@ -200,19 +179,13 @@ impl Steps {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
         if request.status == Status::Pending {
-            let flow = deps.flow_of(&request)?.clone();
             let actor = Actor::system("approval-timeout");
             request.transition(Status::TimedOut, deps.clock.now()).map_err(Error::from)?;
             request.decided_by = Some(actor.clone());
             let event = AuditEvent::of(&request, actor, "timed_out", Some(Status::Pending), None);
-            match deps.commit(&request, Status::Pending, event).await {
-                Ok(()) => {
-                    best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
-                    best_effort(
-                        "requester DM",
-                        deps.notifier.tell_requester(&request, &flow, RequesterUpdate::TimedOut).await,
-                    );
-                }
+            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::TimedOut }];
+            match deps.commit(&request, Status::Pending, event, &notify).await {
+                Ok(()) => {}
                 Err(e) if e.code == ErrorCode::Conflict => request = deps.load(&state.request_id).await?,
                 Err(e) => return Err(e.into()),
             }
@@ -221,10 +194,12 @@ impl Steps {
         Ok(StepOutcome::Next(state))
     }
 
-    /// Escalate: grant the access, then mark the request active with its expiry.
+    /// Escalate: grant the access, then mark the request active with its expiry. The escalator is
+    /// called once per attempt; losing the conditional write afterwards re-reads and applies the
+    /// result again rather than calling the target system a second time.
     async fn escalate(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
-        let mut request = deps.load(&state.request_id).await?;
+        let request = deps.load(&state.request_id).await?;
         match request.status {
             Status::Approved => {}
             Status::Active => {
@@ -235,44 +210,75 @@ impl Steps {
                 return Err(StepError::Permanent(format!("request is {other}, not approved")));
             }
         }
-        let flow = deps.flow_of(&request)?.clone();
-        let target = flow
-            .target(&request.target)
-            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target)))?;
-        let now = deps.clock.now();
-        let expires_at = now + request.duration().to_chrono();
-        let grant = GrantSpec {
-            request_id: request.id.clone(),
-            user_email: request.requester.email.clone(),
-            user_slack_id: request.requester.slack_id.clone(),
-            target: target.clone(),
-            expires_at,
-        };
-        deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
-        request.transition(Status::Active, deps.clock.now()).map_err(Error::from)?;
-        request.granted_at = Some(now);
-        request.expires_at = Some(expires_at);
-        let event = AuditEvent::of(&request, Actor::system("escalate"), "access_granted", Some(Status::Approved), None);
-        deps.commit(&request, Status::Approved, event).await?;
-        best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
-        best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Active).await);
-        state.expires_at = Some(expires_at);
-        Ok(StepOutcome::Next(state))
+        let target = self.target_of(&request)?;
+        let granted_at = deps.clock.now();
+        let expires_at = granted_at + request.duration().to_chrono();
+        let grant = grant_spec(&request, target, expires_at);
+        let found = deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
+        for _ in 0..10 {
+            let mut request = deps.load(&state.request_id).await?;
+            match request.status {
+                Status::Approved => {}
+                Status::Active => {
+                    state.expires_at = request.expires_at;
+                    return Ok(StepOutcome::Next(state));
+                }
+                other => return Err(StepError::Permanent(format!("request became {other} while escalating"))),
+            }
+            request.transition(Status::Active, deps.clock.now()).map_err(Error::from)?;
+            request.granted_at = Some(granted_at);
+            request.expires_at = Some(expires_at);
+            request.preexisting_access = found == Escalation::AlreadyHeld;
+            let detail = request
+                .preexisting_access
+                .then(|| "the access already existed (standing access); Airlock will leave it in place".to_string());
+            let event =
+                AuditEvent::of(&request, Actor::system("escalate"), "access_granted", Some(Status::Approved), detail);
+            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Active }];
+            match deps.commit(&request, Status::Approved, event, &notify).await {
+                Ok(()) => {
+                    state.expires_at = Some(expires_at);
+                    return Ok(StepOutcome::Next(state));
+                }
+                Err(e) if e.code == ErrorCode::Conflict => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StepError::Transient("request kept changing while recording the grant".into()))
     }
 
-    /// EscalationFailed: the grant could not be made; record it and tell people.
+    /// The target a request grants: as it was when requested, or (for requests stored before
+    /// targets were kept with them) as configured now.
+    pub(super) fn target_of(&self, request: &AccessRequest) -> Result<Target, StepError> {
+        if let Some(target) = &request.target_spec {
+            return Ok(target.clone());
+        }
+        self.deps
+            .config
+            .flow(&request.flow)
+            .and_then(|f| f.target(&request.target))
+            .cloned()
+            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target)))
+    }
+
+    /// EscalationFailed: the grant could not be made; record it, tell people, and remove whatever
+    /// the target system may have applied before failing (the sweeper keeps trying if this fails).
     async fn escalation_failed(&self, state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
         if request.status == Status::Approved {
-            let flow = deps.flow_of(&request)?.clone();
             request.transition(Status::Failed, deps.clock.now()).map_err(Error::from)?;
             request.failure = Some("the target system did not grant the access".into());
+            request.escalation_attempted = true;
             let event =
                 AuditEvent::of(&request, Actor::system("escalate"), "escalation_failed", Some(Status::Approved), None);
-            deps.commit(&request, Status::Approved, event).await?;
-            best_effort("card update", deps.notifier.update_approval_cards(&request, &flow).await);
-            best_effort("requester DM", deps.notifier.tell_requester(&request, &flow, RequesterUpdate::Failed).await);
+            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Failed }];
+            deps.commit(&request, Status::Approved, event, &notify).await?;
+        }
+        if request.holds_access()
+            && let Err(e) = self.remove_access(request, Actor::system("escalation-cleanup")).await
+        {
+            tracing::warn!(request_id = %state.request_id, error = %e, "cleanup after a failed escalation deferred to the sweeper");
         }
         Ok(StepOutcome::Next(state))
     }
@@ -316,6 +322,21 @@ pub(super) fn escalation_error(e: EscalationError) -> StepError {
     match e {
         EscalationError::Transient(m) => StepError::Transient(m),
         EscalationError::Permanent(m) => StepError::Permanent(m),
+    }
+}
+
+/// What an escalator is told about `request`'s grant of `target`.
+pub(super) fn grant_spec(
+    request: &AccessRequest,
+    target: Target,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> GrantSpec {
+    GrantSpec {
+        request_id: request.id.clone(),
+        user_email: request.requester.email.clone(),
+        user_slack_id: request.requester.slack_id.clone(),
+        target,
+        expires_at,
     }
 }
 

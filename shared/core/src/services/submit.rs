@@ -1,10 +1,11 @@
 //! Submitting a request: validate, persist as pending, start the workflow, tell the requester.
 
+use super::Airlock;
 use super::validate::validate_form;
-use super::{Airlock, best_effort};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::RequestId;
+use crate::outbox::Notification;
 use crate::policy;
 use crate::ports::RequesterUpdate;
 use crate::request::{AccessRequest, Requester, Status};
@@ -45,7 +46,8 @@ impl Airlock {
             status: Status::Pending,
             flow: flow.name.clone(),
             target: form.target.name.clone(),
-            access_key: form.target.access_key(),
+            access_key: form.target.access_key(&flow.name),
+            target_spec: Some(form.target.clone()),
             requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
             duration_secs: form.duration.as_secs(),
             reason: form.reason,
@@ -63,13 +65,17 @@ impl Airlock {
             access_removed_at: None,
             failure: None,
             reminders: Default::default(),
+            preexisting_access: false,
+            escalation_attempted: false,
+            removal: None,
+            cards_queued: false,
         };
         let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
         let event = AuditEvent::of(&request, actor, "submitted", None, Some(request.reason.clone()));
-        deps.store.insert_request(&request, &event).await?;
-        deps.emit(&request, &event).await;
-
-        best_effort("submitted DM", deps.notifier.tell_requester(&request, flow, RequesterUpdate::Submitted).await);
+        let outbox =
+            deps.outbox_for(&request, Some(&event), &[Notification::Requester { update: RequesterUpdate::Submitted }]);
+        deps.store.insert_request_with(&request, &event, &outbox).await?;
+        deps.emit(&event).await;
 
         let state = WorkflowState::start(request.id.clone(), flow.approval_timeout.as_secs());
         if let Err(e) = self.workflow.start(&state).await {
@@ -80,7 +86,8 @@ impl Airlock {
             abandoned.decision_note = Some("the workflow could not start".into());
             let event =
                 AuditEvent::of(&abandoned, Actor::system("workflow"), "cancelled", Some(Status::Pending), Some(e));
-            deps.commit(&abandoned, Status::Pending, event).await?;
+            let notify = [Notification::Requester { update: RequesterUpdate::Cancelled }];
+            deps.commit(&abandoned, Status::Pending, event, &notify).await?;
             return Err(Error::unavailable("could not start the approval workflow; please try again"));
         }
         Ok(request)

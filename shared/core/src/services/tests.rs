@@ -74,7 +74,13 @@ async fn approval_path_from_request_to_expiry() {
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::NeedsApproval));
     assert_eq!(step(&h, StepName::AwaitDecision, state.clone(), Some("tok-1")).await, StepOutcome::Waiting);
-    assert_eq!(h.notifier.saw("cards"), 1);
+    assert_eq!(h.notifier.saw("card req_"), 0, "cards are queued, not posted on the step's path");
+    h.deliver().await;
+    assert_eq!(h.notifier.saw("card req_"), 2, "the channel and bob");
+    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().cards.len(), 2, "cards remembered");
+    assert_eq!(step(&h, StepName::AwaitDecision, state.clone(), Some("tok-1")).await, StepOutcome::Waiting);
+    h.deliver().await;
+    assert_eq!(h.notifier.saw("card req_"), 2, "a replayed AwaitDecision queues no second set");
 
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     let outcome = h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
@@ -104,6 +110,7 @@ async fn approval_path_from_request_to_expiry() {
     assert_eq!(request.status, Status::Expired);
     let actions: Vec<_> = h.airlock.audit_trail(&request.id).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "approved", "access_granted", "expired"]);
+    h.deliver().await;
     assert_eq!(h.notifier.saw("Active"), 1);
     assert_eq!(h.notifier.saw("Expired"), 1);
 }
@@ -154,6 +161,7 @@ async fn deny_with_reason_and_refusals() {
     h.airlock.decide(&request.id, &bob, false, Some("use staging".into())).await.unwrap();
     let request = h.airlock.get_request(&request.id).await.unwrap();
     assert_eq!((request.status, request.decision_note.as_deref()), (Status::Denied, Some("use staging")));
+    h.deliver().await;
     assert_eq!(h.notifier.saw("Denied"), 1);
 }
 
@@ -190,6 +198,7 @@ async fn transient_and_permanent_escalation_failures() {
     assert_eq!(h.airlock.steps().run(call).await.unwrap_err().error_type(), "Airlock.Permanent");
     next(step(&h, StepName::EscalationFailed, state, None).await);
     assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Failed);
+    h.deliver().await;
     assert_eq!(h.notifier.saw("Failed"), 1);
 }
 
@@ -204,7 +213,11 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let revoked = h.airlock.revoke(&request.id, &carol, Some("done early".into())).await.unwrap();
     assert_eq!(revoked.status, Status::Revoked);
-    assert!(revoked.access_removed_at.is_some());
+    assert!(revoked.holds_access(), "the caller does not wait for the target system");
+    assert_eq!(*h.workflow.removals.lock().unwrap(), vec![request.id.clone()], "the workflow removes it now");
+    let removal = WorkflowState::start(request.id.clone(), 0);
+    next(step(&h, StepName::Deescalate, removal, None).await);
+    assert!(h.airlock.get_request(&request.id).await.unwrap().access_removed_at.is_some());
     let done = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(done.hold, Some(Hold::Done));
     next(step(&h, StepName::Deescalate, done, None).await);
@@ -225,13 +238,21 @@ async fn a_late_removal_never_takes_access_another_grant_holds() {
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let first = emergency_grant(&h).await;
     h.escalator.removal_failures.lock().unwrap().push(EscalationError::Transient("throttled".into()));
-    let revoked = h.airlock.revoke(&first, &carol, None).await.unwrap();
+    h.airlock.revoke(&first, &carol, None).await.unwrap();
+    let removal =
+        StepCall { step: StepName::Deescalate, state: WorkflowState::start(first.clone(), 0), task_token: None };
+    assert!(h.airlock.steps().run(removal).await.is_err());
+    let revoked = h.airlock.get_request(&first).await.unwrap();
     assert!(revoked.holds_access(), "removal failed: still held, left to the sweeper");
+    assert_eq!(revoked.removal.as_ref().map(|r| r.attempts), Some(1), "the failure is on the record");
     let second = emergency_grant(&h).await;
+    assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0, "not before the failed removal's backoff");
+    h.clock.advance(10);
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     assert!(h.escalator.deescalated.lock().unwrap().is_empty(), "the second grant still holds the same access");
     assert!(!h.airlock.get_request(&first).await.unwrap().holds_access());
     h.airlock.revoke(&second, &carol, None).await.unwrap();
+    assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![second]);
 }
 
@@ -275,14 +296,18 @@ async fn drift_removes_airlock_made_access_and_reports_the_rest() {
         ("prod-readonly".to_string(), vec![email("dave@example.com")]),
     ]);
     let report = h.airlock.steps().reconcile().await.unwrap();
-    assert_eq!(report.removed, [(email("dave@example.com"), "record:prod-readonly".to_string())]);
-    assert_eq!(report.reported, [(email("mallory@elsewhere.example"), "record:prod-admin".to_string())]);
+    assert_eq!(report.removed, [(email("dave@example.com"), "record:aws-prod:prod-readonly".to_string())]);
+    assert_eq!(report.reported, [(email("mallory@elsewhere.example"), "record:aws-prod:prod-admin".to_string())]);
     assert_eq!(
         h.escalator.deescalated.lock().unwrap().as_slice(),
         std::slice::from_ref(&old.id),
         "only the unbacked Airlock grant"
     );
+    h.deliver().await;
     assert_eq!(h.notifier.saw("tell C0AUDIT :mag: Drift: mallory@elsewhere.example"), 1);
+    h.airlock.steps().reconcile().await.unwrap();
+    h.deliver().await;
+    assert_eq!(h.notifier.saw("Drift: mallory"), 1, "reported once a day, not on every sweep");
     assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "backed access stays");
 }
 
@@ -299,12 +324,14 @@ async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_
     h.clock.advance(31 * 60); // half of the 1h approval window
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!(sent.approvers, 1);
+    h.deliver().await;
     assert_eq!(h.notifier.saw(&format!("remind {}", pending.id)), 1);
     assert!(h.airlock.get_request(&pending.id).await.unwrap().reminders.approvers);
 
     h.clock.advance(20 * 60); // 9 minutes before the 1h grant ends
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!((sent.approvers, sent.expiry), (0, 1), "each reminder goes out once");
+    h.deliver().await;
     assert_eq!(h.notifier.saw(&format!("dm {} ExpiringSoon", active.id)), 1);
     assert_eq!(h.airlock.steps().remind().await.unwrap(), RemindersSent::default());
     assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "a reminder changes no status");

@@ -40,10 +40,7 @@ pub(super) fn validate_form<'f>(
 
     let duration = match duration.map(str::trim).filter(|d| !d.is_empty()) {
         None => Err("choose a duration".to_string()),
-        Some(d) => d
-            .parse::<GrantDuration>()
-            .or_else(|e| d.parse::<u64>().map(GrantDuration::from_secs).map_err(|_| e))
-            .and_then(|d| policy::check_duration(flow, d).map(|()| d)),
+        Some(d) => GrantDuration::parse_or_seconds(d).and_then(|d| policy::check_duration(flow, d).map(|()| d)),
     };
     if let Err(e) = &duration {
         error("duration", e.clone());

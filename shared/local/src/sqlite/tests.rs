@@ -113,3 +113,89 @@ async fn data_survives_reopening_the_file() {
     SqliteStore::open(&path).unwrap().insert_request(&r, &event(&r, "submitted")).await.unwrap();
     assert_eq!(SqliteStore::open(&path).unwrap().get_request(&r.id).await.unwrap().unwrap(), r);
 }
+
+fn note(r: &AccessRequest, text: &str) -> OutboxItem {
+    let notification = airlock_core::Notification::Text { user: "U1".into(), channel: None, text: text.into() };
+    OutboxItem::new(Some(r.id.clone()), notification, Utc::now())
+}
+
+#[tokio::test]
+async fn notifications_are_written_with_their_change_or_not_at_all() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request_with(&r, &event(&r, "submitted"), &[note(&r, "submitted")]).await.unwrap();
+    let mut stale = r.clone();
+    stale.touch(Utc::now());
+    store.update_request(&stale, Status::Pending, None).await.unwrap();
+    // A second writer that read the same version loses, and its notification is not stored either.
+    assert_eq!(
+        store.update_request_with(&stale, Status::Pending, None, &[note(&r, "lost")]).await,
+        Err(StoreError::Conflict)
+    );
+    let claimed = store.claim_notifications(Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(matches!(&claimed[0].notification, airlock_core::Notification::Text { text, .. } if text == "submitted"));
+}
+
+#[tokio::test]
+async fn claims_follow_creation_order_one_request_at_a_time_and_never_twice() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = request("carol@example.com", "k1");
+    let b = request("dave@example.com", "k1");
+    let (a1, a2, b1) = (note(&a, "a1"), note(&a, "a2"), note(&b, "b1"));
+    store.enqueue_notifications(&[a1.clone(), a2.clone(), b1.clone()]).await.unwrap();
+    let now = Utc::now();
+    let first: Vec<_> = store.claim_notifications(now, Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(first.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), [a1.id.clone(), b1.id.clone()]);
+    assert!(store.claim_notifications(now, Duration::from_secs(60), 10).await.unwrap().is_empty(), "leased");
+    store.notification_done(&a1.id).await.unwrap();
+    let mut deferred = first[1].clone();
+    deferred.failed("ratelimited", Some(Duration::from_secs(30)), now);
+    store.notification_retry(&deferred).await.unwrap();
+    let next = store.claim_notifications(now, Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(next.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [a2.id.as_str()]);
+    let later = store.claim_notifications(now + chrono::Duration::seconds(61), Duration::from_secs(60), 10).await;
+    assert_eq!(later.unwrap().len(), 2, "the retried one after its wait, and a2 again after its lease");
+}
+
+#[tokio::test]
+async fn housekeeping_strips_old_ended_requests_and_expired_keys_only() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut old = request("carol@example.com", "k1");
+    old.fields.insert("ticket".into(), serde_json::json!("INC-1"));
+    old.task_token = Some("token".into());
+    store.insert_request(&old, &event(&old, "submitted")).await.unwrap();
+    let denied = moved(&store, &old, Status::Denied).await.unwrap();
+    let live = request("dave@example.com", "k1");
+    store.insert_request(&live, &event(&live, "submitted")).await.unwrap();
+    store.claim_idempotency_key("gone", Duration::ZERO).await.unwrap();
+
+    assert_eq!(store.compact(Utc::now() - chrono::Duration::days(1)).await.unwrap(), 0, "too recent");
+    assert_eq!(store.compact(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1, "only the ended one");
+    let compacted = store.get_request(&denied.id).await.unwrap().unwrap();
+    assert!(compacted.fields.is_empty() && compacted.task_token.is_none());
+    assert_eq!((compacted.status, compacted.reason.as_str()), (Status::Denied, denied.reason.as_str()));
+    assert_eq!(store.audit_events(&denied.id).await.unwrap().len(), 2, "the audit trail is kept");
+    assert_eq!(store.get_request(&live.id).await.unwrap().unwrap(), live);
+    assert_eq!(store.compact(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 0, "once");
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE requests (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,
+             requester TEXT NOT NULL, access_key TEXT NOT NULL, removal_due TEXT, body TEXT NOT NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.compact(Utc::now()).await.unwrap(), 0);
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.compact(Utc::now()).await.unwrap(), 0, "migrations run once");
+}

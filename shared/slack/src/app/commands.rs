@@ -3,7 +3,7 @@
 use super::{SlackApp, SlackReply, bad_request, guest_refusal};
 use crate::payload::parse_command;
 use crate::views;
-use airlock_core::{Flow, Identity};
+use airlock_core::{Flow, Identity, Role};
 
 impl SlackApp {
     pub(super) async fn command(&self, body: &[u8]) -> SlackReply {
@@ -20,12 +20,14 @@ impl SlackApp {
             Ok(who) => who,
             Err(message) => return SlackReply::ephemeral(&message),
         };
+        if first.as_deref() == Some("whoami") {
+            return SlackReply::ephemeral(&self.whoami(&who).await);
+        }
         if let Some(refusal) = guest_refusal(&who) {
             return SlackReply::ephemeral(&refusal);
         }
         let flows = self.airlock.flows_for(&who).await;
         let result = match first.as_deref() {
-            Some("whoami") => return SlackReply::ephemeral(&views::whoami_text(&who, &flows)),
             Some(name) => match flows.iter().find(|f| f.name == name) {
                 Some(flow) => self.open_form(&command.trigger_id, flow, words.get(1).copied()).await,
                 None => self.open_picker(&command.trigger_id, &flows).await,
@@ -36,6 +38,19 @@ impl SlackApp {
             Ok(()) => SlackReply::ack(),
             Err(message) => SlackReply::ephemeral(&message),
         }
+    }
+
+    /// `/access whoami`, for anyone: their email, role and why they have it, and what they may request.
+    async fn whoami(&self, who: &Identity) -> String {
+        let flows = self.airlock.flows_for(who).await;
+        let (role, why) = self.airlock.config().explain_role(&who.email);
+        let article = if role == Role::Admin { "an" } else { "a" };
+        let mut text =
+            format!("{}\nYou are {article} *{role}*: {}.", views::whoami_text(who, &flows), views::escape(&why));
+        if role == Role::Guest {
+            text.push_str(" Guests cannot request or approve access through Airlock; ask an admin if you need it.");
+        }
+        views::truncate(&text, views::limits::SECTION_TEXT)
     }
 
     /// Opens the flow picker; `Err` is what to tell the user.

@@ -34,7 +34,7 @@ impl SlackApp {
             _ => None,
         };
         if let Some(message) = notice {
-            self.explain(click, &message).await;
+            self.explain(click, action, &message).await;
         }
     }
 
@@ -45,19 +45,14 @@ impl SlackApp {
         self.open_picker_for(&who, trigger).await
     }
 
-    /// Tells the clicker what happened: ephemerally in the card's channel, or by DM when the
-    /// card is a DM or not in a channel.
-    async fn explain(&self, click: &BlockActions, message: &str) {
+    /// Tells the clicker what happened: ephemerally in the card's channel, or by DM when the card
+    /// is a DM or not in a channel. Queued in the outbox, so the click is acked without waiting for
+    /// Slack and the message survives a rate limit.
+    async fn explain(&self, click: &BlockActions, action: &BlockAction, message: &str) {
+        let request = request_id(action).ok();
         let user = click.user.id.as_str();
-        let sent = match click.channel_id() {
-            Some(channel) if !channel.starts_with('D') => self.api.post_ephemeral(channel, user, message).await,
-            _ => {
-                let content = slack_morphism::prelude::SlackMessageContent::new().with_text(message.to_string());
-                self.api.post_message(user, content).await.map(drop)
-            }
-        };
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not explain a refused click");
+        if let Err(e) = self.airlock.tell_user(request.as_ref(), user, click.channel_id(), message).await {
+            tracing::warn!(error = %e, "could not queue the explanation of a click");
         }
     }
 
@@ -122,6 +117,19 @@ impl SlackApp {
             Ok(who) => who,
             Err(message) => return update(views::error_modal("Not submitted", &message)),
         };
+        // A replay of the same signed bytes (accepted for 5 minutes either way) creates nothing.
+        let replay_window = std::time::Duration::from_secs(15 * 60);
+        match self.airlock.deps().store.claim_idempotency_key(&submission.replay_key(), replay_window).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(view_id = %submission.view.id, flow = %flow.name, "ignored a replayed form submission");
+                return SlackReply::json(&json!({ "response_action": "clear" }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the form submission");
+                return update(views::error_modal("Not submitted", "Airlock is unavailable; please try again."));
+            }
+        }
         let input = views::form_input(flow, &submission.view);
         match self.airlock.submit(&who, input).await {
             Ok(request) => {

@@ -65,4 +65,27 @@ mod tests {
     fn missing_user_is_an_error() {
         assert!(matches!(parse_command(b"command=%2Faccess&trigger_id=t"), Err(PayloadError::Form(_))));
     }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(command) = parse_command(&body) {
+                    let _ = command.words();
+                }
+            }
+
+            #[test]
+            fn any_text_in_every_field(text in any::<String>(), user in any::<String>(), trigger in any::<String>()) {
+                let body = serde_urlencoded::to_string([
+                    ("command", "/access"), ("text", &text), ("user_id", &user), ("trigger_id", &trigger),
+                ]).unwrap();
+                let command = parse_command(body.as_bytes()).unwrap();
+                prop_assert_eq!(command.words().concat(), text.split_whitespace().collect::<String>());
+            }
+        }
+    }
 }

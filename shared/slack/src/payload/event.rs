@@ -96,4 +96,28 @@ mod tests {
         assert!(parse_event(b"not json").is_err());
         assert!(parse_event(br#"{"type": "event_callback"}"#).is_err());
     }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(EventPayload::EventCallback(callback)) = parse_event(&body) {
+                    let _ = callback.event.home_opened_by();
+                }
+            }
+
+            #[test]
+            fn any_values_in_an_event(kind in any::<String>(), user in any::<Option<String>>(), tab in any::<Option<String>>(), id in any::<String>()) {
+                let body = serde_json::json!({"type": "event_callback", "event_id": id,
+                    "event": {"type": kind, "user": user, "tab": tab}});
+                let EventPayload::EventCallback(callback) = parse_event(body.to_string().as_bytes()).unwrap() else {
+                    return Err(TestCaseError::fail("not an event callback"));
+                };
+                let _ = callback.event.home_opened_by();
+            }
+        }
+    }
 }

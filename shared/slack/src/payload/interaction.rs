@@ -1,7 +1,8 @@
 //! Interactions: the `payload` field of a form body, holding JSON tagged by `type`.
 
 use super::PayloadError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// One interaction payload.
@@ -118,14 +119,14 @@ impl View {
 }
 
 /// The inputs' values: block_id -> action_id -> value.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ViewState {
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, StateValue>>,
 }
 
 /// One input's value; which member is set depends on the element `kind`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StateValue {
     #[serde(rename = "type")]
     pub kind: String,
@@ -168,7 +169,7 @@ impl StateValue {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelectedOption {
     pub value: String,
 }
@@ -180,6 +181,20 @@ pub struct ViewSubmission {
     pub view: View,
     #[serde(default)]
     pub trigger_id: Option<String>,
+}
+
+impl ViewSubmission {
+    /// Identifies this very submission: the same for a replay of its bytes, different when the
+    /// person submits the view again (a new trigger) or with other values. `slack-submit:<view id>:<hash>`.
+    pub fn replay_key(&self) -> String {
+        let mut hash = Sha256::new();
+        for part in [self.user.id.as_str(), self.trigger_id.as_deref().unwrap_or_default()] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hash.update(serde_json::to_vec(&self.view.state).unwrap_or_default());
+        format!("slack-submit:{}:{}", self.view.id, hex::encode(hash.finalize()))
+    }
 }
 
 /// A modal closed (sent when `notify_on_close` is set).

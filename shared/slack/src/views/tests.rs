@@ -75,6 +75,7 @@ fn request_for(flow: &Flow, status: Status) -> AccessRequest {
         flow: flow.name.clone(),
         target: flow.targets[0].name.clone(),
         access_key: "record:prod-admin".into(),
+        target_spec: None,
         requester: Requester {
             email: "carol@example.com".parse().unwrap(),
             slack_id: Some("U0CAROL".into()),
@@ -96,6 +97,10 @@ fn request_for(flow: &Flow, status: Status) -> AccessRequest {
         access_removed_at: None,
         failure: None,
         reminders: Default::default(),
+        preexisting_access: false,
+        escalation_attempted: false,
+        removal: None,
+        cards_queued: false,
     }
 }
 

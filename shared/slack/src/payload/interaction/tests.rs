@@ -116,3 +116,89 @@ fn malformed_bodies_are_clear_errors() {
     assert!(matches!(parse_interaction(&form("{not json")), Err(PayloadError::Json(_))));
     assert!(matches!(parse_interaction(&form(r#"{"type": "view_submission"}"#)), Err(PayloadError::Json(_))));
 }
+
+#[test]
+fn a_replay_has_the_same_key_and_a_new_submission_another() {
+    let Interaction::ViewSubmission(sub) = parse_interaction(&form(VIEW_SUBMISSION)).unwrap() else { panic!() };
+    let again = parse_interaction(&form(VIEW_SUBMISSION)).unwrap();
+    let Interaction::ViewSubmission(again) = again else { panic!() };
+    assert_eq!(sub.replay_key(), again.replay_key());
+    assert!(sub.replay_key().starts_with("slack-submit:VNHU13V36:"));
+    let resubmitted = VIEW_SUBMISSION.replace("1234.5678.abcd", "1234.5678.other");
+    let Interaction::ViewSubmission(resubmitted) = parse_interaction(&form(&resubmitted)).unwrap() else { panic!() };
+    assert_ne!(sub.replay_key(), resubmitted.replay_key(), "a new trigger is a new submission");
+    let changed = VIEW_SUBMISSION.replace("incident 42", "incident 43");
+    let Interaction::ViewSubmission(changed) = parse_interaction(&form(&changed)).unwrap() else { panic!() };
+    assert_ne!(sub.replay_key(), changed.replay_key(), "other values are another submission");
+}
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, a few levels deep.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn use_it(parsed: Result<Interaction, PayloadError>) {
+        match parsed {
+            Ok(Interaction::BlockActions(click)) => {
+                let _ = (click.channel_id(), click.message_ts());
+            }
+            Ok(Interaction::ViewSubmission(sub)) => {
+                let _ = sub.replay_key();
+                for (block, actions) in sub.view.state.iter().flat_map(|s| &s.values) {
+                    for (action, value) in actions {
+                        let _ = (sub.view.value(block, action), value.single(), value.any_selected());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            use_it(parse_interaction(&body));
+        }
+
+        #[test]
+        fn any_text_as_the_payload(payload in any::<String>()) {
+            use_it(parse_interaction(&form(&payload)));
+        }
+
+        #[test]
+        fn any_json_under_each_type(kind in prop_oneof![
+            Just("block_actions"), Just("view_submission"), Just("view_closed"), Just("block_suggestion"), Just("shortcut")
+        ], fields in prop::collection::btree_map(prop_oneof![
+            Just("user".to_string()), Just("view".to_string()), Just("actions".to_string()), Just("state".to_string()),
+            Just("container".to_string()), Just("channel".to_string()), Just("trigger_id".to_string()), "[a-z_]{1,8}",
+        ], json_value(), 0..6)) {
+            let mut payload: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
+            payload.insert("type".into(), kind.into());
+            use_it(parse_interaction(&form(&serde_json::Value::Object(payload).to_string())));
+        }
+
+        #[test]
+        fn any_state_in_a_real_submission(state in json_value()) {
+            let mut payload: serde_json::Value = serde_json::from_str(VIEW_SUBMISSION).unwrap();
+            payload["view"]["state"] = serde_json::json!({"values": {"reason": {"reason": state}}});
+            use_it(parse_interaction(&form(&payload.to_string())));
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Delivering the outbox: each due notification is claimed (so two deliverers never send the same
+//! one), rendered from the request as it is now, sent, and deleted; a failure is retried later with
+//! backoff (never sooner than Slack's `Retry-After`), a permanent failure is logged and dropped.
+
+use super::{Airlock, Steps};
+use crate::error::Result;
+use crate::ids::RequestId;
+use crate::outbox::{Notification, OutboxItem};
+use crate::ports::{NotifyError, StoreError};
+use crate::request::{AccessRequest, MessageRef, Status};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a claimed notification stays hidden from other deliverers (longer than any send takes).
+const LEASE: Duration = Duration::from_secs(60);
+/// Notifications claimed per round.
+const BATCH: usize = 50;
+/// Rounds per call (each round takes at most one notification per request), so one call cannot
+/// run forever while new notifications keep arriving.
+const MAX_ROUNDS: usize = 50;
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: usize,
+    /// Failed this time; retried later.
+    pub deferred: usize,
+    /// Failed for good (logged).
+    pub dropped: usize,
+}
+
+enum Outcome {
+    Sent,
+    Deferred,
+    Dropped,
+}
+
+impl Steps {
+    /// Delivers every notification that is due, oldest first. Within one request, a failed
+    /// notification holds back the later ones until the next pass, so a person never reads
+    /// "expired" before "active".
+    pub async fn deliver_notifications(&self) -> Result<Delivered> {
+        let mut delivered = Delivered::default();
+        // Requests with a deferred notification, and when it is due again.
+        let mut held_back: HashMap<RequestId, DateTime<Utc>> = HashMap::new();
+        for _ in 0..MAX_ROUNDS {
+            let now = self.deps.clock.now();
+            let items = self.deps.store.claim_notifications(now, LEASE, BATCH).await?;
+            if items.is_empty() {
+                break;
+            }
+            for mut item in items {
+                if let Some(blocked_until) = item.request_id.as_ref().and_then(|id| held_back.get(id)) {
+                    // Behind a deferred one of the same request: due with it, delivered after it.
+                    item.due_at = *blocked_until;
+                    self.deps.store.notification_retry(&item).await?;
+                    continue;
+                }
+                match self.deliver(&mut item).await {
+                    Outcome::Sent => delivered.sent += 1,
+                    Outcome::Deferred => {
+                        delivered.deferred += 1;
+                        if let Some(id) = item.request_id.clone() {
+                            held_back.insert(id, item.due_at);
+                        }
+                    }
+                    Outcome::Dropped => delivered.dropped += 1,
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    async fn deliver(&self, item: &mut OutboxItem) -> Outcome {
+        let result = self.send(item).await;
+        let store = &self.deps.store;
+        let (outcome, bookkeeping) = match result {
+            Ok(()) => (Outcome::Sent, store.notification_done(&item.id).await),
+            Err(NotifyError::Permanent(e)) => {
+                tracing::error!(notification = %item.id, request_id = ?item.request_id, error = %e,
+                    "notification cannot be delivered; dropped");
+                (Outcome::Dropped, store.notification_done(&item.id).await)
+            }
+            Err(NotifyError::Retry { message, after }) => {
+                item.failed(&message, after, self.deps.clock.now());
+                tracing::warn!(notification = %item.id, request_id = ?item.request_id, attempts = item.attempts,
+                    retry_at = %item.due_at, error = %message, "notification deferred");
+                (Outcome::Deferred, store.notification_retry(item).await)
+            }
+        };
+        if let Err(e) = bookkeeping {
+            // The lease expires and the item is delivered again: at least once, never lost.
+            tracing::warn!(notification = %item.id, error = %e, "could not record a notification's delivery");
+        }
+        outcome
+    }
+
+    async fn send(&self, item: &OutboxItem) -> std::result::Result<(), NotifyError> {
+        let deps = &self.deps;
+        let notifier = &deps.notifier;
+        let request = match &item.request_id {
+            Some(id) => match deps.store.get_request(id).await {
+                Ok(Some(request)) => Some(request),
+                Ok(None) => return Err(NotifyError::Permanent(format!("request {id} no longer exists"))),
+                Err(e) => return Err(NotifyError::retry(e.to_string())),
+            },
+            None => None,
+        };
+        if let Notification::Text { user, channel, text } = &item.notification {
+            return notifier.tell_user(user, channel.as_deref(), text).await;
+        }
+        let Some(request) = request else {
+            return Err(NotifyError::Permanent("the notification names no request".into()));
+        };
+        let flow = deps.flow_of(&request).map_err(|e| NotifyError::Permanent(e.message))?;
+        match &item.notification {
+            Notification::ApprovalCard { destination } => {
+                if request.status != Status::Pending && request.cards.is_empty() {
+                    // Decided before any card went out: nothing to approve; the requester was told.
+                    return Ok(());
+                }
+                let card = notifier.post_approval_card(&request, flow, destination).await?;
+                self.remember_card(&request.id, card).await
+            }
+            Notification::CardUpdate => notifier.update_approval_cards(&request, flow).await,
+            Notification::Requester { update } => notifier.tell_requester(&request, flow, *update).await,
+            Notification::ApproverReminder => {
+                if request.status != Status::Pending {
+                    return Ok(());
+                }
+                let approvers = deps.approver_users(flow, &request.requester.email).await;
+                notifier.remind_approvers(&request, flow, &approvers).await
+            }
+            Notification::AuditLine { channel, event } => notifier.post_audit(channel, &request, event).await,
+            Notification::Text { .. } => Ok(()),
+        }
+    }
+
+    /// Adds a posted card to the request; if the request was decided meanwhile, the new card is
+    /// brought up to date at once (by a queued card update written with it).
+    async fn remember_card(&self, id: &RequestId, card: MessageRef) -> std::result::Result<(), NotifyError> {
+        let deps = &self.deps;
+        for _ in 0..10 {
+            let mut request: AccessRequest = match deps.store.get_request(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(NotifyError::retry(e.to_string())),
+            };
+            if request.cards.contains(&card) {
+                return Ok(());
+            }
+            request.cards.push(card.clone());
+            request.touch(deps.clock.now());
+            let outbox = if request.status == Status::Pending {
+                Vec::new()
+            } else {
+                vec![OutboxItem::new(Some(id.clone()), Notification::CardUpdate, deps.clock.now())]
+            };
+            match deps.store.update_request_with(&request, request.status, None, &outbox).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(NotifyError::retry(e.to_string())),
+            }
+        }
+        Err(NotifyError::retry(format!("request {id} kept changing while its card was recorded")))
+    }
+}
+
+impl Airlock {
+    /// Queues a short message to `user` (ephemeral in `channel` when given), about `request` when
+    /// it concerns one (then it is delivered in order with that request's other messages).
+    pub async fn tell_user(
+        &self,
+        request: Option<&RequestId>,
+        user: &str,
+        channel: Option<&str>,
+        text: &str,
+    ) -> Result<()> {
+        let notification =
+            Notification::Text { user: user.to_string(), channel: channel.map(str::to_string), text: text.to_string() };
+        let item = OutboxItem::new(request.cloned(), notification, self.deps.clock.now());
+        Ok(self.deps.store.enqueue_notifications(&[item]).await?)
+    }
+}
