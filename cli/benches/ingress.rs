@@ -37,6 +37,7 @@ fn ingress(c: &mut Criterion) {
             bot_token: "xoxb-bench".into(),
             slack_api_url: slack.base_url(),
             sweep_interval: Duration::from_secs(3600),
+            escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
         };
         (LocalApp::build(settings).await.unwrap().router, slack)
     });

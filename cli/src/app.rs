@@ -66,6 +66,7 @@ impl LocalApp {
         };
         let runner = LocalRunner::new(airlock_core::Steps::new(deps.clone()), store);
         runner.set_sweep_interval(settings.sweep_interval);
+        runner.set_escalation_budget(settings.escalation_budget);
         let airlock = Airlock::new(deps, runner.clone());
         let slack_app = Arc::new(SlackApp::new(airlock.clone(), slack, settings.signing_secret.clone()));
         let state =

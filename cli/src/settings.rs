@@ -30,6 +30,9 @@ pub struct Settings {
     pub slack_api_url: String,
     /// How often the sweeper looks for grants past their expiry.
     pub sweep_interval: std::time::Duration,
+    /// How long an escalation is retried on transient failures before the grant fails
+    /// (`AIRLOCK_ESCALATION_RETRY`, e.g. `5m`).
+    pub escalation_budget: std::time::Duration,
 }
 
 impl Settings {
@@ -56,6 +59,16 @@ impl Settings {
         };
         let api_tokens =
             ApiTokens::parse(&var("AIRLOCK_API_TOKENS").unwrap_or_default()).map_err(anyhow::Error::msg)?;
+        let duration = |name: &str, default: std::time::Duration| -> anyhow::Result<std::time::Duration> {
+            match var(name) {
+                Some(text) => Ok(std::time::Duration::from_secs(
+                    text.parse::<airlock_core::GrantDuration>().map_err(|e| anyhow::anyhow!("{name}: {e}"))?.as_secs(),
+                )),
+                None => Ok(default),
+            }
+        };
+        let escalation_budget = duration("AIRLOCK_ESCALATION_RETRY", airlock_local::DEFAULT_ESCALATION_BUDGET)?;
+        let sweep_interval = duration("AIRLOCK_SWEEP_INTERVAL", std::time::Duration::from_secs(60))?;
         let Some(signing_secret) = var("SLACK_SIGNING_SECRET") else {
             bail!("SLACK_SIGNING_SECRET is not set: every Slack request is verified with it");
         };
@@ -68,7 +81,8 @@ impl Settings {
             signing_secret,
             bot_token: var("SLACK_BOT_TOKEN").unwrap_or_default(),
             slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api/".into()),
-            sweep_interval: std::time::Duration::from_secs(60),
+            sweep_interval,
+            escalation_budget,
         })
     }
 }

@@ -32,6 +32,10 @@ pub const GINA: &str = "U0GINA";
 pub const ALICE: &str = "U0ALICE";
 pub const APPROVALS: &str = "C0APPROVALS";
 
+/// How long the e2e server retries an escalation before the grant fails (the product's default is
+/// minutes; tests of a failing target should not wait that long).
+pub const ESCALATION_BUDGET: Duration = Duration::from_secs(15);
+
 /// How long to wait for something that happens right away (the runner is asynchronous).
 pub const SOON: Duration = Duration::from_secs(10);
 
@@ -193,8 +197,14 @@ impl TestApp {
         mine[0].id.clone()
     }
 
-    /// Clicks `action` (`approve` / `deny`) on the request's card as `user`.
+    /// Clicks `action` (`approve` / `deny`) on the request's card as `user`; as an approver would,
+    /// only once a card of a pending request has been posted.
     pub async fn click(&self, user: &str, action: &str, id: &RequestId) -> reqwest::Response {
+        if self.status_of(id).await == Status::Pending {
+            let card_of =
+                |c: &SlackCall| c.text().contains(id.as_str()) && c.text().contains(r#""action_id":"approve""#);
+            self.slack.wait_for("chat.postMessage", card_of, SOON).await;
+        }
         let body =
             airlock_testkit::slack::block_actions_body(user, action, id.as_str(), APPROVALS, "1700000000.000100");
         self.slack_post("/slack/interactions", &body, FORM).await
@@ -243,6 +253,7 @@ fn settings(slack: &FakeSlack, config: &Config, store: &StoreKind) -> Settings {
         bot_token: "xoxb-e2e".into(),
         slack_api_url: slack.base_url(),
         sweep_interval: Duration::from_secs(3600),
+        escalation_budget: ESCALATION_BUDGET,
     }
 }
 

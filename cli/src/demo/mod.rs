@@ -52,6 +52,7 @@ pub async fn run() -> anyhow::Result<()> {
         bot_token: "xoxb-demo".into(),
         slack_api_url: slack.base_url(),
         sweep_interval: Duration::from_secs(60),
+        escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
     };
     let app = LocalApp::build(settings).await?;
     let airlock = app.airlock.clone();

@@ -117,6 +117,12 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError>;
 
+    /// Makes every claimed notification due again at once. Only for a store with a single deliverer
+    /// (the local server at start, after a crash left claims behind); elsewhere claims simply expire.
+    async fn release_notification_claims(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Deletes a delivered (or abandoned) notification.
     async fn notification_done(&self, id: &str) -> Result<(), StoreError>;
 

@@ -161,8 +161,9 @@ pub struct AccessRequest {
     /// The person held this access before Airlock granted it (standing access): it is not removed.
     #[serde(default)]
     pub preexisting_access: bool,
-    /// An escalation was attempted and failed: the target may have applied it anyway, so the access
-    /// is removed as if it had been granted.
+    /// Airlock asked the target system for the access at least once. After a failed escalation the
+    /// target may have applied it anyway, so it is removed as if granted; and an "already held"
+    /// answer to a repeated attempt may be Airlock's own earlier attempt, so it is not trusted.
     #[serde(default)]
     pub escalation_attempted: bool,
     /// Failed attempts to remove the access, while it is still held.
@@ -216,7 +217,8 @@ impl AccessRequest {
     /// True while access granted by this request may still exist in the target system (including
     /// a failed escalation the target may have applied anyway).
     pub fn holds_access(&self) -> bool {
-        (self.granted_at.is_some() || self.escalation_attempted) && self.access_removed_at.is_none()
+        let failed_escalation = self.escalation_attempted && self.status == Status::Failed;
+        (self.granted_at.is_some() || failed_escalation) && self.access_removed_at.is_none()
     }
 
     /// When the access must be removed by, for the sweeper: expiry for active grants, at once for

@@ -61,6 +61,9 @@ pub fn request_json(r: &AccessRequest) -> Value {
         "granted_at": r.granted_at,
         "expires_at": r.expires_at,
         "access_removed_at": r.access_removed_at,
+        "holds_access": r.holds_access(),
+        "preexisting_access": r.preexisting_access,
+        "removal": r.removal,
         "failure": r.failure,
     })
 }
@@ -159,7 +162,7 @@ pub async fn revoke_request(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let client = authorize(&state, &headers, Scope::Revoke)?;
     let body: RevokeBody =
         if body.iter().all(u8::is_ascii_whitespace) { RevokeBody::default() } else { parse_json(&body)? };
@@ -171,7 +174,8 @@ pub async fn revoke_request(
         }
         None => state.airlock.revoke_as_system(&id, &format!("api:{}", client.name), body.reason).await?,
     };
-    Ok(Json(request_json(&request)))
+    // Revoked now; the access is removed by the workflow right after (202: accepted, not yet done).
+    Ok((StatusCode::ACCEPTED, Json(request_json(&request))))
 }
 
 pub async fn healthz() -> Json<Value> {

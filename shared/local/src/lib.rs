@@ -6,5 +6,5 @@ mod runner;
 mod sqlite;
 
 pub use audit::LogAuditSink;
-pub use runner::LocalRunner;
+pub use runner::{DEFAULT_ESCALATION_BUDGET, LocalRunner};
 pub use sqlite::SqliteStore;

@@ -16,12 +16,15 @@ use tokio::sync::watch;
 
 mod outbox;
 
-/// Attempts for Escalate before EscalationFailed (the state machine's Retry on `Airlock.Transient`).
-const ESCALATE_ATTEMPTS: u32 = 4;
 /// Attempts for Deescalate before giving up to the sweeper.
 const DEESCALATE_ATTEMPTS: u32 = 8;
 /// Attempts for the other steps on transient errors.
 const STEP_ATTEMPTS: u32 = 4;
+/// How long Escalate is retried on transient errors before EscalationFailed, unless set otherwise
+/// (the state machine's Retry on `Airlock.Transient` for Escalate spans about as long).
+pub const DEFAULT_ESCALATION_BUDGET: Duration = Duration::from_secs(5 * 60);
+/// Longest wait between two attempts of a step.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Requests whose state history is kept for inspection.
 const HISTORY_LIMIT: usize = 10_000;
@@ -35,6 +38,14 @@ pub struct LocalRunner {
     tokens: AtomicU64,
     shutdown: watch::Sender<bool>,
     sweep_interval: Mutex<Duration>,
+    escalation_budget: Mutex<Duration>,
+}
+
+/// How long a step is retried on transient errors.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Attempts(u32),
+    For(Duration),
 }
 
 #[derive(Default)]
@@ -122,6 +133,7 @@ impl LocalRunner {
             tokens: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
             sweep_interval: Mutex::new(Duration::from_secs(60)),
+            escalation_budget: Mutex::new(DEFAULT_ESCALATION_BUDGET),
         })
     }
 
@@ -132,6 +144,16 @@ impl LocalRunner {
     /// How often the backstop sweeper runs (takes effect at the next [`resume`](Self::resume)).
     pub fn set_sweep_interval(&self, every: Duration) {
         *self.lock_interval() = every;
+    }
+
+    /// How long Escalate is retried on transient errors (a webhook or Identity Center outage)
+    /// before the grant fails.
+    pub fn set_escalation_budget(&self, budget: Duration) {
+        *self.escalation_budget.lock().unwrap_or_else(|e| e.into_inner()) = budget;
+    }
+
+    fn escalation_budget(&self) -> Budget {
+        Budget::For(*self.escalation_budget.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn lock_interval(&self) -> std::sync::MutexGuard<'_, Duration> {
@@ -174,6 +196,8 @@ impl LocalRunner {
             state.expires_at = request.expires_at;
             self.spawn(state, StepName::HoldUntilExpiry);
         }
+        // This process is the only deliverer: notifications a dead one had claimed are due again now.
+        self.store.release_notification_claims().await.map_err(|e| e.to_string())?;
         self.start_sweeper();
         self.start_deliverer();
         Ok(())
@@ -188,9 +212,12 @@ impl LocalRunner {
     fn start_sweeper(self: &Arc<Self>) {
         let runner = Arc::clone(self);
         let every = *self.lock_interval();
+        // The first sweep runs at once: removals a previous process left due (a revoke answered just
+        // before a crash, a failed escalation's clean-up) do not wait a whole interval.
         tokio::spawn(async move {
+            let mut first = true;
             loop {
-                if !runner.sleep(every).await {
+                if !std::mem::take(&mut first) && !runner.sleep(every).await {
                     return;
                 }
                 match runner.steps.sweep().await {
@@ -296,19 +323,24 @@ impl LocalRunner {
         step: StepName,
         state: &WorkflowState,
         token: Option<String>,
-        attempts: u32,
+        budget: Budget,
     ) -> Result<StepOutcome, StepError> {
+        let started = tokio::time::Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
             let call = StepCall { step, state: state.clone(), task_token: token.clone() };
+            let again = match budget {
+                Budget::Attempts(attempts) => attempt < attempts,
+                Budget::For(within) => started.elapsed() + backoff < within,
+            };
             match self.steps.run(call).await {
-                Err(StepError::Transient(e)) if attempt < attempts => {
+                Err(StepError::Transient(e)) if again => {
                     tracing::warn!(request_id = %state.request_id, step = step.as_str(), attempt, error = %e, "retrying step");
                     if !self.sleep(backoff).await {
                         return Err(StepError::Transient("runner shut down".into()));
                     }
-                    backoff *= 2;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     attempt += 1;
                 }
                 other => return other,
@@ -323,7 +355,7 @@ impl LocalRunner {
             self.record(&id, step);
             let next = match step {
                 StepName::Request | StepName::TimedOut | StepName::CheckExpiry | StepName::EscalationFailed => {
-                    match self.run_step(step, &state, None, STEP_ATTEMPTS).await {
+                    match self.run_step(step, &state, None, Budget::Attempts(STEP_ATTEMPTS)).await {
                         Ok(StepOutcome::Next(s)) => {
                             state = s;
                             match step {
@@ -350,12 +382,13 @@ impl LocalRunner {
                     // Like Step Functions, the token is live before the step runs: a decision may
                     // arrive while the step is still posting cards.
                     self.lock().issued.insert(token.clone());
-                    let outcome = match self.run_step(step, &state, Some(token.clone()), STEP_ATTEMPTS).await {
-                        // Read while the token is still issued: a decision arriving meanwhile is kept as early.
-                        Ok(StepOutcome::Waiting) => Ok(Awaited::Parking(self.decision_deadline(&state).await)),
-                        Ok(StepOutcome::Next(s)) => Ok(Awaited::Decided(s)),
-                        Err(e) => Err(e),
-                    };
+                    let outcome =
+                        match self.run_step(step, &state, Some(token.clone()), Budget::Attempts(STEP_ATTEMPTS)).await {
+                            // Read while the token is still issued: a decision arriving meanwhile is kept as early.
+                            Ok(StepOutcome::Waiting) => Ok(Awaited::Parking(self.decision_deadline(&state).await)),
+                            Ok(StepOutcome::Next(s)) => Ok(Awaited::Decided(s)),
+                            Err(e) => Err(e),
+                        };
                     // One critical section decides who drives on: this task (a decision came while the
                     // step ran), or whoever takes the parked token (a decision, or the timeout).
                     let early = {
@@ -395,7 +428,7 @@ impl LocalRunner {
                     Some(Decision::Approved) => StepName::Escalate,
                     _ => StepName::Done,
                 },
-                StepName::Escalate => match self.run_step(step, &state, None, ESCALATE_ATTEMPTS).await {
+                StepName::Escalate => match self.run_step(step, &state, None, self.escalation_budget()).await {
                     Ok(StepOutcome::Next(s)) => {
                         state = s;
                         StepName::HoldUntilExpiry
@@ -417,13 +450,15 @@ impl LocalRunner {
                     Some(Hold::Wait) => StepName::HoldUntilExpiry,
                     _ => StepName::Deescalate,
                 },
-                StepName::Deescalate => match self.run_step(step, &state, None, DEESCALATE_ATTEMPTS).await {
-                    Ok(_) => StepName::Done,
-                    Err(e) => {
-                        tracing::error!(request_id = %id, error = %e, "deescalation failed; the sweeper will retry");
-                        StepName::DeescalationFailed
+                StepName::Deescalate => {
+                    match self.run_step(step, &state, None, Budget::Attempts(DEESCALATE_ATTEMPTS)).await {
+                        Ok(_) => StepName::Done,
+                        Err(e) => {
+                            tracing::error!(request_id = %id, error = %e, "deescalation failed; the sweeper will retry");
+                            StepName::DeescalationFailed
+                        }
                     }
-                },
+                }
                 StepName::Done | StepName::Failed | StepName::DeescalationFailed => return,
             };
             step = next;
@@ -444,7 +479,8 @@ impl Workflow for LocalRunner {
         let state = state.clone();
         tokio::spawn(async move {
             let id = state.request_id.clone();
-            if let Err(e) = me.run_step(StepName::Deescalate, &state, None, DEESCALATE_ATTEMPTS).await {
+            if let Err(e) = me.run_step(StepName::Deescalate, &state, None, Budget::Attempts(DEESCALATE_ATTEMPTS)).await
+            {
                 tracing::error!(request_id = %id, error = %e, "early removal failed; the sweeper will retry");
             }
         });

@@ -47,7 +47,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (request_id, id) WHERE re
 ";
 
 /// Schema changes after version 1, applied in order to older files (`PRAGMA user_version` counts them).
-const MIGRATIONS: [&str; 1] = ["ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0"];
+const MIGRATIONS: [&str; 2] = [
+    "ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE outbox ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0",
+];
 
 /// Statuses whose requests can be compacted once their access is gone.
 const ENDED: [&str; 6] = ["denied", "timed_out", "cancelled", "failed", "revoked", "expired"];
@@ -431,7 +434,7 @@ impl Store for SqliteStore {
                 let mut item: OutboxItem = from_json(&body)?;
                 item.due_at = until;
                 tx.execute(
-                    "UPDATE outbox SET due_at = ?1, body = ?2 WHERE id = ?3",
+                    "UPDATE outbox SET due_at = ?1, body = ?2, claimed = 1 WHERE id = ?3",
                     params![sortable(until), to_json(&item)?, item.id],
                 )
                 .map_err(unavailable)?;
@@ -453,11 +456,21 @@ impl Store for SqliteStore {
         let item = item.clone();
         self.call(move |conn| {
             conn.execute(
-                "UPDATE outbox SET due_at = ?1, body = ?2 WHERE id = ?3",
+                "UPDATE outbox SET due_at = ?1, body = ?2, claimed = 0 WHERE id = ?3",
                 params![sortable(item.due_at), to_json(&item)?, item.id],
             )
             .map(drop)
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn release_notification_claims(&self) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            let now = sortable(Utc::now());
+            conn.execute("UPDATE outbox SET due_at = ?1, claimed = 0 WHERE claimed = 1", [now])
+                .map(drop)
+                .map_err(unavailable)
         })
         .await
     }

@@ -5,6 +5,7 @@
 //! `MOTO_ENDPOINT` when the test script started it, or else one this process starts from the project's
 //! virtualenv (`.venv/bin/moto_server`, made by `scripts/setup-venv.sh`) on a free loopback port.
 
+pub mod aws_faults;
 pub mod fixtures;
 pub mod hooks;
 pub mod slack;

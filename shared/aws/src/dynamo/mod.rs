@@ -550,5 +550,6 @@ impl Store for DynamoStore {
 
 /// A transaction cancelled by a failed condition or a concurrent transaction on the same items.
 fn is_cancelled(e: &SdkError<TransactWriteItemsError>) -> bool {
-    matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_)))
+    let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else { return false };
+    c.cancellation_reasons().iter().any(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict")))
 }

@@ -225,3 +225,23 @@ async fn an_api_revoke_answers_before_the_target_system_is_called() {
     let actions: Vec<String> = h.airlock.audit_trail(&id).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "auto_approved", "access_granted", "revoked", "access_removed"]);
 }
+
+#[tokio::test]
+async fn already_held_on_a_retried_escalation_is_not_taken_for_standing_access() {
+    let h = harness();
+    let carol = h.airlock.identify("carol@example.com").await.unwrap();
+    let request = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Emergency")).await.unwrap();
+    run(&h.airlock, StepName::Request, &request.id).await.unwrap();
+    // The first attempt applies the access, then fails (e.g. its status polls run out).
+    h.escalator.failures.lock().unwrap().push(EscalationError::Transient("status unknown".into()));
+    assert!(run(&h.airlock, StepName::Escalate, &request.id).await.is_err());
+    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Approved);
+    // The retry finds the assignment the first attempt made.
+    h.escalator.standing.lock().unwrap().push(email("carol@example.com"));
+    run(&h.airlock, StepName::Escalate, &request.id).await.unwrap();
+    let active = h.airlock.get_request(&request.id).await.unwrap();
+    assert!(!active.preexisting_access, "Airlock may have made it: it is removed at expiry");
+    h.clock.advance(16 * 60);
+    run(&h.airlock, StepName::Deescalate, &request.id).await.unwrap();
+    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![request.id.clone()]);
+}

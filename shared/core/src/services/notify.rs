@@ -116,10 +116,7 @@ impl Steps {
         let flow = deps.flow_of(&request).map_err(|e| NotifyError::Permanent(e.message))?;
         match &item.notification {
             Notification::ApprovalCard { destination } => {
-                if request.status != Status::Pending && request.cards.is_empty() {
-                    // Decided before any card went out: nothing to approve; the requester was told.
-                    return Ok(());
-                }
+                // Posted even when the request was decided meanwhile: the card then shows the outcome.
                 let card = notifier.post_approval_card(&request, flow, destination).await?;
                 self.remember_card(&request.id, card).await
             }

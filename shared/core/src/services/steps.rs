@@ -211,10 +211,20 @@ impl Steps {
             }
         }
         let target = self.target_of(&request)?;
+        // Recorded before the first call: if that call applies the access and then fails (or the
+        // process dies), a retry finding it "already held" must not mistake it for standing access.
+        let first_attempt = !request.escalation_attempted;
+        if first_attempt {
+            let mut marked = request.clone();
+            marked.escalation_attempted = true;
+            marked.touch(deps.clock.now());
+            deps.store.update_request(&marked, Status::Approved, None).await?;
+        }
         let granted_at = deps.clock.now();
         let expires_at = granted_at + request.duration().to_chrono();
         let grant = grant_spec(&request, target, expires_at);
         let found = deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
+        let standing = found == Escalation::AlreadyHeld && first_attempt;
         for _ in 0..10 {
             let mut request = deps.load(&state.request_id).await?;
             match request.status {
@@ -228,7 +238,7 @@ impl Steps {
             request.transition(Status::Active, deps.clock.now()).map_err(Error::from)?;
             request.granted_at = Some(granted_at);
             request.expires_at = Some(expires_at);
-            request.preexisting_access = found == Escalation::AlreadyHeld;
+            request.preexisting_access = standing;
             let detail = request
                 .preexisting_access
                 .then(|| "the access already existed (standing access); Airlock will leave it in place".to_string());

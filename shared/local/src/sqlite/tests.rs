@@ -199,3 +199,20 @@ async fn a_version_1_file_is_migrated_in_place() {
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.compact(Utc::now()).await.unwrap(), 0, "migrations run once");
 }
+
+#[tokio::test]
+async fn claims_left_by_a_dead_process_are_released_at_start_but_backoffs_are_kept() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = request("carol@example.com", "k1");
+    let b = request("dave@example.com", "k1");
+    store.enqueue_notifications(&[note(&a, "claimed"), note(&b, "backing off")]).await.unwrap();
+    let now = Utc::now();
+    let claimed = store.claim_notifications(now, Duration::from_secs(60), 10).await.unwrap();
+    let mut backing_off = claimed[1].clone();
+    backing_off.failed("ratelimited", Some(Duration::from_secs(30)), now);
+    store.notification_retry(&backing_off).await.unwrap();
+    // The process dies holding the first claim; the next one releases it.
+    store.release_notification_claims().await.unwrap();
+    let again = store.claim_notifications(Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(again.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [claimed[0].id.as_str()]);
+}
