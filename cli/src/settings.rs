@@ -1,4 +1,4 @@
-//! The environment contract of DESIGN.md §4, read once at start.
+//! The environment contract (README, "Run locally"), read once at start.
 
 use airlock_core::Config;
 use airlock_http::ApiTokens;

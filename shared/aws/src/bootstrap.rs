@@ -1,4 +1,4 @@
-//! Builds the AWS adapters once per process from the environment (DESIGN.md §4 plus the AWS SDK's
+//! Builds the AWS adapters once per process from the environment (the README's environment table plus the AWS SDK's
 //! standard variables, `AWS_ENDPOINT_URL` included).
 //!
 //! | variable | used for |
@@ -22,7 +22,17 @@ static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 
 /// The shared SDK configuration (region, credentials, endpoint), loaded once.
 pub async fn aws_config() -> &'static SdkConfig {
-    CONFIG.get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load()).await
+    CONFIG.get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load()).await
+}
+
+/// Bounds on every AWS call, so a stalled answer fails as a transient error (retried by the
+/// workflow or the sweeper) instead of holding a function until Lambda kills it.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(15))
+        .build()
 }
 
 fn required(name: &str) -> anyhow::Result<String> {

@@ -1,4 +1,4 @@
-//! The access request and its status machine (the status contract of DESIGN.md §4).
+//! The access request and its status machine (docs/architecture.md#the-request).
 
 use crate::audit::Actor;
 use crate::email::Email;

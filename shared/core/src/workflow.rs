@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Version of [`WorkflowState`]'s shape; executions waiting across a release carry the old one.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The states of the workflow (DESIGN.md §2), named exactly as in the state machine definition.
+/// The states of the workflow (docs/architecture.md#workflow), named exactly as in the state machine definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StepName {
     Request,

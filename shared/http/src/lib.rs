@@ -1,4 +1,4 @@
-//! The HTTP surface of Airlock (DESIGN.md §4): Slack's four endpoints, the `/api/v1` JSON API and
+//! The HTTP surface of Airlock (docs/architecture.md#contracts): Slack's four endpoints, the `/api/v1` JSON API and
 //! `/healthz`, as one axum [`Router`] served by `airlock serve` and by the slack-ingress Lambda.
 
 mod api;

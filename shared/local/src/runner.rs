@@ -1,5 +1,5 @@
 //! The in-process workflow runner: drives core's step handlers through the same states, in the same
-//! order, as the Step Functions definition (DESIGN.md §2), with timers that survive a restart
+//! order, as the Step Functions definition (docs/architecture.md#workflow), with timers that survive a restart
 //! because [`LocalRunner::resume`] rebuilds them from the store.
 
 use airlock_core::ports::{Store, Workflow};
@@ -196,6 +196,12 @@ impl LocalRunner {
             state.expires_at = request.expires_at;
             self.spawn(state, StepName::HoldUntilExpiry);
         }
+        // Ended grants whose removal a previous process left due (a revoke answered just before a
+        // crash, a failed escalation's clean-up) are removed now, not at the next sweep.
+        let due = store.removals_due(Utc::now(), 10_000).await.map_err(|e| e.to_string())?;
+        for request in due.into_iter().filter(|r| r.status != Status::Active) {
+            self.remove_now(&WorkflowState::start(request.id, 0)).await?;
+        }
         // This process is the only deliverer: notifications a dead one had claimed are due again now.
         self.store.release_notification_claims().await.map_err(|e| e.to_string())?;
         self.start_sweeper();
@@ -212,12 +218,9 @@ impl LocalRunner {
     fn start_sweeper(self: &Arc<Self>) {
         let runner = Arc::clone(self);
         let every = *self.lock_interval();
-        // The first sweep runs at once: removals a previous process left due (a revoke answered just
-        // before a crash, a failed escalation's clean-up) do not wait a whole interval.
         tokio::spawn(async move {
-            let mut first = true;
             loop {
-                if !std::mem::take(&mut first) && !runner.sleep(every).await {
+                if !runner.sleep(every).await {
                     return;
                 }
                 match runner.steps.sweep().await {

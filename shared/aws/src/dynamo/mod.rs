@@ -19,7 +19,7 @@
 //! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (N, epoch seconds) |
 //!
-//! Indexes, one per non-key access pattern of DESIGN.md §3 (no scans); each index holds several
+//! Indexes, one per non-key access pattern of docs/architecture.md#records-and-access-patterns (no scans); each index holds several
 //! kinds of partition, told apart by the partition key's prefix:
 //! * `gsi1` (`gsi1pk` = `USER#<email>`, `gsi1sk` = id): a user's requests, newest first. A user's
 //!   requests for one access key are that partition filtered on `access_key`.

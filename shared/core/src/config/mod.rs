@@ -1,4 +1,4 @@
-//! The config file (DESIGN.md §4): organization, Slack settings and flows, validated on load.
+//! The config file (docs/architecture.md#contracts): organization, Slack settings and flows, validated on load.
 
 use crate::email::Email;
 use crate::flow::{Flow, Principal, TargetKind};

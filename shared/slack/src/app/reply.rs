@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-/// Slack's four endpoints (DESIGN.md §4).
+/// Slack's four endpoints (docs/architecture.md#contracts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlackRoute {
     /// `POST /slack/commands`: slash commands.
