@@ -101,7 +101,11 @@ async fn five_hundred_approve_clicks_and_their_retries_escalate_once() {
     let notices = t.slack.calls_to("chat.postEphemeral");
     assert_eq!(notices.len(), 399);
     assert!(notices.iter().all(|c| c.text().contains("Nothing changed")), "{:?}", notices[0]);
-    eprintln!("500 clicks acked in {acked:?}; requester told in {told:?}; clickers in {:?}", started.elapsed());
+    eprintln!(
+        "500 clicks acked in {acked:?}; requester told in {told:?}; clickers in {:?}; users.info calls: {}",
+        started.elapsed(),
+        t.slack.calls_to("users.info").len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

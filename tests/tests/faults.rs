@@ -2,7 +2,7 @@
 //! slowness, and webhook targets that time out, fail for a while or refuse. Nothing is lost, no
 //! grant waits for Slack, no ack waits for more than what must be synchronous, and a failed
 //! escalation is cleaned up. Every wait is on something observable (a call the fakes received, a
-//! status reached), never on a sleep.
+//! status reached, polled), never on a fixed sleep.
 
 use airlock_core::{RequestId, Status};
 use airlock_e2e::*;
@@ -162,7 +162,10 @@ async fn a_slack_outage_delays_messages_and_blocks_no_grant() {
     assert!(t.slack.calls_to("chat.postMessage").is_empty(), "Slack was still refusing every message");
     // Dave asks for something else while Slack is still down; it stays pending.
     let dave = t.request_prod(DAVE, "prod-admin", "1h", "Normal").await;
-    wait_attempt(&t, "users.lookupByEmail", |c| c.refused == Some(Fault::Status(503))).await;
+    eventually("Dave's cards queued while Slack is down", SOON, async || {
+        t.app.get_request(&dave).await.unwrap().cards_queued
+    })
+    .await;
 
     // Slack is back: everything arrives, once.
     t.slack.clear_faults();
@@ -186,8 +189,8 @@ async fn a_slack_outage_delays_messages_and_blocks_no_grant() {
         )
         .await;
 
-    // Dave's request is still waiting: its card reaches the channel and the approver's DMs, though
-    // looking the approver up failed while Slack was down.
+    // Dave's request is still waiting: its card reaches the channel and the approver's DMs (the
+    // approver is looked up when their card is delivered, after Slack is back).
     t.slack
         .wait_for(
             "chat.postMessage",
@@ -202,18 +205,11 @@ async fn a_slack_outage_delays_messages_and_blocks_no_grant() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_card_post_that_is_rate_limited_is_posted_later() {
     let t = TestApp::spawn().await;
-    // Hold the approver lookup (made before the cards are queued) until the first messages are out,
-    // so the rate limits below hit the cards.
-    t.slack.fault_next("users.lookupByEmail", 1, Fault::Delay(Duration::from_secs(2)));
+    // More rate limits on the channel's card than one delivery's retries: it goes back to the outbox.
+    t.slack.fault_next_in("chat.postMessage", APPROVALS, 4, Fault::RateLimited { retry_after_secs: 1 });
+    t.slack.fault_next_in("chat.postMessage", APPROVALS, 2, Fault::Error("ratelimited".into()));
     let id = t.request_prod(CAROL, "prod-admin", "1h", "Normal").await;
     t.dm(CAROL, "was submitted").await;
-    t.slack
-        .wait_for("chat.postMessage", |c| c.arg("channel") == Some("C0AUDIT") && c.text().contains(id.as_str()), SOON)
-        .await;
-    // More rate limits than one delivery's retries: the card goes back to the outbox.
-    t.slack.fault_next("chat.postMessage", 4, Fault::RateLimited { retry_after_secs: 1 });
-    t.slack.fault_next("chat.postMessage", 2, Fault::Error("ratelimited".into()));
-    assert!(t.slack.attempts_to("users.lookupByEmail").is_empty(), "the cards were not queued yet");
 
     t.slack.wait_for("chat.postMessage", |c| to_user(c, BOB) && c.text().contains(id.as_str()), RECOVERY).await;
     let limited = refused(&t, "chat.postMessage");
@@ -308,9 +304,8 @@ enum Answer {
     Late,
 }
 
-/// Decides the answer to a call from its action, how many calls of that action came before, and
-/// how long ago the first one came.
-type Policy = dyn Fn(&str, usize, Duration) -> Answer + Send + Sync;
+/// Decides the answer to a call from its action and how many calls of that action came before.
+type Policy = dyn Fn(&str, usize) -> Answer + Send + Sync;
 
 #[derive(Debug, Clone)]
 struct HookCall {
@@ -322,7 +317,6 @@ struct HookCall {
 struct HookState {
     policy: Box<Policy>,
     calls: Mutex<Vec<HookCall>>,
-    first: Mutex<Vec<(String, Instant)>>,
 }
 
 /// A webhook target that answers as its policy says and records every signed call.
@@ -339,8 +333,8 @@ impl Drop for FlakyHook {
 }
 
 impl FlakyHook {
-    async fn start(policy: impl Fn(&str, usize, Duration) -> Answer + Send + Sync + 'static) -> FlakyHook {
-        let state = Arc::new(HookState { policy: Box::new(policy), calls: Mutex::default(), first: Mutex::default() });
+    async fn start(policy: impl Fn(&str, usize) -> Answer + Send + Sync + 'static) -> FlakyHook {
+        let state = Arc::new(HookState { policy: Box::new(policy), calls: Mutex::default() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().route("/hook", post(flaky_receive)).with_state(state.clone());
@@ -377,21 +371,10 @@ async fn flaky_receive(State(state): State<Arc<HookState>>, headers: HeaderMap, 
         return StatusCode::BAD_REQUEST;
     };
     let action = call["action"].as_str().unwrap_or_default().to_string();
-    let since_first = {
-        let mut first = state.first.lock().unwrap();
-        let at = match first.iter().find(|(a, _)| *a == action) {
-            Some((_, at)) => *at,
-            None => {
-                first.push((action.clone(), Instant::now()));
-                Instant::now()
-            }
-        };
-        at.elapsed()
-    };
     let answer = {
         let mut calls = state.calls.lock().unwrap();
         let before = calls.iter().filter(|c| c.action == action).count();
-        let answer = (state.policy)(&action, before, since_first);
+        let answer = (state.policy)(&action, before);
         let request_id = call["request_id"].as_str().unwrap_or_default().to_string();
         calls.push(HookCall { action, request_id, answer });
         answer
@@ -440,14 +423,13 @@ flows:
     )
 }
 
-/// A webhook outage longer than the old ~8-second escalation budget (16 calls).
-const WEBHOOK_OUTAGE: Duration = Duration::from_secs(20);
+/// Escalation calls the old fixed budget made before failing a grant (4 attempts of 4 calls).
+const OLD_BUDGET_CALLS: usize = 16;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_escalation_outlasts_a_webhook_that_times_out_then_fails_for_a_while() {
-    let hook = FlakyHook::start(|action, before, since_first| match action {
-        "escalate" if before == 0 => Answer::Late,
-        "escalate" if since_first < WEBHOOK_OUTAGE => Answer::Status(503),
+async fn an_escalation_outlasts_a_webhook_outage_longer_than_the_old_budget() {
+    let hook = FlakyHook::start(|action, before| match action {
+        "escalate" if before <= OLD_BUDGET_CALLS => Answer::Status(503),
         _ => Answer::Ok,
     })
     .await;
@@ -455,23 +437,41 @@ async fn an_escalation_outlasts_a_webhook_that_times_out_then_fails_for_a_while(
     let t = TestApp::spawn_with(|_| webhook_config(&url), None).await;
     let id = t.request_prod(CAROL, "billing", "1h", "Emergency").await;
 
-    let ended = settled(&t, &id, Duration::from_secs(300)).await;
-    let calls = hook.calls("escalate", &id);
-    let answers: Vec<Answer> = calls.iter().map(|c| c.answer).collect();
-    assert_eq!(ended, Status::Active, "the grant gave up during a {WEBHOOK_OUTAGE:?} outage after {answers:?}");
-    assert_eq!(answers.first(), Some(&Answer::Late), "the first call timed out");
-    assert!(answers.contains(&Answer::Status(503)));
+    let ended = settled(&t, &id, ESCALATION_BUDGET + SOON).await;
+    let answers: Vec<Answer> = hook.calls("escalate", &id).iter().map(|c| c.answer).collect();
+    assert_eq!(ended, Status::Active, "the grant gave up after {answers:?}");
+    assert_eq!(answers.len(), OLD_BUDGET_CALLS + 2, "{answers:?}");
     assert_eq!(hook.succeeded("escalate", &id), 1);
     assert!(hook.calls("deescalate", &id).is_empty(), "nothing removed");
     t.dm(CAROL, "is active").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_escalation_removes_what_the_target_may_have_applied() {
-    // The target applies the grant but answers too late, then refuses every retry; the first
-    // removal attempt fails too.
-    let hook = FlakyHook::start(|action, before, _| match (action, before) {
+async fn an_escalation_that_times_out_then_fails_for_good_is_removed() {
+    // The target applies the grant but answers after the escalator's timeout, then fails every
+    // retry until the budget is spent; the first removal attempt fails too.
+    let hook = FlakyHook::start(|action, before| match (action, before) {
         ("escalate", 0) => Answer::Late,
+        ("escalate", _) => Answer::Status(503),
+        ("deescalate", 0) => Answer::Status(503),
+        _ => Answer::Ok,
+    })
+    .await;
+    let url = hook.url();
+    let t = TestApp::spawn_with(|_| webhook_config(&url), None).await;
+    let id = t.request_prod(CAROL, "billing", "1h", "Emergency").await;
+
+    assert_eq!(settled(&t, &id, ESCALATION_BUDGET + SOON).await, Status::Failed);
+    t.dm(CAROL, "could not be granted").await;
+    removed_after_failure(&t, &hook, &id).await;
+    let escalations: Vec<Answer> = hook.calls("escalate", &id).iter().map(|c| c.answer).collect();
+    assert_eq!(escalations.first(), Some(&Answer::Late));
+    assert!(escalations[1..].iter().all(|a| *a == Answer::Status(503)), "{escalations:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_escalation_fails_at_once_and_is_removed() {
+    let hook = FlakyHook::start(|action, before| match (action, before) {
         ("escalate", _) => Answer::Status(403),
         ("deescalate", 0) => Answer::Status(503),
         _ => Answer::Ok,
@@ -481,17 +481,23 @@ async fn a_failed_escalation_removes_what_the_target_may_have_applied() {
     let t = TestApp::spawn_with(|_| webhook_config(&url), None).await;
     let id = t.request_prod(CAROL, "billing", "1h", "Emergency").await;
 
-    assert_eq!(settled(&t, &id, Duration::from_secs(60)).await, Status::Failed);
+    assert_eq!(settled(&t, &id, SOON).await, Status::Failed);
     t.dm(CAROL, "could not be granted").await;
-    eventually("a deescalate after the failed escalation", SOON, async || hook.succeeded("deescalate", &id) > 0).await;
+    removed_after_failure(&t, &hook, &id).await;
     let escalations: Vec<Answer> = hook.calls("escalate", &id).iter().map(|c| c.answer).collect();
-    assert_eq!(escalations, [Answer::Late, Answer::Status(403)], "a refusal is not retried");
-    let removals: Vec<Answer> = hook.calls("deescalate", &id).iter().map(|c| c.answer).collect();
-    assert_eq!(removals, [Answer::Status(503), Answer::Ok], "the removal is retried until it succeeds, once");
+    assert_eq!(escalations, [Answer::Status(403)], "a refusal is not retried");
+}
+
+/// After a failed escalation: one removal that succeeds (after a failed attempt), recorded on the
+/// request and in its audit trail.
+async fn removed_after_failure(t: &TestApp, hook: &FlakyHook, id: &RequestId) {
+    eventually("a deescalate after the failed escalation", SOON, async || hook.succeeded("deescalate", id) > 0).await;
     eventually("the removal recorded on the request", SOON, async || {
-        t.app.get_request(&id).await.unwrap().access_removed_at.is_some()
+        t.app.get_request(id).await.unwrap().access_removed_at.is_some()
     })
     .await;
-    let actions: Vec<String> = t.app.audit_trail(&id).await.unwrap().into_iter().map(|e| e.action).collect();
+    let removals: Vec<Answer> = hook.calls("deescalate", id).iter().map(|c| c.answer).collect();
+    assert_eq!(removals, [Answer::Status(503), Answer::Ok], "the removal is retried until it succeeds, once");
+    let actions: Vec<String> = t.app.audit_trail(id).await.unwrap().into_iter().map(|e| e.action).collect();
     assert!(actions.contains(&"escalation_failed".to_string()), "{actions:?}");
 }

@@ -19,7 +19,8 @@ pub const MAX_ASKED_WAIT: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notification {
-    /// Post the approval card to a channel or an approver's DM, and remember the message on the request.
+    /// Post the approval card to a channel or an approver's DM (a Slack id, or an approver's email
+    /// looked up at delivery), and remember the message on the request.
     ApprovalCard { destination: String },
     /// Rewrite the request's cards with its current state.
     CardUpdate,

@@ -149,7 +149,10 @@ impl HookReceiver {
                 return;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                panic!("fewer than {n} {action} calls for {request_id} within {within:?}; received: {:?}", self.calls());
+                panic!(
+                    "fewer than {n} {action} calls for {request_id} within {within:?}; received: {:?}",
+                    self.calls()
+                );
             }
         }
     }

@@ -86,14 +86,17 @@ pub const ANY_METHOD: &str = "*";
 
 struct FaultRule {
     method: String,
+    /// Only calls whose `channel` argument is this one; None: any.
+    channel: Option<String>,
     /// Calls left to fault; None: every call.
     remaining: Option<usize>,
     fault: Fault,
 }
 
 impl FaultRule {
-    fn applies(&self, method: &str, delay: bool) -> bool {
+    fn applies(&self, method: &str, channel: Option<&str>, delay: bool) -> bool {
         (self.method == ANY_METHOD || self.method == method)
+            && self.channel.as_deref().is_none_or(|c| Some(c) == channel)
             && matches!(self.fault, Fault::Delay(_)) == delay
             && self.remaining != Some(0)
     }
@@ -175,13 +178,19 @@ impl FakeSlack {
     /// Faults apply in the order given; a [`Fault::Delay`] and one other fault may apply to the
     /// same call.
     pub fn fault_next(&self, method: &str, times: usize, fault: Fault) {
-        self.add_fault(method, Some(times), fault);
+        self.add_fault(method, None, Some(times), fault);
+    }
+
+    /// Like [`Self::fault_next`], for calls to `method` whose `channel` argument is `channel` only
+    /// (e.g. the approval card to one channel while DMs go through).
+    pub fn fault_next_in(&self, method: &str, channel: &str, times: usize, fault: Fault) {
+        self.add_fault(method, Some(channel.into()), Some(times), fault);
     }
 
     /// Answers every call to `method` ([`ANY_METHOD`]: to any method) with `fault` from now on,
     /// e.g. `fault_always(ANY_METHOD, Fault::Delay(300 ms))` for a slow Slack.
     pub fn fault_always(&self, method: &str, fault: Fault) {
-        self.add_fault(method, None, fault);
+        self.add_fault(method, None, None, fault);
     }
 
     /// Removes every fault not yet used: the fake answers normally again.
@@ -189,8 +198,8 @@ impl FakeSlack {
         self.shared.faults.lock().unwrap().clear();
     }
 
-    fn add_fault(&self, method: &str, remaining: Option<usize>, fault: Fault) {
-        self.shared.faults.lock().unwrap().push(FaultRule { method: method.into(), remaining, fault });
+    fn add_fault(&self, method: &str, channel: Option<String>, remaining: Option<usize>, fault: Fault) {
+        self.shared.faults.lock().unwrap().push(FaultRule { method: method.into(), channel, remaining, fault });
     }
 
     /// Waits until a call to `method` matches `predicate` and returns it; panics after `timeout`,
@@ -230,7 +239,7 @@ async fn handle(
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| !token.trim().is_empty());
     let args = arguments(&headers, query.as_deref(), &body);
-    let (delay, refusal) = shared.take_faults(&method);
+    let (delay, refusal) = shared.take_faults(&method, args.get("channel").and_then(Value::as_str));
     // Answered on its own task so that a delayed call is recorded even when the client gives up.
     let answer = tokio::spawn(async move {
         if let Some(delay) = delay {
@@ -302,10 +311,10 @@ fn arguments(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Value {
 
 impl Shared {
     /// Uses up the first delay and the first other fault that apply to a call to `method`.
-    fn take_faults(&self, method: &str) -> (Option<Duration>, Option<Fault>) {
+    fn take_faults(&self, method: &str, channel: Option<&str>) -> (Option<Duration>, Option<Fault>) {
         let mut faults = self.faults.lock().unwrap();
         let mut take = |delay: bool| {
-            let rule = faults.iter_mut().find(|r| r.applies(method, delay))?;
+            let rule = faults.iter_mut().find(|r| r.applies(method, channel, delay))?;
             if let Some(remaining) = rule.remaining.as_mut() {
                 *remaining -= 1;
             }

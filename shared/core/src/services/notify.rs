@@ -117,7 +117,8 @@ impl Steps {
         match &item.notification {
             Notification::ApprovalCard { destination } => {
                 // Posted even when the request was decided meanwhile: the card then shows the outcome.
-                let card = notifier.post_approval_card(&request, flow, destination).await?;
+                let destination = self.slack_destination(destination).await?;
+                let card = notifier.post_approval_card(&request, flow, &destination).await?;
                 self.remember_card(&request.id, card).await
             }
             Notification::CardUpdate => notifier.update_approval_cards(&request, flow).await,
@@ -131,6 +132,20 @@ impl Steps {
             }
             Notification::AuditLine { channel, event } => notifier.post_audit(channel, &request, event).await,
             Notification::Text { .. } => Ok(()),
+        }
+    }
+
+    /// A channel or Slack user id as is; an approver's email as their Slack id (a lookup failure is
+    /// retried; nobody in Slack with that email is permanent).
+    async fn slack_destination(&self, destination: &str) -> std::result::Result<String, NotifyError> {
+        if !destination.contains('@') {
+            return Ok(destination.to_string());
+        }
+        let email: crate::email::Email = destination.parse().map_err(NotifyError::Permanent)?;
+        match self.deps.directory.user_by_email(&email).await {
+            Ok(Some(user)) => Ok(user.slack_id),
+            Ok(None) => Err(NotifyError::Permanent(format!("no Slack user has the approver's email {email}"))),
+            Err(e) => Err(NotifyError::retry(format!("approver lookup failed: {e}"))),
         }
     }
 

@@ -5,7 +5,7 @@
 use super::Steps;
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, ErrorCode};
-use crate::flow::Target;
+use crate::flow::{Principal, Target};
 use crate::outbox::{Notification, OutboxItem};
 use crate::ports::{Escalation, EscalationError, GrantSpec, RequesterUpdate, StoreError};
 use crate::request::{AccessRequest, Status};
@@ -149,9 +149,13 @@ impl Steps {
             let mut outbox = Vec::new();
             if !request.cards_queued {
                 let flow = deps.flow_of(&request)?.clone();
-                let approvers = deps.approver_users(&flow, &request.requester.email).await;
-                let destinations =
-                    flow.approvers.channel.iter().cloned().chain(approvers.into_iter().map(|a| a.slack_id));
+                // Approvers named by email are looked up when their card is delivered, with the
+                // outbox's retries: a Slack outage now must not cost anyone their card.
+                let approvers = flow.approvers.users.iter().filter(|p| match p {
+                    Principal::Email(email) => email != &request.requester.email || flow.allow_self_approval,
+                    Principal::SlackId(_) => true,
+                });
+                let destinations = flow.approvers.channel.iter().cloned().chain(approvers.map(|p| p.to_string()));
                 let now = deps.clock.now();
                 outbox = destinations
                     .map(|destination| {

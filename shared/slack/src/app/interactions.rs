@@ -34,7 +34,7 @@ impl SlackApp {
             _ => None,
         };
         if let Some(message) = notice {
-            self.explain(click, action, &message).await;
+            self.explain(click, &message).await;
         }
     }
 
@@ -47,11 +47,11 @@ impl SlackApp {
 
     /// Tells the clicker what happened: ephemerally in the card's channel, or by DM when the card
     /// is a DM or not in a channel. Queued in the outbox, so the click is acked without waiting for
-    /// Slack and the message survives a rate limit.
-    async fn explain(&self, click: &BlockActions, action: &BlockAction, message: &str) {
-        let request = request_id(action).ok();
+    /// Slack and the message survives a rate limit; not in the request's own ordered stream, so a
+    /// storm of refused clicks never delays the requester's messages.
+    async fn explain(&self, click: &BlockActions, message: &str) {
         let user = click.user.id.as_str();
-        if let Err(e) = self.airlock.tell_user(request.as_ref(), user, click.channel_id(), message).await {
+        if let Err(e) = self.airlock.tell_user(None, user, click.channel_id(), message).await {
             tracing::warn!(error = %e, "could not queue the explanation of a click");
         }
     }
