@@ -89,7 +89,7 @@ async fn main() {
         let id = loop {
             let pending = airlock.list_requests(&email, Some(Status::Pending), 1).await.unwrap();
             match pending.first() {
-                Some(r) if r.cards_queued => break r.id.clone(),
+                Some(r) if r.cards_queued() => break r.id().clone(),
                 _ => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         };

@@ -15,8 +15,8 @@ pub async fn requests(user: &str, status: Option<&str>) -> anyhow::Result<()> {
     let status = status.map(str::parse::<Status>).transpose().map_err(anyhow::Error::msg)?;
     let requests = open_store()?.requests_of_user(&user.to_ascii_lowercase(), status, 100).await?;
     for r in requests {
-        let expiry = r.expires_at.map(|e| format!(" until {}", e.to_rfc3339())).unwrap_or_default();
-        println!("{}  {:<9}  {}/{}  {}{}", r.id, r.status, r.flow, r.target, r.duration(), expiry);
+        let expiry = r.expires_at().map(|e| format!(" until {}", e.to_rfc3339())).unwrap_or_default();
+        println!("{}  {:<9}  {}/{}  {}{}", r.id(), r.status(), r.flow(), r.target(), r.duration(), expiry);
     }
     Ok(())
 }

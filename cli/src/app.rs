@@ -1,14 +1,16 @@
-//! The local assembly: SQLite store, in-process runner, Slack, webhooks, and the HTTP router.
+//! The local application: the store (SQLite, or DynamoDB), the in-process runner and the HTTP router
+//! over the dependencies `airlock_aws::assembly` builds.
 
 use crate::settings::{Settings, StoreKind};
-use airlock_core::escalators::EscalatorSet;
-use airlock_core::ports::{Store, SystemClock};
-use airlock_core::{Airlock, Deps};
+use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
+use airlock_aws::bootstrap;
+use airlock_core::Airlock;
+use airlock_core::ports::Store;
 use airlock_http::{AppState, router};
-use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
-use airlock_slack::{SlackApi, SlackApp, SlackDirectory, SlackNotifier};
-use airlock_webhook::{HttpOptionsSource, WebhookEscalator};
+use airlock_local::{LocalRunner, SqliteStore};
+use airlock_slack::{SlackApi, SlackApp};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -40,30 +42,19 @@ impl LocalApp {
         };
         let store: Arc<dyn Store> = match &sqlite {
             Some(sqlite) => Arc::new(sqlite.clone()),
-            None => airlock_aws::bootstrap::dynamo_store_from_env().await?,
+            None => bootstrap::dynamo_store_from_env().await?,
         };
         // Interactive calls (the ack path) fail fast; notifications go through a client that honours
         // Slack's rate limits and retries, from the outbox.
         let slack = Arc::new(SlackApi::new(&settings.slack_api_url, &settings.bot_token)?);
-        let slack_background = Arc::new(SlackApi::background(&settings.slack_api_url, &settings.bot_token)?);
-        let mut escalators = EscalatorSet::new().with("webhook", Arc::new(WebhookEscalator::new()));
-        if settings.config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
-            escalators = escalators.with("aws_sso", airlock_aws::bootstrap::sso_escalator_from_env().await?);
-        }
-        let audit: Arc<dyn airlock_core::ports::AuditSink> = match std::env::var("AIRLOCK_EVENT_BUS") {
-            Ok(bus) if !bus.is_empty() => airlock_aws::bootstrap::event_bridge_sink_from_env(&bus).await?,
-            _ => Arc::new(LogAuditSink),
+        let notifier = Arc::new(SlackApi::background(&settings.slack_api_url, &settings.bot_token)?);
+        let adapters = Adapters {
+            event_bus: bootstrap::event_bus(),
+            prefetch: Prefetch::UrlOnly,
+            webhook_secrets: HashMap::new(),
         };
-        let deps = Deps {
-            config: Arc::new(settings.config.clone()),
-            store: store.clone(),
-            notifier: Arc::new(SlackNotifier::new(slack_background, settings.config.clone())),
-            escalator: Arc::new(escalators),
-            audit,
-            directory: Arc::new(SlackDirectory::new(slack.clone())),
-            options: Arc::new(HttpOptionsSource::new()),
-            clock: Arc::new(SystemClock),
-        };
+        let clients = SlackClients { directory: slack.clone(), notifier };
+        let deps = assembly::deps(&settings.config, store.clone(), clients, adapters).await?;
         let runner = LocalRunner::new(airlock_core::Steps::new(deps.clone()), store);
         runner.set_sweep_interval(settings.sweep_interval);
         runner.set_escalation_budget(settings.escalation_budget);

@@ -194,7 +194,7 @@ impl TestApp {
         assert_eq!(answer["response_action"], "clear", "the form was not accepted: {answer}");
         let mine = self.app.list_requests(&email_of(user), None, 100).await.unwrap();
         assert_eq!(mine.len(), before + 1, "one new request");
-        mine[0].id.clone()
+        mine[0].id().clone()
     }
 
     /// Clicks `action` (`approve` / `deny`) on the request's card as `user`; as an approver would,
@@ -211,7 +211,7 @@ impl TestApp {
     }
 
     pub async fn status_of(&self, id: &RequestId) -> Status {
-        self.app.get_request(id).await.unwrap().status
+        self.app.get_request(id).await.unwrap().status()
     }
 
     /// Waits until the request reaches `status`; panics with the status it is stuck in.

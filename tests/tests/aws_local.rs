@@ -166,7 +166,7 @@ flows:
         )
         .await;
     assert_eq!(answer["response_action"], "clear", "{answer}");
-    let id = t.app.list_requests("carol@example.com", None, 10).await.unwrap()[0].id.clone();
+    let id = t.app.list_requests("carol@example.com", None, 10).await.unwrap()[0].id().clone();
     t.click(BOB, "approve", &id).await;
     t.wait_status(&id, Status::Active, SOON).await;
     let TargetSso { account, permission_set } = target_of(&t, &id).await;
@@ -201,8 +201,8 @@ struct TargetSso {
 
 async fn target_of(t: &TestApp, id: &airlock_core::RequestId) -> TargetSso {
     let request = t.app.get_request(id).await.unwrap();
-    let flow = t.app.config().flow(&request.flow).unwrap();
-    match &flow.target(&request.target).unwrap().kind {
+    let flow = t.app.config().flow(request.flow()).unwrap();
+    match &flow.target(request.target()).unwrap().kind {
         airlock_core::TargetKind::AwsSso { account_id, permission_set_arn, .. } => {
             TargetSso { account: account_id.clone(), permission_set: permission_set_arn.clone() }
         }

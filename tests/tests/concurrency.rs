@@ -91,8 +91,8 @@ async fn five_hundred_approve_clicks_and_their_retries_escalate_once() {
     assert_eq!(t.hooks.count("escalate", id.as_str()), 1, "one escalation");
     assert_eq!(approvals(&t, &id).await, 1, "one approved audit event");
     let request = t.app.get_request(&id).await.unwrap();
-    assert_eq!(request.status, Status::Active);
-    assert_eq!(request.approvals.len(), 1);
+    assert_eq!(request.status(), Status::Active);
+    assert_eq!(request.approvals().len(), 1);
     // Every other first delivery is told, once, that it changed nothing; redeliveries are ignored.
     eventually("399 clickers told nothing changed", Duration::from_secs(60), async || {
         t.slack.calls_to("chat.postEphemeral").len() >= 399

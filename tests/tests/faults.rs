@@ -4,7 +4,7 @@
 //! escalation is cleaned up. Every wait is on something observable (a call the fakes received, a
 //! status reached, polled), never on a fixed sleep.
 
-use airlock_core::{RequestId, Status};
+use airlock_core::{AuditAction, RequestId, Status};
 use airlock_e2e::*;
 use airlock_testkit::slack::{ANY_METHOD, Fault, SlackCall, block_actions_body, slash_command_body};
 use axum::body::Bytes;
@@ -63,7 +63,7 @@ async fn eventually(what: &str, within: Duration, check: impl AsyncFn() -> bool)
 /// Waits until both approval cards of `id` (the channel's and Bob's DM) are recorded on it.
 async fn cards_recorded(t: &TestApp, id: &RequestId) {
     eventually("both cards recorded on the request", SOON, async || {
-        t.app.get_request(id).await.unwrap().cards.len() == 2
+        t.app.get_request(id).await.unwrap().cards().len() == 2
     })
     .await;
 }
@@ -163,7 +163,7 @@ async fn a_slack_outage_delays_messages_and_blocks_no_grant() {
     // Dave asks for something else while Slack is still down; it stays pending.
     let dave = t.request_prod(DAVE, "prod-admin", "1h", "Normal").await;
     eventually("Dave's cards queued while Slack is down", SOON, async || {
-        t.app.get_request(&dave).await.unwrap().cards_queued
+        t.app.get_request(&dave).await.unwrap().cards_queued()
     })
     .await;
 
@@ -179,7 +179,7 @@ async fn a_slack_outage_delays_messages_and_blocks_no_grant() {
     })
     .await;
     assert_eq!(posts(&t, "C0AUDIT", id.as_str()).len(), 3);
-    let card = t.app.get_request(&id).await.unwrap().cards;
+    let card = t.app.get_request(&id).await.unwrap().cards().to_vec();
     assert!(card.iter().any(|c| c.channel == APPROVALS), "the channel card is on the request: {card:?}");
     t.slack
         .wait_for(
@@ -228,7 +228,7 @@ async fn a_card_post_that_is_rate_limited_is_posted_later() {
     t.slack
         .wait_for("chat.update", |c| c.arg("channel") == Some(APPROVALS) && c.text().contains("access active"), SOON)
         .await;
-    let card = t.app.get_request(&id).await.unwrap().cards.into_iter().find(|c| c.channel == APPROVALS).unwrap();
+    let card = t.app.get_request(&id).await.unwrap().cards().iter().find(|c| c.channel == APPROVALS).unwrap().clone();
     let updates = t.slack.calls_to("chat.update");
     let updates: Vec<_> = updates.iter().filter(|c| c.arg("channel") == Some(APPROVALS)).collect();
     assert!(updates.iter().all(|c| c.arg("ts") == Some(card.ts.as_str())), "{updates:?}");
@@ -270,7 +270,7 @@ async fn acks_wait_for_nothing_but_the_identity_lookup_on_a_slow_slack() {
         "the submission waited for {:?}",
         methods(&during)
     );
-    let id = t.app.list_requests("dave@example.com", None, 10).await.unwrap().remove(0).id;
+    let id = t.app.list_requests("dave@example.com", None, 10).await.unwrap().remove(0).id().clone();
 
     // Everything the submission implies is delivered before the click, so calls made for the click
     // are all that can arrive while it is answered.
@@ -493,11 +493,11 @@ async fn a_refused_escalation_fails_at_once_and_is_removed() {
 async fn removed_after_failure(t: &TestApp, hook: &FlakyHook, id: &RequestId) {
     eventually("a deescalate after the failed escalation", SOON, async || hook.succeeded("deescalate", id) > 0).await;
     eventually("the removal recorded on the request", SOON, async || {
-        t.app.get_request(id).await.unwrap().access_removed_at.is_some()
+        t.app.get_request(id).await.unwrap().access_removed_at().is_some()
     })
     .await;
     let removals: Vec<Answer> = hook.calls("deescalate", id).iter().map(|c| c.answer).collect();
     assert_eq!(removals, [Answer::Status(503), Answer::Ok], "the removal is retried until it succeeds, once");
-    let actions: Vec<String> = t.app.audit_trail(id).await.unwrap().into_iter().map(|e| e.action).collect();
-    assert!(actions.contains(&"escalation_failed".to_string()), "{actions:?}");
+    let actions: Vec<_> = t.app.audit_trail(id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert!(actions.contains(&AuditAction::EscalationFailed), "{actions:?}");
 }

@@ -22,7 +22,7 @@ async fn an_overdue_grant_is_removed_as_soon_as_the_server_is_back() {
     t.wait_status(&id, Status::Active, SOON).await;
     t.stop().await;
     // Stay down just past the expiry.
-    let expires_at = t.app.get_request(&id).await.unwrap().expires_at.unwrap();
+    let expires_at = t.app.get_request(&id).await.unwrap().expires_at().unwrap();
     let down = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(100);
     tokio::time::sleep(down).await;
     assert_eq!(t.hooks.count("deescalate", id.as_str()), 0, "nobody removed it while the server was down");

@@ -71,7 +71,7 @@ async fn emergency_is_auto_approved_by_rule() {
     t.wait_status(&id, Status::Active, SOON).await;
     assert_eq!(t.hooks.count("escalate", id.as_str()), 1);
     let request = t.app.get_request(&id).await.unwrap();
-    assert!(request.approvals.is_empty(), "no human approved it");
+    assert!(request.approvals().is_empty(), "no human approved it");
     t.dm(CAROL, "is active").await;
 }
 
@@ -101,8 +101,8 @@ async fn self_approval_is_refused_unless_the_flow_allows_it() {
         .await;
     assert_eq!(answer["response_action"], "clear");
     let mine = t.app.list_requests("carol@example.com", Some(Status::Pending), 10).await.unwrap();
-    t.click(CAROL, "approve", &mine[0].id).await;
-    t.wait_status(&mine[0].id, Status::Active, SOON).await;
+    t.click(CAROL, "approve", mine[0].id()).await;
+    t.wait_status(mine[0].id(), Status::Active, SOON).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,7 @@ use crate::app::LocalApp;
 use crate::settings::{Settings, StoreKind};
 use airlock_core::{Config, RequestId};
 use airlock_http::ApiTokens;
-use airlock_testkit::slack::{
+use airlock_slack::sim::{
     FORM, FakeSlack, FakeUser, Input, SlackCall, SlackSigner, block_actions_body, request_form_submission_body,
     slash_command_body,
 };
@@ -33,7 +33,7 @@ const NAMES: &[(&str, &str)] = &[
 
 /// Runs the tour; fails if any step does not happen as it should.
 pub async fn run() -> anyhow::Result<()> {
-    let slack = FakeSlack::start(
+    let slack = FakeSlack::try_start(
         vec![
             FakeUser::new(CAROL, "carol@example.com", "Carol"),
             FakeUser::new(BOB, "bob@example.com", "Bob"),
@@ -41,7 +41,8 @@ pub async fn run() -> anyhow::Result<()> {
         ],
         vec![],
     )
-    .await;
+    .await
+    .context("cannot start the simulated Slack")?;
     let settings = Settings {
         config: Config::from_yaml(CONFIG)?,
         config_source: "demo".into(),
@@ -108,7 +109,7 @@ pub async fn run() -> anyhow::Result<()> {
         println!("   {}  {:<18} {:>9} → {:<9} by {}", e.at.format("%H:%M:%S"), e.action, from, e.to, e.actor);
     }
     let request = airlock.get_request(&id).await?;
-    println!("\nFinal status: {}. Run `airlock serve` to point a real Slack app at it (see README).", request.status);
+    println!("\nFinal status: {}. Run `airlock serve` to point a real Slack app at it (see README).", request.status());
     let _ = stop.send(());
     server.await.context("the demo server panicked")??;
     Ok(())

@@ -1,15 +1,12 @@
-//! One assembly of Airlock over DynamoDB, Step Functions, Identity Center, EventBridge and Slack.
+//! The Lambdas' inputs to `airlock_aws::assembly`: the config, the Slack bot token and the webhook
+//! secrets from the environment or SSM, over DynamoDB and Lambda prefetch.
 
-use airlock_aws::LambdaOptionsSource;
+use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
 use airlock_aws::bootstrap::{self, aws_config, secret};
-use airlock_core::escalators::EscalatorSet;
 use airlock_core::flow::TargetKind;
-use airlock_core::ports::{AuditSink, SystemClock};
-use airlock_core::{AuditEvent, Config, Deps};
-use airlock_slack::{SlackApi, SlackDirectory, SlackNotifier};
-use airlock_webhook::{HttpOptionsSource, WebhookEscalator};
+use airlock_core::{Config, Deps};
+use airlock_slack::SlackApi;
 use anyhow::Context;
-use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -41,14 +38,6 @@ pub async fn config_text() -> anyhow::Result<String> {
     }
 }
 
-/// The core already writes one JSON log line per audit event; without a bus nothing more is sent.
-struct LogLinesOnly;
-
-#[async_trait]
-impl AuditSink for LogLinesOnly {
-    async fn emit(&self, _event: &AuditEvent) {}
-}
-
 /// [`build_with`] an interactive Slack client.
 pub async fn build() -> anyhow::Result<AwsApp> {
     build_with(SlackMode::Interactive).await
@@ -73,32 +62,11 @@ pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
         }
         _ => HashMap::new(),
     };
-    let webhook = WebhookEscalator::new().with_secrets(webhook_secrets);
-    let mut escalators = EscalatorSet::new().with("webhook", Arc::new(webhook));
-    if config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
-        escalators = escalators.with("aws_sso", bootstrap::sso_escalator_from_env().await?);
-    }
-    let audit: Arc<dyn AuditSink> = match std::env::var("AIRLOCK_EVENT_BUS") {
-        Ok(bus) if !bus.is_empty() => bootstrap::event_bridge_sink_from_env(&bus).await?,
-        _ => Arc::new(LogLinesOnly),
-    };
-    let mut options =
-        LambdaOptionsSource::new(aws_sdk_lambda::Client::new(aws_config().await), Arc::new(HttpOptionsSource::new()));
-    if let Ok(function) = std::env::var("PREFETCH_FUNCTION")
-        && !function.is_empty()
-    {
-        options = options.with_url_function(function);
-    }
-    let deps = Deps {
-        config: Arc::new(config.clone()),
-        store: bootstrap::dynamo_store_from_env().await?,
-        notifier: Arc::new(SlackNotifier::new(slack.clone(), config)),
-        escalator: Arc::new(escalators),
-        audit,
-        directory: Arc::new(SlackDirectory::new(slack.clone())),
-        options: Arc::new(options),
-        clock: Arc::new(SystemClock),
-    };
+    let url_function = std::env::var("PREFETCH_FUNCTION").ok().filter(|f| !f.is_empty());
+    let adapters =
+        Adapters { event_bus: bootstrap::event_bus(), prefetch: Prefetch::Lambda { url_function }, webhook_secrets };
+    let clients = SlackClients { directory: slack.clone(), notifier: slack.clone() };
+    let deps = assembly::deps(&config, bootstrap::dynamo_store_from_env().await?, clients, adapters).await?;
     Ok(AwsApp { deps, slack })
 }
 

@@ -3,10 +3,12 @@
 //! outbox.
 
 mod assembly;
+mod failure;
 mod notify;
 mod steps;
 
 pub use assembly::{AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_with, config_text, webhook_secrets};
+pub use failure::Failure;
 pub use notify::{notify_handler, run_notify_function};
 pub use steps::{StepFunction, run_step_function, step_handler};
 

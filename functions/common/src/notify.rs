@@ -1,8 +1,8 @@
 //! The outbox deliverer's handler: every invocation delivers whatever notifications are due. The
 //! event that started it (a batch of stream records, the schedule's tick) says only "look now".
 
+use crate::Failure;
 use airlock_core::Steps;
-use airlock_core::services::StepError;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 pub async fn notify_handler(steps: &Steps, _event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let delivered = steps.deliver_notifications().await.map_err(|e| {
         tracing::error!(error = %e, "delivering notifications failed");
-        let e = StepError::from(e);
-        Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() }
+        Failure::from(e)
     })?;
     let report = json!({"sent": delivered.sent, "deferred": delivered.deferred, "dropped": delivered.dropped});
     if delivered != Default::default() {

@@ -1,6 +1,7 @@
 //! The handler of the state machine's task states: a [`StepCall`] in, the next [`WorkflowState`] out,
 //! errors typed `Airlock.Transient` / `Airlock.Permanent` for the definition's Retry and Catch.
 
+use crate::Failure;
 use airlock_core::services::{StepError, StepOutcome};
 use airlock_core::{StepCall, StepName, Steps};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -10,10 +11,6 @@ use serde_json::{Value, json};
 pub struct StepFunction {
     pub steps: &'static [StepName],
     pub sweeper: bool,
-}
-
-fn diagnostic(e: StepError) -> Diagnostic {
-    Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() }
 }
 
 /// Runs one invocation: a task state (`{"step", "state", "task_token"}`) or, for the function that
@@ -27,22 +24,22 @@ pub async fn step_handler(
     if serves.sweeper && payload.get("sweep").and_then(Value::as_bool) == Some(true) {
         return sweep(steps).await;
     }
-    let call: StepCall = serde_json::from_value(payload)
-        .map_err(|e| diagnostic(StepError::Permanent(format!("not a step call: {e}"))))?;
+    let call: StepCall =
+        serde_json::from_value(payload).map_err(|e| Failure::permanent(format!("not a step call: {e}")))?;
     if !serves.steps.contains(&call.step) {
-        return Err(diagnostic(StepError::Permanent(format!("this function does not run {}", call.step.as_str()))));
+        return Err(Failure::permanent(format!("this function does not run {}", call.step.as_str())).into());
     }
     let (step, request_id, state) = (call.step, call.state.request_id.clone(), call.state.clone());
     let outcome = steps.run(call).await.map_err(|e| {
         tracing::error!(request_id = %request_id, step = step.as_str(), error = %e, "step failed");
-        diagnostic(e)
+        Failure(e)
     })?;
     // A waitForTaskToken task's own output is ignored: the decision arrives with SendTaskSuccess.
     let next = match outcome {
         StepOutcome::Next(next) => next,
         StepOutcome::Waiting => state,
     };
-    serde_json::to_value(next).map_err(|e| diagnostic(StepError::Permanent(e.to_string())))
+    Ok(serde_json::to_value(next).map_err(|e| Failure::permanent(e.to_string()))?)
 }
 
 /// The scheduled backstop: overdue removals first, then reminders, then the drift check. Each part
@@ -57,7 +54,7 @@ async fn sweep(steps: &Steps) -> Result<Value, Diagnostic> {
     let reminded = steps.remind().await.map_err(|e| failed("reminders", e)).ok();
     let drift = steps.reconcile().await.map_err(|e| failed("drift", e)).ok();
     if let Some(first) = failures.into_iter().next() {
-        return Err(diagnostic(first));
+        return Err(Failure(first).into());
     }
     let report = json!({
         "removed": removed,

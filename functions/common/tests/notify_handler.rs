@@ -6,7 +6,7 @@ mod support;
 
 use airlock_core::flow::Flow;
 use airlock_core::ports::{Clock, DirectoryUser, Notifier, NotifyError, RequesterUpdate, Store};
-use airlock_core::{AccessRequest, AuditEvent, MessageRef, Notification, OutboxItem, Steps};
+use airlock_core::{AccessRequest, AuditAction, AuditEvent, Email, MessageRef, Notification, OutboxItem, Steps};
 use airlock_fn_common::notify_handler;
 use airlock_local::SqliteStore;
 use airlock_testkit::fixtures::{sample_event, sample_request};
@@ -58,6 +58,9 @@ impl Notifier for ScriptedSlack {
     async fn post_audit(&self, _c: &str, _r: &AccessRequest, _e: &AuditEvent) -> Result<(), NotifyError> {
         Ok(())
     }
+    async fn report_drift(&self, _c: &str, _h: &Email, _t: &str) -> Result<(), NotifyError> {
+        Ok(())
+    }
 }
 
 struct Setup {
@@ -79,8 +82,8 @@ fn setup() -> Setup {
 async fn submitted(s: &Setup) -> AccessRequest {
     let request = sample_request("carol@example.com", "record:prod-admin");
     let dm = Notification::Requester { update: RequesterUpdate::Submitted };
-    let outbox = [OutboxItem::new(Some(request.id.clone()), dm, s.clock.now())];
-    s.store.insert_request_with(&request, &sample_event(&request, "submitted"), &outbox).await.unwrap();
+    let outbox = [OutboxItem::new(Some(request.id().clone()), dm, s.clock.now())];
+    s.store.insert_request_with(&request, &sample_event(&request, AuditAction::Submitted), &outbox).await.unwrap();
     request
 }
 

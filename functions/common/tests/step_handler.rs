@@ -4,10 +4,10 @@
 mod support;
 
 use airlock_core::ports::{Store, SystemClock};
-use airlock_core::{AccessRequest, Status, StepName, Steps, WorkflowState};
+use airlock_core::{AccessRequest, AuditAction, Status, StepName, Steps, WorkflowState};
 use airlock_fn_common::{StepFunction, step_handler};
 use airlock_local::SqliteStore;
-use airlock_testkit::fixtures::{sample_event, sample_request};
+use airlock_testkit::fixtures::{advanced, granted, sample_event, sample_request};
 use chrono::Utc;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -29,14 +29,14 @@ async fn call(steps: &Steps, serves: &StepFunction, payload: Value) -> Result<Va
 fn step(name: &str, request: &AccessRequest) -> Value {
     json!({
         "step": name,
-        "state": {"schema_version": 1, "request_id": request.id, "approval_timeout_seconds": 3600},
+        "state": {"schema_version": 1, "request_id": request.id(), "approval_timeout_seconds": 3600},
         "task_token": "token-1",
     })
 }
 
 async fn pending(store: &SqliteStore) -> AccessRequest {
     let request = sample_request("carol@example.com", "record:prod-admin");
-    store.insert_request(&request, &sample_event(&request, "submitted")).await.unwrap();
+    store.insert_request(&request, &sample_event(&request, AuditAction::Submitted)).await.unwrap();
     request
 }
 
@@ -47,7 +47,7 @@ async fn a_served_step_returns_the_next_state() {
     let steps = steps(Arc::new(store));
     let next = call(&steps, &REQUEST_FN, step("Request", &request)).await.unwrap();
     assert_eq!(next["route"], "needs_approval");
-    assert_eq!(next["request_id"], request.id.as_str());
+    assert_eq!(next["request_id"], request.id().as_str());
 }
 
 #[tokio::test]
@@ -58,8 +58,8 @@ async fn a_waiting_step_returns_its_input_and_keeps_the_token() {
     let payload = step("AwaitDecision", &request);
     let out = call(&steps, &APPROVE_FN, payload.clone()).await.unwrap();
     assert_eq!(out, payload["state"]);
-    let stored = store.get_request(&request.id).await.unwrap().unwrap();
-    assert_eq!(stored.task_token.as_deref(), Some("token-1"));
+    let stored = store.get_request(request.id()).await.unwrap().unwrap();
+    assert_eq!(stored.task_token(), Some("token-1"));
 }
 
 #[tokio::test]
@@ -90,18 +90,16 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
 async fn the_sweeper_removes_overdue_grants_and_reports_counts() {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
     let request = pending(&store).await;
-    let mut granted = request.clone();
-    granted.transition(Status::Approved, Utc::now()).unwrap();
-    store.update_request(&granted, Status::Pending, None).await.unwrap();
-    granted.transition(Status::Active, Utc::now()).unwrap();
-    granted.granted_at = Some(Utc::now() - chrono::Duration::hours(1));
-    granted.expires_at = Some(Utc::now() - chrono::Duration::minutes(1));
+    let (approved, _) = advanced(&request, Status::Approved).unwrap();
+    store.update_request(&approved, Status::Pending, None).await.unwrap();
+    let expired_at = Utc::now() - chrono::Duration::minutes(1);
+    let granted = granted(&approved, expired_at - approved.duration().to_chrono()).unwrap();
     store.update_request(&granted, Status::Approved, None).await.unwrap();
 
     let steps = steps(store.clone());
     let report = call(&steps, &DEESCALATE_FN, json!({"sweep": true})).await.unwrap();
     assert_eq!(report["removed"], 1);
-    assert_eq!(store.get_request(&request.id).await.unwrap().unwrap().status, Status::Expired);
+    assert_eq!(store.get_request(request.id()).await.unwrap().unwrap().status(), Status::Expired);
     let again = call(&steps, &DEESCALATE_FN, json!({"sweep": true})).await.unwrap();
     assert_eq!(again["removed"], 0);
 
@@ -116,24 +114,23 @@ async fn the_sweeper_removes_overdue_grants_and_reports_counts() {
 async fn the_deescalate_function_serves_the_removal_a_revoke_asks_for() {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
     let request = pending(&store).await;
-    let mut revoked = request.clone();
-    revoked.transition(Status::Approved, Utc::now()).unwrap();
-    store.update_request(&revoked, Status::Pending, None).await.unwrap();
-    revoked.transition(Status::Active, Utc::now()).unwrap();
-    revoked.granted_at = Some(Utc::now());
-    revoked.expires_at = Some(Utc::now() + chrono::Duration::hours(1));
-    store.update_request(&revoked, Status::Approved, None).await.unwrap();
-    revoked.transition(Status::Revoked, Utc::now()).unwrap();
-    revoked.expires_at = Some(Utc::now());
+    let (approved, _) = advanced(&request, Status::Approved).unwrap();
+    store.update_request(&approved, Status::Pending, None).await.unwrap();
+    let (active, _) = advanced(&approved, Status::Active).unwrap();
+    store.update_request(&active, Status::Approved, None).await.unwrap();
+    let (revoked, _) = advanced(&active, Status::Revoked).unwrap();
     store.update_request(&revoked, Status::Active, None).await.unwrap();
 
     let steps = steps(store.clone());
-    let payload = json!({"step": "Deescalate", "state": WorkflowState::start(request.id.clone(), 0)});
+    let payload = json!({"step": "Deescalate", "state": WorkflowState::start(request.id().clone(), 0)});
     call(&steps, &DEESCALATE_FN, payload.clone()).await.unwrap();
-    let removed = store.get_request(&request.id).await.unwrap().unwrap();
-    assert_eq!(removed.status, Status::Revoked);
-    assert!(removed.access_removed_at.is_some(), "the access was removed");
+    let removed = store.get_request(request.id()).await.unwrap().unwrap();
+    assert_eq!(removed.status(), Status::Revoked);
+    assert!(removed.access_removed_at().is_some(), "the access was removed");
     // Lambda retries a failed asynchronous invocation, and the execution's own Deescalate follows.
     call(&steps, &DEESCALATE_FN, payload).await.unwrap();
-    assert_eq!(store.get_request(&request.id).await.unwrap().unwrap().access_removed_at, removed.access_removed_at);
+    assert_eq!(
+        store.get_request(request.id()).await.unwrap().unwrap().access_removed_at(),
+        removed.access_removed_at()
+    );
 }

@@ -4,7 +4,7 @@
 
 use airlock_core::Config;
 use airlock_core::ports::{OptionsSource, SelectOption};
-use airlock_fn_common::{config_text, init_logging};
+use airlock_fn_common::{Failure, config_text, init_logging};
 use airlock_webhook::HttpOptionsSource;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Deserialize;
@@ -17,14 +17,11 @@ struct Ask {
     query: String,
 }
 
-fn refused(message: String) -> Diagnostic {
-    Diagnostic { error_type: "Airlock.Permanent".into(), error_message: message }
-}
-
 async fn options(config: &Config, source: &HttpOptionsSource, ask: Ask) -> Result<Vec<SelectOption>, Diagnostic> {
-    let flow = config.flow(&ask.flow).ok_or_else(|| refused(format!("unknown flow {}", ask.flow)))?;
-    let field = flow.field(&ask.field).ok_or_else(|| refused(format!("{} has no field {}", ask.flow, ask.field)))?;
-    source.options(flow, field, &ask.query).await.map_err(refused)
+    let flow = config.flow(&ask.flow).ok_or_else(|| Failure::permanent(format!("unknown flow {}", ask.flow)))?;
+    let field =
+        flow.field(&ask.field).ok_or_else(|| Failure::permanent(format!("{} has no field {}", ask.flow, ask.field)))?;
+    Ok(source.options(flow, field, &ask.query).await.map_err(Failure::from)?)
 }
 
 #[tokio::main]

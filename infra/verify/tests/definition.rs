@@ -1,9 +1,11 @@
-//! The definition and the code agree on every state name, and every transition lands on a state.
+//! The definition and core's transition table (`airlock_core::workflow`) agree on every state name,
+//! kind and transition, both ways.
 
 use airlock_core::StepName;
+use airlock_core::workflow::{On, RetryClass, State};
 use airlock_infra_verify::definition;
-use serde_json::Value;
-use std::collections::BTreeSet;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[test]
 fn state_names_match_the_code_both_ways() {
@@ -12,7 +14,7 @@ fn state_names_match_the_code_both_ways() {
     let in_asl: BTreeSet<&str> = states.keys().map(String::as_str).collect();
     let in_code: BTreeSet<&str> = StepName::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(in_asl, in_code);
-    assert_eq!(asl["StartAt"], StepName::Request.as_str());
+    assert_eq!(asl["StartAt"], StepName::START.as_str());
 
     let tasks: BTreeSet<&str> =
         states.iter().filter(|(_, s)| s["Type"] == "Task").map(|(name, _)| name.as_str()).collect();
@@ -23,45 +25,132 @@ fn state_names_match_the_code_both_ways() {
     }
 }
 
-#[test]
-fn every_transition_targets_a_state() {
-    let asl = definition();
-    let states = asl["States"].as_object().unwrap();
-    let mut targets = Vec::new();
-    for state in states.values() {
-        targets.extend(state.get("Next").and_then(Value::as_str));
-        targets.extend(state.get("Default").and_then(Value::as_str));
-        for list in ["Choices", "Catch"] {
-            for item in state.get(list).and_then(Value::as_array).into_iter().flatten() {
-                targets.extend(item["Next"].as_str());
-            }
-        }
-    }
-    for target in &targets {
-        assert!(states.contains_key(*target), "{target} is not a state");
-    }
-    for name in states.keys().filter(|n| *n != "Request") {
-        assert!(targets.contains(&name.as_str()), "{name} is unreachable");
+/// A transition named the same way on both sides: (from, what takes it, to).
+type Edge = (String, String, String);
+
+fn label(on: On) -> String {
+    match on {
+        On::Next => "Next".into(),
+        On::Default => "Default".into(),
+        On::Case(case) => format!("{} == {}", case.variable(), case.value()),
+        On::Failure => "Catch States.ALL".into(),
+        On::Timeout => "Catch States.Timeout".into(),
     }
 }
 
+fn table_edges() -> BTreeSet<Edge> {
+    StepName::ALL
+        .iter()
+        .flat_map(|step| step.transitions())
+        .map(|t| (t.from.as_str().to_string(), label(t.on), t.to.as_str().to_string()))
+        .collect()
+}
+
+/// Every transition the definition writes: `Next`, `Default`, each Choice and each Catch.
+fn asl_edges(asl: &Value) -> BTreeSet<Edge> {
+    let mut edges = BTreeSet::new();
+    for (name, state) in asl["States"].as_object().unwrap() {
+        let mut add = |label: String, to: &Value| {
+            edges.insert((
+                name.clone(),
+                label,
+                to.as_str().unwrap_or_else(|| panic!("{name}: {to} is no state")).into(),
+            ));
+        };
+        for key in ["Next", "Default"] {
+            if let Some(to) = state.get(key) {
+                add(key.into(), to);
+            }
+        }
+        for choice in state.get("Choices").and_then(Value::as_array).into_iter().flatten() {
+            let value = choice["StringEquals"].as_str().unwrap_or_else(|| panic!("{name}: only StringEquals choices"));
+            add(format!("{} == {value}", choice["Variable"].as_str().unwrap_or_default()), &choice["Next"]);
+        }
+        for catch in state.get("Catch").and_then(Value::as_array).into_iter().flatten() {
+            let errors: Vec<&str> = catch["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            add(format!("Catch {}", errors.join(" | ")), &catch["Next"]);
+        }
+    }
+    edges
+}
+
+/// The definition and core's transition table (`StepName::state`) have the same transitions, both ways.
 #[test]
-fn the_workflow_contract_details_hold() {
+fn the_definition_has_exactly_the_tables_transitions() {
+    let asl = definition();
+    let (in_table, in_asl) = (table_edges(), asl_edges(&asl));
+    let missing: Vec<&Edge> = in_table.difference(&in_asl).collect();
+    assert!(missing.is_empty(), "in the table, not in the ASL: {missing:?}");
+    let extra: Vec<&Edge> = in_asl.difference(&in_table).collect();
+    assert!(extra.is_empty(), "in the ASL, not in the table: {extra:?}");
+}
+
+/// The details the table orders or implies: kinds, which choice wins first, the token task, the wait.
+#[test]
+fn the_definition_has_the_tables_kinds_and_order() {
     let asl = definition();
     let s = &asl["States"];
-    assert_eq!(s["AwaitDecision"]["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
-    assert_eq!(s["AwaitDecision"]["TimeoutSecondsPath"], "$.approval_timeout_seconds");
-    assert_eq!(s["AwaitDecision"]["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token");
-    assert_eq!(s["AwaitDecision"]["Catch"][0]["ErrorEquals"][0], "States.Timeout");
-    assert_eq!(s["AwaitDecision"]["Catch"][0]["Next"], "TimedOut");
-    assert_eq!(s["TimedOut"]["Next"], "Decided");
-    assert_eq!(s["HoldUntilExpiry"]["TimestampPath"], "$.expires_at");
-    assert_eq!(s["Escalate"]["Catch"][0]["Next"], "EscalationFailed");
-    assert_eq!(s["Deescalate"]["Catch"][0]["Next"], "DeescalationFailed");
-    for task in ["Request", "AwaitDecision", "TimedOut", "Escalate", "EscalationFailed", "CheckExpiry"] {
-        let retried: Vec<&str> =
-            s[task]["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        assert!(retried.contains(&"Airlock.Transient"), "{task} retries transient step errors");
+    assert_eq!(asl["StartAt"], StepName::START.as_str());
+    for step in StepName::ALL {
+        let (name, state) = (step.as_str(), &s[step.as_str()]);
+        match step.state() {
+            State::Task(task) => {
+                assert_eq!(state["Type"], "Task", "{name}");
+                let catches = state["Catch"].as_array().unwrap_or_else(|| panic!("{name} has no Catch"));
+                assert_eq!(
+                    catches.last().unwrap()["ErrorEquals"],
+                    json!(["States.ALL"]),
+                    "{name} catches every error last"
+                );
+                for catch in catches {
+                    assert_eq!(catch["ResultPath"], "$.error", "{name}'s Catch keeps the workflow state");
+                }
+                let waits = state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken";
+                assert_eq!(waits, task.awaits_token.is_some(), "{name} waits for its task token as the table says");
+                if waits {
+                    assert_eq!(state["TimeoutSecondsPath"], "$.approval_timeout_seconds");
+                    assert_eq!(state["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token");
+                }
+            }
+            State::Choice(choice) => {
+                assert_eq!(state["Type"], "Choice", "{name}");
+                let order: Vec<&str> =
+                    state["Choices"].as_array().unwrap().iter().filter_map(|c| c["Next"].as_str()).collect();
+                let table: Vec<&str> = choice.cases.iter().map(|(_, to)| to.as_str()).collect();
+                assert_eq!(order, table, "{name}'s first matching choice is the table's");
+            }
+            State::Wait { .. } => {
+                assert_eq!(state["Type"], "Wait", "{name}");
+                assert_eq!(state["TimestampPath"], "$.expires_at", "{name} waits until the grant expires");
+            }
+            State::Succeed => assert_eq!(state["Type"], "Succeed", "{name}"),
+            State::Fail => assert_eq!(state["Type"], "Fail", "{name}"),
+        }
+    }
+}
+
+/// Tasks of one retry class are retried alike, and the classes differ: each class is one budget.
+#[test]
+fn retries_follow_the_tables_retry_classes() {
+    let asl = definition();
+    let mut by_class: BTreeMap<RetryClass, Vec<(StepName, &Value)>> = BTreeMap::new();
+    for step in StepName::TASKS {
+        let task = step.task().unwrap();
+        by_class.entry(task.retry).or_default().push((step, &asl["States"][step.as_str()]["Retry"]));
+    }
+    for tasks in by_class.values() {
+        for (step, retry) in tasks {
+            assert_eq!(*retry, tasks[0].1, "{step:?} and {:?} share a retry class", tasks[0].0);
+        }
+    }
+    let distinct: BTreeSet<String> = by_class.values().map(|tasks| tasks[0].1.to_string()).collect();
+    assert_eq!(distinct.len(), by_class.len(), "each retry class has its own Retry");
+    for (step, retry) in by_class.values().flatten() {
+        let retried: Vec<&str> = retry[0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(
+            retried.contains(&"Airlock.Transient") || retried == ["States.ALL"],
+            "{step:?} retries transient step errors"
+        );
     }
 }
 
@@ -108,38 +197,6 @@ fn retry_budgets_are_minutes_for_escalation_and_generous_for_removal() {
     let (_, average) = retry_budget(deescalate);
     assert!(average >= 30.0 * 60.0, "Deescalate retries for {average} s on average, under half an hour");
     assert!(deescalate["MaxDelaySeconds"].as_f64().unwrap() <= 300.0, "a removal is tried at least every 5 minutes");
-}
-
-/// Where a task that fails for good goes, as in shared/local/src/runner.rs: Failed, except Escalate
-/// (EscalationFailed records it) and Deescalate (DeescalationFailed, which an alarm watches).
-#[test]
-fn failures_end_where_the_local_runner_ends_them() {
-    let asl = definition();
-    let s = &asl["States"];
-    let expected = [
-        ("Request", "Failed"),
-        ("AwaitDecision", "Failed"),
-        ("TimedOut", "Failed"),
-        ("Escalate", "EscalationFailed"),
-        ("EscalationFailed", "Failed"),
-        ("CheckExpiry", "Failed"),
-        ("Deescalate", "DeescalationFailed"),
-    ];
-    assert_eq!(expected.len(), StepName::TASKS.len());
-    for (task, target) in expected {
-        let catches = s[task]["Catch"].as_array().unwrap_or_else(|| panic!("{task} has no Catch"));
-        let last = catches.last().unwrap();
-        assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]), "{task} catches every error last");
-        assert_eq!(last["Next"], target, "{task} fails to {target}");
-        for catch in catches {
-            assert_eq!(catch["ResultPath"], "$.error", "{task}'s Catch keeps the workflow state");
-        }
-    }
-    assert_eq!(s["EscalationFailed"]["Next"], "Failed");
-    for end in ["Failed", "DeescalationFailed"] {
-        assert_eq!(s[end]["Type"], "Fail");
-    }
-    assert_eq!(s["Done"]["Type"], "Succeed");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use airlock_aws::DynamoStore;
 use airlock_core::ports::{RequesterUpdate, Store};
-use airlock_core::{Notification, OutboxItem, RequestId};
+use airlock_core::{AuditAction, Notification, OutboxItem, RequestId};
 use airlock_testkit::fixtures::{sample_event, sample_request};
 use airlock_testkit::{fake_aws_env, moto_endpoint, workspace_root};
 use serde_json::{Value, json};
@@ -63,9 +63,9 @@ async fn the_trigger_filter_passes_new_outbox_items_and_nothing_else() {
     let request = sample_request("carol@example.com", "record:prod-admin");
     let now = chrono::Utc::now();
     let submitted = Notification::Requester { update: RequesterUpdate::Submitted };
-    let of_request = OutboxItem::new(Some(request.id.clone()), submitted, now);
-    store.insert_request_with(&request, &sample_event(&request, "submitted"), &[of_request]).await.unwrap();
-    store.append_audit_event(&sample_event(&request, "removal_failed")).await.unwrap();
+    let of_request = OutboxItem::new(Some(request.id().clone()), submitted, now);
+    store.insert_request_with(&request, &sample_event(&request, AuditAction::Submitted), &[of_request]).await.unwrap();
+    store.append_audit_event(&sample_event(&request, AuditAction::RemovalFailed)).await.unwrap();
     let text = Notification::Text { user: "U3".into(), channel: None, text: "hello".into() };
     store.enqueue_notifications(&[OutboxItem::new(None, text, now)]).await.unwrap();
     assert!(store.claim_idempotency_key("slack:event:Ev1", Duration::from_secs(60)).await.unwrap());

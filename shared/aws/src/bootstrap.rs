@@ -72,6 +72,11 @@ pub async fn sso_escalator_from_env() -> anyhow::Result<Arc<dyn Escalator>> {
     Ok(Arc::new(escalator))
 }
 
+/// The EventBridge bus of audit events (`AIRLOCK_EVENT_BUS`), when set.
+pub fn event_bus() -> Option<String> {
+    required("AIRLOCK_EVENT_BUS").ok()
+}
+
 pub async fn event_bridge_sink_from_env(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
     Ok(Arc::new(EventBridgeAuditSink::new(aws_sdk_eventbridge::Client::new(aws_config().await), bus)))
 }

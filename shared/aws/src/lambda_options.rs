@@ -5,7 +5,7 @@
 //! function is set (the stack's prefetch function, which may reach internal URLs), to that function.
 
 use airlock_core::flow::{FieldSpec, Flow, Prefetch};
-use airlock_core::ports::{OptionsSource, SelectOption};
+use airlock_core::ports::{OptionsError, OptionsSource, SelectOption};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::DisplayErrorContext;
@@ -46,7 +46,7 @@ impl LambdaOptionsSource {
         flow: &Flow,
         field: &FieldSpec,
         query: &str,
-    ) -> Result<Vec<SelectOption>, String> {
+    ) -> Result<Vec<SelectOption>, OptionsError> {
         let payload = json!({"flow": flow.name, "field": field.name, "query": query}).to_string();
         let out = self
             .client
@@ -60,9 +60,9 @@ impl LambdaOptionsSource {
             )
             .send()
             .await
-            .map_err(|e| format!("invoking {function}: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| OptionsError::Unavailable(format!("invoking {function}: {}", DisplayErrorContext(e))))?;
         if let Some(error) = out.function_error() {
-            return Err(format!("{function} failed: {error}"));
+            return Err(OptionsError::Unavailable(format!("{function} failed: {error}")));
         }
         parse_answer(out.payload().map(Blob::as_ref).unwrap_or(b"[]"))
     }
@@ -76,9 +76,9 @@ enum Answer {
 }
 
 /// Parses a function's answer into options (at most 100).
-pub fn parse_answer(payload: &[u8]) -> Result<Vec<SelectOption>, String> {
-    let answers: Vec<Answer> =
-        serde_json::from_slice(payload).map_err(|e| format!("the prefetch function answered no option list: {e}"))?;
+pub fn parse_answer(payload: &[u8]) -> Result<Vec<SelectOption>, OptionsError> {
+    let answers: Vec<Answer> = serde_json::from_slice(payload)
+        .map_err(|e| OptionsError::Invalid(format!("the prefetch function answered no option list: {e}")))?;
     Ok(answers
         .into_iter()
         .map(|a| match a {
@@ -91,7 +91,7 @@ pub fn parse_answer(payload: &[u8]) -> Result<Vec<SelectOption>, String> {
 
 #[async_trait]
 impl OptionsSource for LambdaOptionsSource {
-    async fn options(&self, flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         match (&field.prefetch, &self.url_function) {
             (Some(Prefetch::Lambda(function)), _) => self.invoke(function, flow, field, query).await,
             (Some(Prefetch::Url(_)), Some(function)) => self.invoke(function, flow, field, query).await,

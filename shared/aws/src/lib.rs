@@ -1,7 +1,8 @@
 //! AWS adapters behind the core's ports: DynamoDB store, Step Functions workflow, IAM Identity
 //! Center escalator, EventBridge audit sink and Lambda prefetch; [`bootstrap`] builds them from the
-//! environment.
+//! environment, and [`assembly`] builds the core's dependencies for `airlock serve` and the Lambdas.
 
+pub mod assembly;
 pub mod bootstrap;
 pub mod dynamo;
 pub mod events;

@@ -1,6 +1,6 @@
 //! [`StepFunctionsWorkflow`]: the `Workflow` port on the state machine in `infra/statemachine.asl.json`.
 
-use airlock_core::ports::Workflow;
+use airlock_core::ports::{Workflow, WorkflowError};
 use airlock_core::{StepCall, StepName, WorkflowState};
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
@@ -39,8 +39,8 @@ impl StepFunctionsWorkflow {
 
 #[async_trait]
 impl Workflow for StepFunctionsWorkflow {
-    async fn start(&self, state: &WorkflowState) -> Result<(), String> {
-        let input = serde_json::to_string(state).map_err(|e| e.to_string())?;
+    async fn start(&self, state: &WorkflowState) -> Result<(), WorkflowError> {
+        let input = serde_json::to_string(state).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
         let started = self
             .client
             .start_execution()
@@ -53,20 +53,36 @@ impl Workflow for StepFunctionsWorkflow {
             Ok(_) => Ok(()),
             // The execution name is the request id: a retried start finds the first one.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => Ok(()),
-            Err(e) => Err(format!("StartExecution for {}: {}", state.request_id, DisplayErrorContext(e))),
+            Err(e) => {
+                let rejected = e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_arn()
+                        || s.is_invalid_execution_input()
+                        || s.is_invalid_name()
+                        || s.is_state_machine_does_not_exist()
+                        || s.is_state_machine_deleting()
+                        || s.is_validation_exception()
+                });
+                let message = format!("StartExecution for {}: {}", state.request_id, DisplayErrorContext(e));
+                Err(if rejected { WorkflowError::Rejected(message) } else { WorkflowError::Unavailable(message) })
+            }
         }
     }
 
-    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String> {
-        let output = serde_json::to_string(state).map_err(|e| e.to_string())?;
+    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), WorkflowError> {
+        let output = serde_json::to_string(state).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
         self.client.send_task_success().task_token(task_token).output(output).send().await.map(drop).map_err(
             |e| match e.as_service_error() {
-                Some(s) if s.is_task_timed_out() => "TaskTimedOut: the approval already timed out".to_string(),
-                Some(s) if s.is_invalid_token() => "InvalidToken: the workflow does not know this task".to_string(),
-                Some(s) if s.is_task_does_not_exist() => {
-                    "TaskDoesNotExist: the workflow no longer waits for this decision".to_string()
+                Some(s) if s.is_task_timed_out() => {
+                    WorkflowError::Rejected("TaskTimedOut: the approval already timed out".into())
                 }
-                _ => format!("SendTaskSuccess: {}", DisplayErrorContext(e)),
+                Some(s) if s.is_invalid_token() => {
+                    WorkflowError::Rejected("InvalidToken: the workflow does not know this task".into())
+                }
+                Some(s) if s.is_task_does_not_exist() => {
+                    WorkflowError::Rejected("TaskDoesNotExist: the workflow no longer waits for this decision".into())
+                }
+                Some(s) if s.is_invalid_output() => WorkflowError::Rejected(format!("SendTaskSuccess: {s}")),
+                _ => WorkflowError::Unavailable(format!("SendTaskSuccess: {}", DisplayErrorContext(e))),
             },
         )
     }
@@ -74,12 +90,14 @@ impl Workflow for StepFunctionsWorkflow {
     /// Invokes the deescalate function with `{"step": "Deescalate", "state": ...}` as an `Event`:
     /// Lambda queues it and answers at once, retries a failed run twice, and the sweeper removes
     /// anything that still fails.
-    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String> {
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), WorkflowError> {
         let Some((lambda, function)) = &self.deescalate else {
-            return Err("no deescalate function is configured (AIRLOCK_DEESCALATE_FUNCTION)".into());
+            return Err(WorkflowError::NotConfigured(
+                "no deescalate function is configured (AIRLOCK_DEESCALATE_FUNCTION)".into(),
+            ));
         };
         let call = StepCall { step: StepName::Deescalate, state: state.clone(), task_token: None };
-        let payload = serde_json::to_vec(&call).map_err(|e| e.to_string())?;
+        let payload = serde_json::to_vec(&call).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
         let out = lambda
             .invoke()
             .function_name(function)
@@ -93,15 +111,18 @@ impl Workflow for StepFunctionsWorkflow {
             .send()
             .await
             .map_err(|e| {
-                format!(
+                WorkflowError::Unavailable(format!(
                     "invoking {function} for {}: {}",
                     state.request_id,
                     aws_sdk_lambda::error::DisplayErrorContext(e)
-                )
+                ))
             })?;
         match out.status_code() {
             202 => Ok(()),
-            other => Err(format!("{function} did not queue the removal of {} (status {other})", state.request_id)),
+            other => Err(WorkflowError::Unavailable(format!(
+                "{function} did not queue the removal of {} (status {other})",
+                state.request_id
+            ))),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use airlock_aws::DynamoStore;
 use airlock_core::ports::{Store, StoreError};
-use airlock_core::{AccessRequest, Status};
-use airlock_testkit::fixtures::{sample_event, sample_request};
+use airlock_core::{AccessRequest, AuditAction, Status};
+use airlock_testkit::fixtures::{advanced, granted, sample_event, sample_request};
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use chrono::{Duration, Utc};
 use std::time::Duration as StdDuration;
@@ -24,22 +24,21 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
 }
 
 async fn moved(store: &DynamoStore, r: &AccessRequest, to: Status) -> Result<AccessRequest, StoreError> {
-    let mut next = r.clone();
-    let from = next.transition(to, Utc::now()).unwrap();
-    store.update_request(&next, from, Some(&sample_event(&next, to.as_str()))).await.map(|()| next)
+    let (next, event) = advanced(r, to).unwrap();
+    store.update_request(&next, r.status(), Some(&event)).await.map(|()| next)
 }
 
 #[tokio::test]
 async fn records_round_trip_with_their_ordered_audit_trail() {
     let (store, _, _) = store().await;
     let r = sample_request("carol@example.com", "record:prod-admin");
-    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r);
+    store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap(), r);
     let approved = moved(&store, &r, Status::Approved).await.unwrap();
     let active = moved(&store, &approved, Status::Active).await.unwrap();
-    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
-    assert_eq!(actions, ["submitted", "approved", "active"]);
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), active);
+    let actions: Vec<_> = store.audit_events(r.id()).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["submitted", "approved", "access_granted"]);
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap(), active);
     assert!(store.get_request(&airlock_core::RequestId::generate()).await.unwrap().is_none());
 }
 
@@ -47,29 +46,29 @@ async fn records_round_trip_with_their_ordered_audit_trail() {
 async fn an_open_request_for_the_same_access_is_a_duplicate_until_it_ends() {
     let (store, _, _) = store().await;
     let first = sample_request("carol@example.com", "record:prod-admin");
-    store.insert_request(&first, &sample_event(&first, "submitted")).await.unwrap();
+    store.insert_request(&first, &sample_event(&first, AuditAction::Submitted)).await.unwrap();
     let second = sample_request("Carol@Example.com", "record:prod-admin");
-    let err = store.insert_request(&second, &sample_event(&second, "submitted")).await.unwrap_err();
-    assert_eq!(err, StoreError::Duplicate(first.id.clone()));
-    assert!(store.get_request(&second.id).await.unwrap().is_none(), "the refused request left nothing behind");
+    let err = store.insert_request(&second, &sample_event(&second, AuditAction::Submitted)).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(first.id().clone()));
+    assert!(store.get_request(second.id()).await.unwrap().is_none(), "the refused request left nothing behind");
 
     let other = sample_request("carol@example.com", "record:prod-readonly");
-    store.insert_request(&other, &sample_event(&other, "submitted")).await.unwrap();
+    store.insert_request(&other, &sample_event(&other, AuditAction::Submitted)).await.unwrap();
 
     moved(&store, &first, Status::Denied).await.unwrap();
-    store.insert_request(&second, &sample_event(&second, "submitted")).await.unwrap();
+    store.insert_request(&second, &sample_event(&second, AuditAction::Submitted)).await.unwrap();
 }
 
 #[tokio::test]
 async fn two_concurrent_approvals_exactly_one_wins() {
     let (store, _, _) = store().await;
     let r = sample_request("carol@example.com", "record:prod-admin");
-    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
     let (a, b) = tokio::join!(moved(&store, &r, Status::Approved), moved(&store, &r, Status::Denied));
     assert!(a.is_ok() != b.is_ok(), "exactly one wins: {a:?} {b:?}");
     let loser = if a.is_err() { a } else { b };
     assert_eq!(loser.unwrap_err(), StoreError::Conflict);
-    assert_eq!(store.audit_events(&r.id).await.unwrap().len(), 2, "the loser's audit event was not written");
+    assert_eq!(store.audit_events(r.id()).await.unwrap().len(), 2, "the loser's audit event was not written");
 
     let stale = moved(&store, &r, Status::Cancelled).await.unwrap_err();
     assert_eq!(stale, StoreError::Conflict, "a write on an old version changes nothing");
@@ -81,32 +80,27 @@ async fn listings_by_user_status_and_removal_due() {
     let mut ids = Vec::new();
     for i in 0..3 {
         let r = sample_request("dave@example.com", &format!("record:t{i}"));
-        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
-        ids.push(r.id.clone());
+        store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
+        ids.push(r.id().clone());
     }
     let mine = store.requests_of_user("dave@example.com", None, 10).await.unwrap();
     let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
-    assert_eq!(mine.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), newest_first);
+    assert_eq!(mine.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), newest_first);
     assert_eq!(store.requests_of_user("dave@example.com", None, 2).await.unwrap().len(), 2);
 
     let r = store.get_request(&ids[0]).await.unwrap().unwrap();
     let approved = moved(&store, &r, Status::Approved).await.unwrap();
-    let mut granted = approved.clone();
-    granted.transition(Status::Active, Utc::now()).unwrap();
-    granted.granted_at = Some(Utc::now() - Duration::minutes(10));
-    granted.expires_at = Some(Utc::now() - Duration::minutes(1));
+    let granted = granted(&approved, Utc::now() - Duration::minutes(1) - Duration::seconds(60)).unwrap();
     store.update_request(&granted, Status::Approved, None).await.unwrap();
 
     let active = store.requests_of_user("dave@example.com", Some(Status::Active), 10).await.unwrap();
     assert_eq!(active, vec![granted.clone()]);
     let pending = store.requests_with_status(Status::Pending, 10).await.unwrap();
-    assert_eq!(pending.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [ids[2].clone(), ids[1].clone()]);
+    assert_eq!(pending.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), [ids[2].clone(), ids[1].clone()]);
     assert_eq!(store.removals_due(Utc::now(), 10).await.unwrap(), vec![granted.clone()]);
     assert!(store.removals_due(Utc::now() - Duration::minutes(5), 10).await.unwrap().is_empty(), "not due yet then");
 
-    let mut removed = granted.clone();
-    removed.transition(Status::Expired, Utc::now()).unwrap();
-    removed.access_removed_at = Some(Utc::now());
+    let (removed, _) = advanced(&granted, Status::Expired).unwrap();
     store.update_request(&removed, Status::Active, None).await.unwrap();
     assert!(store.removals_due(Utc::now(), 10).await.unwrap().is_empty(), "the sparse index entry is gone");
 }
@@ -119,7 +113,7 @@ async fn listings_follow_pages() {
     let mut first = None;
     for i in 0..count {
         let r = sample_request("erin@example.com", &format!("record:t{i}"));
-        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
         first.get_or_insert(r);
     }
     // The emulator pages like DynamoDB, so the listings below cross page boundaries.
@@ -137,11 +131,11 @@ async fn listings_follow_pages() {
 
     let mine = store.requests_of_user("erin@example.com", None, 500).await.unwrap();
     assert_eq!(mine.len(), count);
-    assert!(mine.windows(2).all(|w| w[0].id.as_str() > w[1].id.as_str()), "newest first across pages");
+    assert!(mine.windows(2).all(|w| w[0].id().as_str() > w[1].id().as_str()), "newest first across pages");
     assert_eq!(store.requests_of_user("erin@example.com", None, 9).await.unwrap().len(), 9);
     let pending = store.requests_with_status(Status::Pending, 500).await.unwrap();
     assert_eq!(pending.len(), count);
-    assert!(pending.windows(2).all(|w| w[0].id.as_str() > w[1].id.as_str()), "shards merged newest first");
+    assert!(pending.windows(2).all(|w| w[0].id().as_str() > w[1].id().as_str()), "shards merged newest first");
     let newest = store.requests_with_status(Status::Pending, 3).await.unwrap();
     assert_eq!(newest, pending[..3]);
 
@@ -151,12 +145,14 @@ async fn listings_follow_pages() {
     assert_eq!(store.requests_of_user("erin@example.com", Some(Status::Approved), 5).await.unwrap(), [approved]);
 
     // Audit trails longer than a page come back whole and in order.
-    let mut current = store.get_request(&first.id).await.unwrap().unwrap();
+    let mut current = store.get_request(first.id()).await.unwrap().unwrap();
     for _ in 0..10 {
-        current.touch(Utc::now());
-        store.update_request(&current, Status::Approved, Some(&sample_event(&current, "touched"))).await.unwrap();
+        let card = airlock_core::MessageRef { channel: "C1".into(), ts: current.version().to_string() };
+        current.record_card(card, Utc::now());
+        let event = sample_event(&current, AuditAction::ApprovalRecorded);
+        store.update_request(&current, Status::Approved, Some(&event)).await.unwrap();
     }
-    let trail = store.audit_events(&first.id).await.unwrap();
+    let trail = store.audit_events(first.id()).await.unwrap();
     assert_eq!(trail.len(), 12);
     assert!(trail.windows(2).all(|w| w[0].id.as_str() < w[1].id.as_str()));
     assert_eq!(trail[0].action, "submitted");
@@ -168,28 +164,28 @@ async fn the_history_of_one_access_is_read_whole() {
     let mut expected = Vec::new();
     for i in 0..105 {
         let r = sample_request("ivan@example.com", "record:prod-admin");
-        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
         expected.push(moved(&store, &r, Status::Denied).await.unwrap());
         if i % 10 == 0 {
             let other = sample_request("ivan@example.com", &format!("record:other{i}"));
-            store.insert_request(&other, &sample_event(&other, "submitted")).await.unwrap();
+            store.insert_request(&other, &sample_event(&other, AuditAction::Submitted)).await.unwrap();
         }
     }
     let open = sample_request("ivan@example.com", "record:prod-admin");
-    store.insert_request(&open, &sample_event(&open, "submitted")).await.unwrap();
+    store.insert_request(&open, &sample_event(&open, AuditAction::Submitted)).await.unwrap();
     expected.push(open);
     // A request stored before `access_key` was an attribute of its own.
     client
         .update_item()
         .table_name(&table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("REQ#{}", expected[0].id)))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("REQ#{}", expected[0].id())))
         .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("REQ".into()))
         .update_expression("REMOVE access_key")
         .send()
         .await
         .unwrap();
     let someone_else = sample_request("judy@example.com", "record:prod-admin");
-    store.insert_request(&someone_else, &sample_event(&someone_else, "submitted")).await.unwrap();
+    store.insert_request(&someone_else, &sample_event(&someone_else, AuditAction::Submitted)).await.unwrap();
 
     expected.reverse();
     let history = store.requests_for_access("ivan@example.com", "record:prod-admin").await.unwrap();
@@ -205,11 +201,11 @@ async fn status_listings_page_with_the_id_cursor_across_shards() {
     let mut pending = Vec::new();
     for i in 0..30 {
         let r = sample_request("kim@example.com", &format!("record:p{i}"));
-        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
         if i % 3 == 0 {
             moved(&store, &r, Status::Cancelled).await.unwrap();
         } else {
-            pending.push(r.id.clone());
+            pending.push(r.id().clone());
         }
     }
     let shards: std::collections::HashSet<_> = pending.iter().map(airlock_aws::dynamo::shard_of_request).collect();
@@ -221,27 +217,27 @@ async fn status_listings_page_with_the_id_cursor_across_shards() {
     loop {
         let page = store.requests_with_status_before(Status::Pending, cursor.as_ref(), 7).await.unwrap();
         assert!(page.len() <= 7);
-        assert!(page.iter().all(|r| r.status == Status::Pending));
+        assert!(page.iter().all(|r| r.status() == Status::Pending));
         let Some(last) = page.last() else { break };
-        cursor = Some(last.id.clone());
-        read.extend(page.into_iter().map(|r| r.id));
+        cursor = Some(last.id().clone());
+        read.extend(page.iter().map(|r| r.id().clone()));
     }
     assert_eq!(read, pending, "every pending request once, newest first");
     let cancelled = store.requests_with_status_before(Status::Cancelled, Some(&read[0]), 100).await.unwrap();
     assert_eq!(cancelled.len(), 10);
-    assert!(cancelled.iter().all(|r| r.id < read[0]));
+    assert!(cancelled.iter().all(|r| *r.id() < read[0]));
 }
 
 #[tokio::test]
 async fn audit_events_can_be_appended_on_their_own() {
     let (store, _, _) = store().await;
     let r = sample_request("liam@example.com", "record:prod-admin");
-    store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
-    let failed = sample_event(&r, "removal_failed");
+    store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
+    let failed = sample_event(&r, AuditAction::RemovalFailed);
     store.append_audit_event(&failed).await.unwrap();
-    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    let actions: Vec<_> = store.audit_events(r.id()).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "removal_failed"]);
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r, "the request is unchanged");
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap(), r, "the request is unchanged");
 }
 
 #[tokio::test]
@@ -251,12 +247,9 @@ async fn removals_come_earliest_due_first() {
     let mut expected = Vec::new();
     for minutes_ago in [5, 50, 20, 1] {
         let r = sample_request("hana@example.com", &format!("record:due{minutes_ago}"));
-        store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
         let approved = moved(&store, &r, Status::Approved).await.unwrap();
-        let mut granted = approved.clone();
-        granted.transition(Status::Active, now).unwrap();
-        granted.granted_at = Some(now - Duration::hours(1));
-        granted.expires_at = Some(now - Duration::minutes(minutes_ago));
+        let granted = granted(&approved, now - Duration::minutes(minutes_ago) - Duration::seconds(60)).unwrap();
         store.update_request(&granted, Status::Approved, None).await.unwrap();
         expected.push((minutes_ago, granted));
     }

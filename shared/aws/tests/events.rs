@@ -1,8 +1,8 @@
 //! EventBridgeAuditSink against moto: a rule routes the bus's `airlock` events to an SQS queue.
 
 use airlock_aws::EventBridgeAuditSink;
+use airlock_core::Actor;
 use airlock_core::ports::AuditSink;
-use airlock_core::{Actor, AuditEvent, Status};
 use airlock_testkit::fixtures::sample_request;
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use serde_json::Value;
@@ -44,9 +44,8 @@ async fn each_audit_event_becomes_one_eventbridge_event() {
         .unwrap();
 
     let mut request = sample_request("carol@example.com", "record:prod-admin");
-    request.transition(Status::Approved, chrono::Utc::now()).unwrap();
     let actor = Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U2".into()) };
-    let event = AuditEvent::of(&request, actor, "approved", Some(Status::Pending), Some("looks fine".into()));
+    let event = request.approve(actor, 1, Some("looks fine".into()), chrono::Utc::now()).unwrap();
     EventBridgeAuditSink::new(bridge, &bus).emit(&event).await;
 
     let received = sqs.receive_message().queue_url(queue_url).wait_time_seconds(5).send().await.unwrap();
@@ -56,7 +55,7 @@ async fn each_audit_event_becomes_one_eventbridge_event() {
     assert_eq!(body["source"], "airlock");
     assert_eq!(body["detail-type"], "Request Approved");
     let detail = &body["detail"];
-    assert_eq!(detail["request_id"], request.id.as_str());
+    assert_eq!(detail["request_id"], request.id().as_str());
     assert_eq!(detail["from"], "pending");
     assert_eq!(detail["to"], "approved");
     assert_eq!(detail["flow"], "aws-prod");

@@ -9,9 +9,9 @@
 use airlock_aws::{DynamoStore, SsoEscalator};
 use airlock_core::flow::{Target, TargetKind};
 use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec, Store, StoreError};
-use airlock_core::{AccessRequest, Notification, OutboxItem, RequestId, Status};
+use airlock_core::{AccessRequest, AuditAction, Notification, OutboxItem, RequestId, Status};
 use airlock_testkit::aws_faults::{AwsError, AwsFaultProxy};
-use airlock_testkit::fixtures::{sample_event, sample_request};
+use airlock_testkit::fixtures::{advanced, sample_event, sample_request};
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -349,19 +349,18 @@ impl Dynamo {
 
     async fn inserted(&self) -> AccessRequest {
         let r = sample_request(&format!("{}@example.com", unique("carol")), "record:prod-admin");
-        self.store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+        self.store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
         r
     }
 
     async fn actions(&self, r: &AccessRequest) -> Vec<String> {
-        self.store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect()
+        self.store.audit_events(r.id()).await.unwrap().into_iter().map(|e| e.action.to_string()).collect()
     }
 }
 
 async fn moved(store: &DynamoStore, r: &AccessRequest, to: Status) -> Result<AccessRequest, StoreError> {
-    let mut next = r.clone();
-    let from = next.transition(to, Utc::now()).unwrap();
-    store.update_request(&next, from, Some(&sample_event(&next, to.as_str()))).await.map(|()| next)
+    let (next, event) = advanced(r, to).unwrap();
+    store.update_request(&next, r.status(), Some(&event)).await.map(|()| next)
 }
 
 /// DynamoDB's answer to a transaction cancelled for `reason` (on its first item).
@@ -395,7 +394,7 @@ async fn throttled_transactions_are_retried_by_the_sdk_and_written_once() {
         assert_eq!(d.proxy.refused_count("TransactWriteItems"), 4, "{code}");
         assert_eq!(d.proxy.forwarded("TransactWriteItems"), 2, "{code}: the insert and the approval, once each");
         assert_eq!(d.actions(&r).await, ["submitted", "approved"], "{code}: no duplicate audit event");
-        assert_eq!(d.store.get_request(&r.id).await.unwrap(), Some(approved), "{code}");
+        assert_eq!(d.store.get_request(r.id()).await.unwrap(), Some(approved), "{code}");
     }
 }
 
@@ -406,23 +405,23 @@ async fn throttling_past_the_sdk_retries_is_unavailable_and_changes_nothing() {
 
     let r = sample_request("dora@example.com", "record:prod-admin");
     d.proxy.fail_next("TransactWriteItems", attempts, AwsError::new(400, "ProvisionedThroughputExceededException"));
-    let err = d.store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap_err();
+    let err = d.store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(d.proxy.refused_count("TransactWriteItems"), attempts, "the SDK tried exactly its attempts");
-    assert_eq!(d.store.get_request(&r.id).await.unwrap(), None);
+    assert_eq!(d.store.get_request(r.id()).await.unwrap(), None);
     // Retried by the caller: not a duplicate of itself, the open-request lock was never written.
-    d.store.insert_request(&r, &sample_event(&r, "submitted")).await.unwrap();
+    d.store.insert_request(&r, &sample_event(&r, AuditAction::Submitted)).await.unwrap();
 
     d.proxy.fail_next("TransactWriteItems", attempts, AwsError::throttling());
     let err = moved(&d.store, &r, Status::Approved).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "not a conflict: {err:?}");
-    assert_eq!(d.store.get_request(&r.id).await.unwrap().as_ref(), Some(&r), "unchanged");
+    assert_eq!(d.store.get_request(r.id()).await.unwrap().as_ref(), Some(&r), "unchanged");
     assert_eq!(d.actions(&r).await, ["submitted"]);
     let approved = moved(&d.store, &r, Status::Approved).await.unwrap();
     assert_eq!(d.actions(&r).await, ["submitted", "approved"]);
 
     d.proxy.fail_next("GetItem", attempts, AwsError::throttling());
-    assert!(matches!(d.store.get_request(&r.id).await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(d.store.get_request(r.id()).await, Err(StoreError::Unavailable(_))));
     d.proxy.fail_next("Query", attempts, AwsError::throttling());
     assert!(matches!(d.store.requests_with_status(Status::Approved, 10).await, Err(StoreError::Unavailable(_))));
     assert_eq!(d.store.requests_with_status(Status::Approved, 10).await.unwrap(), [approved]);
@@ -450,12 +449,12 @@ async fn a_cancelled_transaction_is_a_conflict_only_when_a_condition_or_another_
 
     let fresh = sample_request("erin@example.com", "record:prod-admin");
     d.proxy.fail_next("TransactWriteItems", 1, cancelled("ConditionalCheckFailed"));
-    let err = d.store.insert_request(&fresh, &sample_event(&fresh, "submitted")).await.unwrap_err();
+    let err = d.store.insert_request(&fresh, &sample_event(&fresh, AuditAction::Submitted)).await.unwrap_err();
     assert_eq!(err, StoreError::Conflict, "a failed condition with no open request in the way");
     d.proxy.fail_next("TransactWriteItems", 1, cancelled("ThrottlingError"));
-    let err = d.store.insert_request(&fresh, &sample_event(&fresh, "submitted")).await.unwrap_err();
+    let err = d.store.insert_request(&fresh, &sample_event(&fresh, AuditAction::Submitted)).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    d.store.insert_request(&fresh, &sample_event(&fresh, "submitted")).await.unwrap();
+    d.store.insert_request(&fresh, &sample_event(&fresh, AuditAction::Submitted)).await.unwrap();
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use airlock_aws::LambdaOptionsSource;
 use airlock_core::Config;
 use airlock_core::flow::{FieldSpec, Flow};
-use airlock_core::ports::{OptionsSource, SelectOption};
+use airlock_core::ports::{OptionsError, OptionsSource, SelectOption};
 use airlock_testkit::fake_aws_env;
 use async_trait::async_trait;
 use axum::extract::{Path, State};
@@ -87,7 +87,7 @@ struct Urls;
 
 #[async_trait]
 impl OptionsSource for Urls {
-    async fn options(&self, _flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         Ok(vec![SelectOption { value: format!("{}:{query}", field.name), label: "from the URL source".into() }])
     }
 }
@@ -121,7 +121,7 @@ async fn lambda_fields_invoke_their_function_and_url_fields_go_to_the_inner_sour
     assert_eq!(calls.lock().unwrap().len(), 1, "URL fields invoke no function");
 
     let err = source.options(flow, flow.field("broken").unwrap(), "").await.unwrap_err();
-    assert!(err.contains("Unhandled"), "{err}");
+    assert!(matches!(&err, OptionsError::Unavailable(m) if m.contains("Unhandled")), "{err}");
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 
 use airlock_aws::DynamoStore;
 use airlock_core::ports::{Store, StoreError};
-use airlock_core::{Notification, OutboxItem, RequestId, Status};
-use airlock_testkit::fixtures::{sample_event, sample_request};
+use airlock_core::{AuditAction, Notification, OutboxItem, RequestId, Status};
+use airlock_testkit::fixtures::{advanced, sample_event, sample_request};
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, Duration, Utc};
@@ -79,36 +79,33 @@ async fn notifications_are_stored_with_their_change_or_not_at_all() {
     let now = Utc::now();
     let r = sample_request("carol@example.com", "record:prod-admin");
     store
-        .insert_request_with(&r, &sample_event(&r, "submitted"), &[text(Some(&r.id), "submitted", now)])
+        .insert_request_with(&r, &sample_event(&r, AuditAction::Submitted), &[text(Some(r.id()), "submitted", now)])
         .await
         .unwrap();
-    assert_eq!(stored(&client, &table, &r.id).await, 1);
+    assert_eq!(stored(&client, &table, r.id()).await, 1);
 
     let twin = sample_request("carol@example.com", "record:prod-admin");
-    let refused = store.insert_request_with(&twin, &sample_event(&twin, "submitted"), &many(&twin.id, 3, now)).await;
-    assert_eq!(refused, Err(StoreError::Duplicate(r.id.clone())));
-    assert_eq!(stored(&client, &table, &twin.id).await, 0, "a refused insert writes no notification");
+    let refused =
+        store.insert_request_with(&twin, &sample_event(&twin, AuditAction::Submitted), &many(twin.id(), 3, now)).await;
+    assert_eq!(refused, Err(StoreError::Duplicate(r.id().clone())));
+    assert_eq!(stored(&client, &table, twin.id()).await, 0, "a refused insert writes no notification");
 
-    let mut approved = r.clone();
-    approved.transition(Status::Approved, now).unwrap();
-    let event = sample_event(&approved, "approved");
-    store.update_request_with(&approved, Status::Pending, Some(&event), &many(&r.id, 2, now)).await.unwrap();
-    assert_eq!(stored(&client, &table, &r.id).await, 3);
+    let (approved, event) = advanced(&r, Status::Approved).unwrap();
+    store.update_request_with(&approved, Status::Pending, Some(&event), &many(r.id(), 2, now)).await.unwrap();
+    assert_eq!(stored(&client, &table, r.id()).await, 3);
 
-    let mut stale = r.clone();
-    stale.transition(Status::Denied, now).unwrap();
+    let (stale, _) = advanced(&r, Status::Denied).unwrap();
     for count in [2, 150] {
-        let lost = store.update_request_with(&stale, Status::Pending, None, &many(&r.id, count, now)).await;
+        let lost = store.update_request_with(&stale, Status::Pending, None, &many(r.id(), count, now)).await;
         assert_eq!(lost, Err(StoreError::Conflict));
-        assert_eq!(stored(&client, &table, &r.id).await, 3, "a conflicting change writes none of {count}");
+        assert_eq!(stored(&client, &table, r.id()).await, 3, "a conflicting change writes none of {count}");
     }
 
     // More notifications than one transaction holds: all of them are stored with the change.
-    let mut active = approved.clone();
-    active.transition(Status::Active, now).unwrap();
-    store.update_request_with(&active, Status::Approved, None, &many(&r.id, 150, now)).await.unwrap();
-    assert_eq!(stored(&client, &table, &r.id).await, 153);
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), active);
+    let (active, _) = advanced(&approved, Status::Active).unwrap();
+    store.update_request_with(&active, Status::Approved, None, &many(r.id(), 150, now)).await.unwrap();
+    assert_eq!(stored(&client, &table, r.id()).await, 153);
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap(), active);
 
     let first = store.claim_notifications(now, LEASE, 10).await.unwrap();
     assert_eq!(texts(&first), ["submitted"], "one request's notifications go out one at a time, oldest first");

@@ -6,6 +6,7 @@ use crate::request::{AccessRequest, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// Who did something: a person, a rule, or Airlock itself (timers, sweeper, API token holder).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +43,113 @@ impl fmt::Display for Actor {
     }
 }
 
+/// What happened to a request; on the wire (store, log lines, EventBridge) the snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Submitted,
+    ApprovalRecorded,
+    Approved,
+    AutoApproved,
+    Denied,
+    AutoDenied,
+    Cancelled,
+    TimedOut,
+    AccessGranted,
+    EscalationFailed,
+    Extended,
+    Revoked,
+    Expired,
+    AccessRemoved,
+    RemovalFailed,
+    DriftRemoved,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 16] = [
+        AuditAction::Submitted,
+        AuditAction::ApprovalRecorded,
+        AuditAction::Approved,
+        AuditAction::AutoApproved,
+        AuditAction::Denied,
+        AuditAction::AutoDenied,
+        AuditAction::Cancelled,
+        AuditAction::TimedOut,
+        AuditAction::AccessGranted,
+        AuditAction::EscalationFailed,
+        AuditAction::Extended,
+        AuditAction::Revoked,
+        AuditAction::Expired,
+        AuditAction::AccessRemoved,
+        AuditAction::RemovalFailed,
+        AuditAction::DriftRemoved,
+    ];
+
+    /// The wire name, e.g. `access_granted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Submitted => "submitted",
+            AuditAction::ApprovalRecorded => "approval_recorded",
+            AuditAction::Approved => "approved",
+            AuditAction::AutoApproved => "auto_approved",
+            AuditAction::Denied => "denied",
+            AuditAction::AutoDenied => "auto_denied",
+            AuditAction::Cancelled => "cancelled",
+            AuditAction::TimedOut => "timed_out",
+            AuditAction::AccessGranted => "access_granted",
+            AuditAction::EscalationFailed => "escalation_failed",
+            AuditAction::Extended => "extended",
+            AuditAction::Revoked => "revoked",
+            AuditAction::Expired => "expired",
+            AuditAction::AccessRemoved => "access_removed",
+            AuditAction::RemovalFailed => "removal_failed",
+            AuditAction::DriftRemoved => "drift_removed",
+        }
+    }
+
+    /// The EventBridge detail-type / human title, e.g. `Request Approved`.
+    pub fn title(self) -> &'static str {
+        match self {
+            AuditAction::Submitted => "Request Submitted",
+            AuditAction::ApprovalRecorded => "Approval Recorded",
+            AuditAction::Approved => "Request Approved",
+            AuditAction::AutoApproved => "Request Auto-Approved",
+            AuditAction::Denied => "Request Denied",
+            AuditAction::AutoDenied => "Request Auto-Denied",
+            AuditAction::Cancelled => "Request Cancelled",
+            AuditAction::TimedOut => "Request Timed Out",
+            AuditAction::AccessGranted => "Access Granted",
+            AuditAction::EscalationFailed => "Escalation Failed",
+            AuditAction::Extended => "Access Extended",
+            AuditAction::Revoked => "Access Revoked",
+            AuditAction::Expired => "Access Expired",
+            AuditAction::AccessRemoved => "Access Removed",
+            AuditAction::RemovalFailed => "Access Removal Failed",
+            AuditAction::DriftRemoved => "Drift Removed",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for AuditAction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| format!("unknown audit action {s:?}"))
+    }
+}
+
+impl PartialEq<&str> for AuditAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One recorded change of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -49,8 +157,8 @@ pub struct AuditEvent {
     pub request_id: RequestId,
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    /// What happened, e.g. `submitted`, `approved`, `access_granted`, `revoked`.
-    pub action: String,
+    /// What happened.
+    pub action: AuditAction,
     pub from: Option<Status>,
     pub to: Status,
     pub flow: String,
@@ -64,46 +172,48 @@ impl AuditEvent {
     pub fn of(
         request: &AccessRequest,
         actor: Actor,
-        action: &str,
+        action: AuditAction,
         from: Option<Status>,
         detail: Option<String>,
     ) -> Self {
         Self {
             id: EventId::generate(),
-            request_id: request.id.clone(),
-            at: request.updated_at,
+            request_id: request.id().clone(),
+            at: request.updated_at(),
             actor,
-            action: action.into(),
+            action,
             from,
-            to: request.status,
-            flow: request.flow.clone(),
-            target: request.target.clone(),
-            requester: request.requester.email.clone(),
+            to: request.status(),
+            flow: request.flow().to_string(),
+            target: request.target().to_string(),
+            requester: request.requester().email.clone(),
             detail,
         }
     }
 
+    /// The same event with `detail` instead.
+    pub fn with_detail(self, detail: Option<String>) -> Self {
+        Self { detail, ..self }
+    }
+
     /// The EventBridge detail-type / human title, e.g. `Request Approved`.
-    pub fn title(&self) -> String {
-        match self.action.as_str() {
-            "submitted" => "Request Submitted",
-            "approval_recorded" => "Approval Recorded",
-            "approved" => "Request Approved",
-            "auto_approved" => "Request Auto-Approved",
-            "denied" => "Request Denied",
-            "auto_denied" => "Request Auto-Denied",
-            "cancelled" => "Request Cancelled",
-            "timed_out" => "Request Timed Out",
-            "access_granted" => "Access Granted",
-            "escalation_failed" => "Escalation Failed",
-            "extended" => "Access Extended",
-            "revoked" => "Access Revoked",
-            "expired" => "Access Expired",
-            "access_removed" => "Access Removed",
-            "removal_failed" => "Access Removal Failed",
-            "drift_removed" => "Drift Removed",
-            other => other,
+    pub fn title(&self) -> &'static str {
+        self.action.title()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_round_trip_on_the_wire() {
+        for action in AuditAction::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), serde_json::Value::from(action.as_str()));
+            assert_eq!(action.as_str().parse::<AuditAction>().unwrap(), action);
+            assert_eq!(format!("{action:<20}|").len(), 21);
         }
-        .to_string()
+        assert_eq!(AuditAction::AutoApproved.title(), "Request Auto-Approved");
+        assert!("touched".parse::<AuditAction>().is_err());
     }
 }

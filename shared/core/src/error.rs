@@ -49,26 +49,39 @@ pub struct Error {
     pub code: ErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
+    /// The illegal status move behind a `Conflict`, when that is what it was: unlike a lost
+    /// conditional write, no retry can make it succeed.
+    pub transition: Option<TransitionError>,
 }
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), fields: Vec::new() }
+        Self { code, message: message.into(), fields: Vec::new(), transition: None }
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {
         let message = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-        Self { code: ErrorCode::Invalid, message, fields }
+        Self { code: ErrorCode::Invalid, message, fields, transition: None }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unavailable, message)
     }
+
+    /// True when the same call may succeed later: a dependency was unavailable, or another writer
+    /// changed the request first. An illegal status move is a `Conflict` no retry resolves.
+    pub fn is_transient(&self) -> bool {
+        match self.code {
+            ErrorCode::Unavailable => true,
+            ErrorCode::Conflict => self.transition.is_none(),
+            _ => false,
+        }
+    }
 }
 
 impl From<TransitionError> for Error {
     fn from(e: TransitionError) -> Self {
-        Error::new(ErrorCode::Conflict, e.to_string())
+        Self { transition: Some(e.clone()), ..Error::new(ErrorCode::Conflict, e.to_string()) }
     }
 }
 
@@ -86,3 +99,25 @@ impl From<crate::ports::StoreError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::StoreError;
+    use crate::request::Status;
+    use crate::services::StepError;
+
+    #[test]
+    fn an_illegal_status_move_is_permanent_but_a_lost_write_is_retried() {
+        let illegal = Error::from(TransitionError { from: Status::Expired, to: Status::Active });
+        assert_eq!(illegal.code, ErrorCode::Conflict);
+        assert!(!illegal.is_transient());
+        assert!(matches!(StepError::from(illegal), StepError::Permanent(_)));
+
+        let lost = Error::from(StoreError::Conflict);
+        assert!(lost.is_transient());
+        assert!(matches!(StepError::from(lost), StepError::Transient(_)));
+        assert!(matches!(StepError::from(Error::unavailable("down")), StepError::Transient(_)));
+        assert!(matches!(StepError::from(Error::new(ErrorCode::NotFound, "gone")), StepError::Permanent(_)));
+    }
+}

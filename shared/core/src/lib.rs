@@ -18,9 +18,10 @@ pub mod request;
 pub mod role;
 pub mod rules;
 pub mod services;
+pub mod slack_ids;
 pub mod workflow;
 
-pub use audit::{Actor, AuditEvent};
+pub use audit::{Actor, AuditAction, AuditEvent};
 pub use config::{Config, ConfigError};
 pub use duration::GrantDuration;
 pub use email::Email;
@@ -29,7 +30,8 @@ pub use flow::{Approvers, FieldSpec, FieldType, Flow, Requesters, Rules, Target,
 pub use ids::{EventId, RequestId};
 pub use outbox::{Notification, OutboxItem};
 pub use request::{
-    AccessRequest, Approval, MessageRef, Reminders, RemovalAttempts, Requester, Status, TransitionError,
+    AccessRequest, Approval, ChangeError, MessageRef, NewRequest, Reminders, RemovalAttempts, RequestBuilder,
+    Requester, Status, TransitionError, Verdict,
 };
 pub use role::{Identity, Role};
 pub use services::{Airlock, Deps, Steps};

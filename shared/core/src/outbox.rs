@@ -3,6 +3,7 @@
 //! but never loses it, and no request waits for Slack on its hot path.
 
 use crate::audit::AuditEvent;
+use crate::email::Email;
 use crate::ids::RequestId;
 use crate::ports::RequesterUpdate;
 use chrono::{DateTime, Utc};
@@ -30,6 +31,8 @@ pub enum Notification {
     ApproverReminder,
     /// A line in the audit channel for one audit event.
     AuditLine { channel: String, event: Box<AuditEvent> },
+    /// Access found in a target system that Airlock did not grant, reported to a channel.
+    DriftReport { channel: String, holder: Email, target: String },
     /// A short text to one person (ephemeral in `channel` when given) or to a channel.
     Text { user: String, channel: Option<String>, text: String },
 }

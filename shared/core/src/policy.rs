@@ -2,7 +2,7 @@
 
 use crate::duration::GrantDuration;
 use crate::flow::Flow;
-use crate::request::{AccessRequest, Status};
+use crate::request::{AccessRequest, Status, Verdict};
 use crate::role::{Identity, Role};
 use std::fmt;
 
@@ -66,12 +66,12 @@ pub fn may_decide(
     flow: &Flow,
     request: &AccessRequest,
     who: &Identity,
-    approving: bool,
+    verdict: Verdict,
 ) -> Result<(), DecisionRefusal> {
-    if request.status != Status::Pending {
-        return Err(DecisionRefusal::AlreadyDecided(request.status));
+    if request.status() != Status::Pending {
+        return Err(DecisionRefusal::AlreadyDecided(request.status()));
     }
-    let is_requester = who.email == request.requester.email;
+    let is_requester = who.email == request.requester().email;
     if is_requester && !flow.allow_self_approval {
         return Err(DecisionRefusal::SelfApproval);
     }
@@ -80,7 +80,7 @@ pub fn may_decide(
         return Err(DecisionRefusal::NotAnApprover);
     }
     let actor = crate::audit::Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
-    if approving && request.has_approved(&actor) {
+    if verdict == Verdict::Approve && request.has_approved(&actor) {
         return Err(DecisionRefusal::AlreadyApprovedByYou);
     }
     Ok(())
@@ -89,7 +89,7 @@ pub fn may_decide(
 /// May `who` revoke `request`'s access early? The requester, the flow's approvers and admins may.
 pub fn may_revoke(flow: &Flow, request: &AccessRequest, who: &Identity) -> bool {
     who.role != Role::Guest
-        && (who.email == request.requester.email
+        && (who.email == request.requester().email
             || who.role == Role::Admin
             || flow.approvers.users.iter().any(|p| who.is(p)))
 }

@@ -130,18 +130,41 @@ pub trait Store: Send + Sync {
     async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError>;
 }
 
+/// Why the workflow engine did not do what it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    /// The engine could not be reached or failed (throttled, timed out, stopped); the same call
+    /// may succeed later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The engine refused the call and will refuse it again: the task timed out or no longer
+    /// exists, the token is unknown, the input is not accepted.
+    #[error("{0}")]
+    Rejected(String),
+    /// This engine is not set up for the call (e.g. no deescalate function for early removals).
+    #[error("{0}")]
+    NotConfigured(String),
+}
+
+impl WorkflowError {
+    /// True when retrying the same call may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, WorkflowError::Unavailable(_))
+    }
+}
+
 /// The workflow engine: Step Functions in AWS, the in-process runner locally.
 #[async_trait]
 pub trait Workflow: Send + Sync {
     /// Starts the execution for `state.request_id`; starting it again is a no-op.
-    async fn start(&self, state: &WorkflowState) -> Result<(), String>;
+    async fn start(&self, state: &WorkflowState) -> Result<(), WorkflowError>;
 
     /// Delivers AwaitDecision's result (`state` with `decision` set) for `task_token`.
-    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String>;
+    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), WorkflowError>;
 
     /// A grant was revoked: run its removal now rather than at the expiry the execution waits for.
     /// Best effort: the sweeper removes anything this fails to.
-    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String>;
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), WorkflowError>;
 }
 
 /// A person as the directory (Slack) knows them.
@@ -152,13 +175,32 @@ pub struct DirectoryUser {
     pub name: Option<String>,
 }
 
+/// Why a directory lookup failed (a person or group that does not exist is not an error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// The directory could not answer now (rate limited, timed out, unreachable, 5xx).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The directory refused the lookup and will refuse it again (not allowed, bad token, an
+    /// answer that cannot be read).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl DirectoryError {
+    /// True when retrying the same lookup may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DirectoryError::Unavailable(_))
+    }
+}
+
 /// Looks people up (Slack's users and user groups).
 #[async_trait]
 pub trait Directory: Send + Sync {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String>;
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String>;
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError>;
     /// Slack ids of the members of a user group.
-    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, String>;
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, DirectoryError>;
 }
 
 /// A grant as an escalator sees it.
@@ -279,12 +321,27 @@ pub trait Notifier: Send + Sync {
 
     /// Posts a one-line record of a decision or change to the audit channel.
     async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError>;
+
+    /// Reports to `channel` that `holder` holds `target` (its label) without Airlock having granted it.
+    async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError>;
 }
 
 /// Emits audit events beyond the store (JSON log lines; EventBridge in AWS).
 #[async_trait]
 pub trait AuditSink: Send + Sync {
     async fn emit(&self, event: &AuditEvent);
+}
+
+/// The audit sink without an event bus: the store keeps the record and the services log one JSON
+/// line per event, so nothing more is sent anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogAuditSink;
+
+#[async_trait]
+impl AuditSink for LogAuditSink {
+    async fn emit(&self, event: &AuditEvent) {
+        tracing::debug!(event_id = %event.id, "audit event recorded");
+    }
 }
 
 /// The time, so tests can fix it.
@@ -309,6 +366,27 @@ pub struct SelectOption {
     pub label: String,
 }
 
+/// Why a select field's options could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// The source could not be reached or failed (timeout, transport error, 5xx, a failed invocation).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The source answered, but not with a list of options (a 4xx, a body that is not one).
+    #[error("{0}")]
+    Invalid(String),
+    /// This source cannot serve the field (e.g. a Lambda prefetch without the AWS adapters).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl OptionsError {
+    /// True when asking again may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OptionsError::Unavailable(_))
+    }
+}
+
 /// Fetches a select field's options live (prefetch): from a URL or a Lambda function.
 #[async_trait]
 pub trait OptionsSource: Send + Sync {
@@ -318,5 +396,5 @@ pub trait OptionsSource: Send + Sync {
         flow: &Flow,
         field: &crate::flow::FieldSpec,
         query: &str,
-    ) -> Result<Vec<SelectOption>, String>;
+    ) -> Result<Vec<SelectOption>, OptionsError>;
 }

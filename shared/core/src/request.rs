@@ -1,7 +1,9 @@
 //! The access request and its status machine (docs/architecture.md#the-request).
 
-use crate::audit::Actor;
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::duration::GrantDuration;
 use crate::email::Email;
+use crate::flow::Target;
 use crate::ids::RequestId;
 use crate::role::Role;
 use chrono::{DateTime, Utc};
@@ -121,57 +123,61 @@ pub struct MessageRef {
 
 /// An access request from submission to its end. The store holds it; `version` increments on each
 /// write so every write can be conditional on the version it read.
+///
+/// Its fields are read through getters and change only through the intent methods below (each
+/// checks the status machine and its invariants and returns the audit event of the change), so
+/// nothing outside this crate can put a request in a state the status machine does not know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessRequest {
-    pub id: RequestId,
-    pub version: u64,
-    pub status: Status,
-    pub flow: String,
-    pub target: String,
+    id: RequestId,
+    version: u64,
+    status: Status,
+    flow: String,
+    target: String,
     /// [`crate::flow::Target::access_key`] of the target when requested.
-    pub access_key: String,
+    access_key: String,
     /// The target as configured when the request was made: what escalation grants and what removal
     /// takes away, even if the config changes or drops the target meanwhile.
     #[serde(default)]
-    pub target_spec: Option<crate::flow::Target>,
-    pub requester: Requester,
-    pub duration_secs: u64,
-    pub reason: String,
-    pub fields: BTreeMap<String, serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    target_spec: Option<Target>,
+    requester: Requester,
+    duration_secs: u64,
+    reason: String,
+    fields: BTreeMap<String, serde_json::Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     /// No decision after this means `timed_out`.
-    pub decision_deadline: DateTime<Utc>,
+    decision_deadline: DateTime<Utc>,
     #[serde(default)]
-    pub approvals: Vec<Approval>,
+    approvals: Vec<Approval>,
     /// Who made the final decision (an approver, a rule, the requester cancelling, the system).
-    pub decided_by: Option<Actor>,
-    pub decision_note: Option<String>,
+    decided_by: Option<Actor>,
+    decision_note: Option<String>,
     /// The workflow's handle for delivering the decision (a Step Functions task token in AWS).
-    pub task_token: Option<String>,
+    task_token: Option<String>,
     #[serde(default)]
-    pub cards: Vec<MessageRef>,
-    pub granted_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
+    cards: Vec<MessageRef>,
+    granted_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
     /// Set once the access is gone from the target (after expiry or revoke).
-    pub access_removed_at: Option<DateTime<Utc>>,
-    pub failure: Option<String>,
+    access_removed_at: Option<DateTime<Utc>>,
+    failure: Option<String>,
     #[serde(default)]
-    pub reminders: Reminders,
+    reminders: Reminders,
     /// The person held this access before Airlock granted it (standing access): it is not removed.
     #[serde(default)]
-    pub preexisting_access: bool,
+    preexisting_access: bool,
     /// Airlock asked the target system for the access at least once. After a failed escalation the
     /// target may have applied it anyway, so it is removed as if granted; and an "already held"
     /// answer to a repeated attempt may be Airlock's own earlier attempt, so it is not trusted.
     #[serde(default)]
-    pub escalation_attempted: bool,
+    escalation_attempted: bool,
     /// Failed attempts to remove the access, while it is still held.
     #[serde(default)]
-    pub removal: Option<RemovalAttempts>,
+    removal: Option<RemovalAttempts>,
     /// The approval cards were queued for posting (so a replayed step does not queue them twice).
     #[serde(default)]
-    pub cards_queued: bool,
+    cards_queued: bool,
 }
 
 /// Removal attempts that failed so far; the next one is not made before `next_attempt_at`.
@@ -184,6 +190,8 @@ pub struct RemovalAttempts {
 
 /// Longest wait between two attempts to remove access.
 pub const MAX_REMOVAL_BACKOFF_SECS: i64 = 15 * 60;
+/// Failed removal attempts of one grant before each further failure is also an audit event.
+pub const QUIET_REMOVAL_FAILURES: u32 = 3;
 
 /// Reminders already sent for a request, so each goes out once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,9 +204,217 @@ pub struct Reminders {
     pub expiry: bool,
 }
 
+/// An approver's or a rule's verdict on a pending request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+/// A change the request's rules do not allow; the request is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The change needs the request in `expected`; it is `actual`.
+    #[error("request is {actual}, not {expected}")]
+    NotIn { expected: Status, actual: Status },
+    #[error("you already approved this request")]
+    AlreadyApproved,
+    /// Removal is recorded only while the request holds access.
+    #[error("request holds no access")]
+    NoAccessHeld,
+    /// An extension would make the whole grant longer than the flow allows.
+    #[error("a grant in this flow lasts at most {0}")]
+    TooLong(GrantDuration),
+}
+
+/// What a new request is made of; [`AccessRequest::submit`] makes it a pending request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub flow: String,
+    pub target: Target,
+    pub access_key: String,
+    pub requester: Requester,
+    pub duration: GrantDuration,
+    pub reason: String,
+    pub fields: BTreeMap<String, serde_json::Value>,
+    pub approval_timeout: GrantDuration,
+}
+
 impl AccessRequest {
+    /// A new pending request and its `submitted` event.
+    pub fn submit(new: NewRequest, actor: Actor, now: DateTime<Utc>) -> (Self, AuditEvent) {
+        let request = Self {
+            id: RequestId::generate(),
+            version: 1,
+            status: Status::Pending,
+            flow: new.flow,
+            target: new.target.name.clone(),
+            access_key: new.access_key,
+            target_spec: Some(new.target),
+            requester: new.requester,
+            duration_secs: new.duration.as_secs(),
+            reason: new.reason,
+            fields: new.fields,
+            created_at: now,
+            updated_at: now,
+            decision_deadline: now + new.approval_timeout.to_chrono(),
+            approvals: Vec::new(),
+            decided_by: None,
+            decision_note: None,
+            task_token: None,
+            cards: Vec::new(),
+            granted_at: None,
+            expires_at: None,
+            access_removed_at: None,
+            failure: None,
+            reminders: Reminders::default(),
+            preexisting_access: false,
+            escalation_attempted: false,
+            removal: None,
+            cards_queued: false,
+        };
+        let event = AuditEvent::of(&request, actor, AuditAction::Submitted, None, Some(request.reason.clone()));
+        (request, event)
+    }
+
+    /// A request in any state, for tests and fixtures: starts as a pending request of
+    /// `requester_email` for `flow`/`target` (a one-minute grant).
+    pub fn builder(requester_email: Email, flow: &str, target: &str) -> RequestBuilder {
+        let now = Utc::now();
+        RequestBuilder(Self {
+            id: RequestId::generate(),
+            version: 1,
+            status: Status::Pending,
+            flow: flow.into(),
+            target: target.into(),
+            access_key: format!("record:{flow}:{target}"),
+            target_spec: None,
+            requester: Requester { email: requester_email, slack_id: None, role: Role::Member },
+            duration_secs: 60,
+            reason: "r".into(),
+            fields: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+            decision_deadline: now,
+            approvals: Vec::new(),
+            decided_by: None,
+            decision_note: None,
+            task_token: None,
+            cards: Vec::new(),
+            granted_at: None,
+            expires_at: None,
+            access_removed_at: None,
+            failure: None,
+            reminders: Reminders::default(),
+            preexisting_access: false,
+            escalation_attempted: false,
+            removal: None,
+            cards_queued: false,
+        })
+    }
+
+    pub fn id(&self) -> &RequestId {
+        &self.id
+    }
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn flow(&self) -> &str {
+        &self.flow
+    }
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+    /// [`crate::flow::Target::access_key`] of the target when requested.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+    /// The target as configured when the request was made (none for requests stored before
+    /// targets were kept with them).
+    pub fn target_spec(&self) -> Option<&Target> {
+        self.target_spec.as_ref()
+    }
+    pub fn requester(&self) -> &Requester {
+        &self.requester
+    }
+    pub fn duration_secs(&self) -> u64 {
+        self.duration_secs
+    }
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+    pub fn fields(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.fields
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+    /// No decision after this means `timed_out`.
+    pub fn decision_deadline(&self) -> DateTime<Utc> {
+        self.decision_deadline
+    }
+    pub fn approvals(&self) -> &[Approval] {
+        &self.approvals
+    }
+    /// Who made the final decision (an approver, a rule, the requester cancelling, the system).
+    pub fn decided_by(&self) -> Option<&Actor> {
+        self.decided_by.as_ref()
+    }
+    pub fn decision_note(&self) -> Option<&str> {
+        self.decision_note.as_deref()
+    }
+    /// The workflow's handle for delivering the decision (a Step Functions task token in AWS).
+    pub fn task_token(&self) -> Option<&str> {
+        self.task_token.as_deref()
+    }
+    /// The Slack messages that show this request.
+    pub fn cards(&self) -> &[MessageRef] {
+        &self.cards
+    }
+    pub fn granted_at(&self) -> Option<DateTime<Utc>> {
+        self.granted_at
+    }
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    /// When the access was found gone from the target (after expiry, revoke or a failed grant).
+    pub fn access_removed_at(&self) -> Option<DateTime<Utc>> {
+        self.access_removed_at
+    }
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+    pub fn reminders(&self) -> Reminders {
+        self.reminders
+    }
+    /// The person held this access before Airlock granted it (standing access): it is not removed.
+    pub fn preexisting_access(&self) -> bool {
+        self.preexisting_access
+    }
+    /// Airlock asked the target system for the access at least once.
+    pub fn escalation_attempted(&self) -> bool {
+        self.escalation_attempted
+    }
+    /// Failed attempts to remove the access, while it is still held.
+    pub fn removal(&self) -> Option<&RemovalAttempts> {
+        self.removal.as_ref()
+    }
+    /// The approval cards were queued for posting.
+    pub fn cards_queued(&self) -> bool {
+        self.cards_queued
+    }
+
     /// Moves to `next`, bumping the version; illegal moves are errors and change nothing.
-    pub fn transition(&mut self, next: Status, now: DateTime<Utc>) -> Result<Status, TransitionError> {
+    fn transition(&mut self, next: Status, now: DateTime<Utc>) -> Result<Status, TransitionError> {
         if !self.status.can_become(next) {
             return Err(TransitionError { from: self.status, to: next });
         }
@@ -208,10 +424,260 @@ impl AccessRequest {
         Ok(previous)
     }
 
-    /// Records a change that keeps the status (token stored, cards posted, expiry extended).
-    pub fn touch(&mut self, now: DateTime<Utc>) {
+    /// Records a change that keeps the status.
+    fn touch(&mut self, now: DateTime<Utc>) {
         self.version += 1;
         self.updated_at = now;
+    }
+
+    fn expect(&self, expected: Status) -> Result<(), ChangeError> {
+        if self.status == expected { Ok(()) } else { Err(ChangeError::NotIn { expected, actual: self.status }) }
+    }
+
+    /// Ends a pending request with a decision: `decided_by` is always set with the final status.
+    fn decide(
+        &mut self,
+        next: Status,
+        by: Actor,
+        note: Option<String>,
+        action: AuditAction,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        let from = self.transition(next, now)?;
+        self.decided_by = Some(by.clone());
+        self.decision_note = note.clone();
+        Ok(AuditEvent::of(self, by, action, Some(from), note))
+    }
+
+    /// `by` approves: the approval is recorded, and the request is approved once `required`
+    /// approvals are in (`approved`; before that `approval_recorded`).
+    pub fn approve(
+        &mut self,
+        by: Actor,
+        required: u32,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        self.expect(Status::Pending)?;
+        if self.has_approved(&by) {
+            return Err(ChangeError::AlreadyApproved);
+        }
+        let mut next = self.clone();
+        next.approvals.push(Approval { by: by.clone(), at: now });
+        let event = if next.approvals.len() >= required as usize {
+            next.decide(Status::Approved, by, note, AuditAction::Approved, now)?
+        } else {
+            next.touch(now);
+            AuditEvent::of(&next, by, AuditAction::ApprovalRecorded, Some(Status::Pending), note)
+        };
+        *self = next;
+        Ok(event)
+    }
+
+    /// `by` denies the request, with an optional reason.
+    pub fn deny(&mut self, by: Actor, note: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        self.decide(Status::Denied, by, note, AuditAction::Denied, now)
+    }
+
+    /// One of the flow's rules decides (`auto_approved` / `auto_denied`), recorded as `rule:<rule>`.
+    pub fn decide_by_rule(
+        &mut self,
+        verdict: Verdict,
+        rule: &str,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        let by = Actor::Rule { name: rule.into() };
+        match verdict {
+            Verdict::Approve => self.decide(Status::Approved, by, note, AuditAction::AutoApproved, now),
+            Verdict::Deny => self.decide(Status::Denied, by, note, AuditAction::AutoDenied, now),
+        }
+    }
+
+    /// The request is withdrawn before a decision (by the requester, or by Airlock when its
+    /// workflow could not start).
+    pub fn cancel(&mut self, by: Actor, note: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        let from = self.transition(Status::Cancelled, now)?;
+        self.decided_by = Some(by.clone());
+        self.decision_note = note;
+        Ok(AuditEvent::of(self, by, AuditAction::Cancelled, Some(from), None))
+    }
+
+    /// Nobody decided in time.
+    pub fn time_out(&mut self, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        let by = Actor::system("approval-timeout");
+        let from = self.transition(Status::TimedOut, now)?;
+        self.decided_by = Some(by.clone());
+        Ok(AuditEvent::of(self, by, AuditAction::TimedOut, Some(from), None))
+    }
+
+    /// The expiry a grant made at `granted_at` gets.
+    pub fn expiry_if_granted_at(&self, granted_at: DateTime<Utc>) -> DateTime<Utc> {
+        granted_at + self.duration().to_chrono()
+    }
+
+    /// The workflow waits for a decision with `token`; true when the approval cards are to be
+    /// queued with this write (they are queued once).
+    pub fn await_decision(&mut self, token: &str, now: DateTime<Utc>) -> Result<bool, ChangeError> {
+        self.expect(Status::Pending)?;
+        let queue_cards = !self.cards_queued;
+        self.cards_queued = true;
+        self.task_token = Some(token.to_string());
+        self.touch(now);
+        Ok(queue_cards)
+    }
+
+    /// Records that the target system is about to be asked for the access (before the first call).
+    pub fn escalation_started(&mut self, now: DateTime<Utc>) -> Result<(), ChangeError> {
+        self.expect(Status::Approved)?;
+        self.escalation_attempted = true;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// The access was granted at `granted_at` (`standing`: the person already held it, so Airlock
+    /// leaves it in place at the end); the request is active until its duration has passed.
+    pub fn activate(
+        &mut self,
+        granted_at: DateTime<Utc>,
+        standing: bool,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        let from = self.transition(Status::Active, now)?;
+        self.granted_at = Some(granted_at);
+        self.expires_at = Some(self.expiry_if_granted_at(granted_at));
+        self.preexisting_access = standing;
+        let detail = standing
+            .then(|| "the access already existed (standing access); Airlock will leave it in place".to_string());
+        Ok(AuditEvent::of(self, Actor::system("escalate"), AuditAction::AccessGranted, Some(from), detail))
+    }
+
+    /// The grant could not be made. What the target may have applied before failing is removed
+    /// as if granted.
+    pub fn fail(&mut self, failure: &str, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        let from = self.transition(Status::Failed, now)?;
+        self.failure = Some(failure.to_string());
+        self.escalation_attempted = true;
+        Ok(AuditEvent::of(self, Actor::system("escalate"), AuditAction::EscalationFailed, Some(from), None))
+    }
+
+    /// Ends an active grant now; its access is removed afterwards.
+    pub fn revoke(&mut self, by: Actor, reason: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        let from = self.transition(Status::Revoked, now)?;
+        self.expires_at = Some(now);
+        self.decision_note = reason.clone();
+        Ok(AuditEvent::of(self, by, AuditAction::Revoked, Some(from), reason))
+    }
+
+    /// Moves an active grant's expiry to `until`, keeping the whole grant within `max`.
+    pub fn extend(
+        &mut self,
+        by: Actor,
+        until: DateTime<Utc>,
+        max: GrantDuration,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        self.expect(Status::Active)?;
+        let granted = self.granted_at.ok_or(ChangeError::NoAccessHeld)?;
+        if until - granted > max.to_chrono() {
+            return Err(ChangeError::TooLong(max));
+        }
+        self.expires_at = Some(until);
+        self.touch(now);
+        let detail = Some(format!("until {}", until.to_rfc3339()));
+        Ok(AuditEvent::of(self, by, AuditAction::Extended, Some(Status::Active), detail))
+    }
+
+    /// The access of an active grant was removed at its end: the request is `expired`.
+    /// `kept` says why the access was left in place, if it was.
+    pub fn expire(&mut self, by: Actor, kept: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        if !self.holds_access() {
+            return Err(ChangeError::NoAccessHeld);
+        }
+        let from = self.transition(Status::Expired, now)?;
+        self.access_removed_at = Some(now);
+        self.removal = None;
+        Ok(AuditEvent::of(self, by, AuditAction::Expired, Some(from), kept))
+    }
+
+    /// The access of an ended grant (revoked, failed) was removed; the status stays.
+    pub fn record_removal(
+        &mut self,
+        by: Actor,
+        kept: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        if !self.holds_access() {
+            return Err(ChangeError::NoAccessHeld);
+        }
+        if self.status == Status::Active {
+            return Err(TransitionError { from: Status::Active, to: Status::Active }.into());
+        }
+        self.touch(now);
+        self.access_removed_at = Some(now);
+        self.removal = None;
+        Ok(AuditEvent::of(self, by, AuditAction::AccessRemoved, Some(self.status), kept))
+    }
+
+    /// Records a failed removal attempt and schedules the next one (exponential backoff from 5 s,
+    /// capped at 15 minutes). Past the first [`QUIET_REMOVAL_FAILURES`] attempts the failure is
+    /// also an audit event.
+    pub fn record_removal_failure(
+        &mut self,
+        by: Actor,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AuditEvent>, ChangeError> {
+        if !self.holds_access() {
+            return Err(ChangeError::NoAccessHeld);
+        }
+        let attempts = self.removal.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
+        let wait = (5i64 << attempts.min(12).saturating_sub(1)).min(MAX_REMOVAL_BACKOFF_SECS);
+        self.removal = Some(RemovalAttempts {
+            attempts,
+            last_error: error.chars().take(500).collect(),
+            next_attempt_at: now + chrono::Duration::seconds(wait),
+        });
+        self.touch(now);
+        let detail = Some(format!("attempt {attempts}: {error}"));
+        Ok((attempts > QUIET_REMOVAL_FAILURES)
+            .then(|| AuditEvent::of(self, by, AuditAction::RemovalFailed, Some(self.status), detail)))
+    }
+
+    /// Adds a posted card; false when it was already there.
+    pub fn record_card(&mut self, card: MessageRef, now: DateTime<Utc>) -> bool {
+        if self.cards.contains(&card) {
+            return false;
+        }
+        self.cards.push(card);
+        self.touch(now);
+        true
+    }
+
+    /// The approvers were nudged (once, while pending).
+    pub fn mark_approvers_reminded(&mut self, now: DateTime<Utc>) -> Result<(), ChangeError> {
+        self.expect(Status::Pending)?;
+        self.reminders.approvers = true;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// The requester was warned that the grant expires soon (once, while active).
+    pub fn mark_expiry_warned(&mut self, now: DateTime<Utc>) -> Result<(), ChangeError> {
+        self.expect(Status::Active)?;
+        self.reminders.expiry = true;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Drops what an ended request no longer needs after its retention (custom field values, the
+    /// task token, card references); the version stays, as nothing about its state changes.
+    pub fn strip_details(&mut self) {
+        if self.status.is_terminal() {
+            self.fields.clear();
+            self.task_token = None;
+            self.cards.clear();
+        }
     }
 
     /// True while access granted by this request may still exist in the target system (including
@@ -238,26 +704,109 @@ impl AccessRequest {
         })
     }
 
-    /// Records a failed removal attempt and schedules the next one (exponential backoff from 5 s,
-    /// capped at 15 minutes); returns the attempt count.
-    pub fn removal_failed(&mut self, error: &str, now: DateTime<Utc>) -> u32 {
-        let attempts = self.removal.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
-        let wait = (5i64 << attempts.min(12).saturating_sub(1)).min(MAX_REMOVAL_BACKOFF_SECS);
-        self.removal = Some(RemovalAttempts {
-            attempts,
-            last_error: error.chars().take(500).collect(),
-            next_attempt_at: now + chrono::Duration::seconds(wait),
-        });
-        self.touch(now);
-        attempts
-    }
-
-    pub fn duration(&self) -> crate::duration::GrantDuration {
-        crate::duration::GrantDuration::from_secs(self.duration_secs)
+    pub fn duration(&self) -> GrantDuration {
+        GrantDuration::from_secs(self.duration_secs)
     }
 
     pub fn has_approved(&self, actor: &Actor) -> bool {
         self.approvals.iter().any(|a| a.by.same_person(actor))
+    }
+}
+
+/// Builds an [`AccessRequest`] in any state, for tests and fixtures (see [`AccessRequest::builder`]).
+/// Nothing is checked: the services only ever change a request through its intent methods.
+#[derive(Debug, Clone)]
+pub struct RequestBuilder(AccessRequest);
+
+impl RequestBuilder {
+    pub fn status(mut self, status: Status) -> Self {
+        self.0.status = status;
+        self
+    }
+    pub fn access_key(mut self, key: &str) -> Self {
+        self.0.access_key = key.into();
+        self
+    }
+    pub fn target_spec(mut self, target: Target) -> Self {
+        self.0.target_spec = Some(target);
+        self
+    }
+    pub fn requester(mut self, requester: Requester) -> Self {
+        self.0.requester = requester;
+        self
+    }
+    pub fn slack_id(mut self, slack_id: Option<&str>) -> Self {
+        self.0.requester.slack_id = slack_id.map(str::to_string);
+        self
+    }
+    pub fn role(mut self, role: Role) -> Self {
+        self.0.requester.role = role;
+        self
+    }
+    pub fn duration_secs(mut self, secs: u64) -> Self {
+        self.0.duration_secs = secs;
+        self
+    }
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.0.reason = reason.into();
+        self
+    }
+    pub fn fields(mut self, fields: BTreeMap<String, serde_json::Value>) -> Self {
+        self.0.fields = fields;
+        self
+    }
+    /// Created (and last updated) at `at`.
+    pub fn created_at(mut self, at: DateTime<Utc>) -> Self {
+        self.0.created_at = at;
+        self.0.updated_at = at;
+        self
+    }
+    pub fn decision_deadline(mut self, at: DateTime<Utc>) -> Self {
+        self.0.decision_deadline = at;
+        self
+    }
+    pub fn approval(mut self, by: Actor, at: DateTime<Utc>) -> Self {
+        self.0.approvals.push(Approval { by, at });
+        self
+    }
+    pub fn decided_by(mut self, by: Actor) -> Self {
+        self.0.decided_by = Some(by);
+        self
+    }
+    pub fn decision_note(mut self, note: Option<String>) -> Self {
+        self.0.decision_note = note;
+        self
+    }
+    pub fn task_token(mut self, token: &str) -> Self {
+        self.0.task_token = Some(token.into());
+        self
+    }
+    pub fn cards(mut self, cards: Vec<MessageRef>) -> Self {
+        self.0.cards = cards;
+        self
+    }
+    pub fn cards_queued(mut self) -> Self {
+        self.0.cards_queued = true;
+        self
+    }
+    pub fn granted_at(mut self, at: DateTime<Utc>) -> Self {
+        self.0.granted_at = Some(at);
+        self
+    }
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
+        self.0.expires_at = Some(at);
+        self
+    }
+    pub fn access_removed_at(mut self, at: DateTime<Utc>) -> Self {
+        self.0.access_removed_at = Some(at);
+        self
+    }
+    pub fn failure(mut self, failure: impl Into<String>) -> Self {
+        self.0.failure = Some(failure.into());
+        self
+    }
+    pub fn build(self) -> AccessRequest {
+        self.0
     }
 }
 
@@ -286,6 +835,78 @@ mod tests {
         assert!(Status::Active.can_become(Status::Expired));
         assert!(!Status::Pending.can_become(Status::Active), "no grant without approval");
         assert!(!Status::Active.can_become(Status::Active), "no double grant");
+    }
+
+    fn pending() -> AccessRequest {
+        AccessRequest::builder("carol@example.com".parse().unwrap(), "aws-prod", "prod-admin")
+            .duration_secs(600)
+            .build()
+    }
+
+    fn bob() -> Actor {
+        Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U2".into()) }
+    }
+
+    #[test]
+    fn approvals_count_until_enough_and_the_decider_is_recorded() {
+        let now = Utc::now();
+        let mut request = pending();
+        let first = request.approve(bob(), 2, None, now).unwrap();
+        assert_eq!(
+            (first.action, request.status(), request.version()),
+            (AuditAction::ApprovalRecorded, Status::Pending, 2)
+        );
+        assert!(request.decided_by().is_none());
+        assert_eq!(request.approve(bob(), 2, None, now), Err(ChangeError::AlreadyApproved));
+        let alice = Actor::User { email: "alice@example.com".parse().unwrap(), slack_id: None };
+        let second = request.approve(alice.clone(), 2, Some("ok".into()), now).unwrap();
+        assert_eq!(
+            (second.action, second.from, second.to),
+            (AuditAction::Approved, Some(Status::Pending), Status::Approved)
+        );
+        assert_eq!((request.decided_by(), request.decision_note()), (Some(&alice), Some("ok")));
+        let before = request.clone();
+        assert!(request.deny(bob(), None, now).is_err());
+        assert_eq!(request, before, "a refused change changes nothing");
+    }
+
+    #[test]
+    fn a_grant_is_active_until_its_duration_has_passed_and_removal_needs_held_access() {
+        let now = Utc::now();
+        let mut request = pending();
+        assert!(request.activate(now, false, now).is_err(), "no grant without approval");
+        assert_eq!(request.record_removal(bob(), None, now), Err(ChangeError::NoAccessHeld));
+        request.approve(bob(), 1, None, now).unwrap();
+        let event = request.activate(now, true, now).unwrap();
+        assert_eq!(event.action, AuditAction::AccessGranted);
+        assert_eq!(request.expires_at(), Some(now + chrono::Duration::seconds(600)));
+        assert!(request.preexisting_access() && request.holds_access());
+        let max = GrantDuration::from_secs(900);
+        let too_late = now + chrono::Duration::seconds(901);
+        assert_eq!(request.extend(bob(), too_late, max, now), Err(ChangeError::TooLong(max)));
+        request.extend(bob(), now + chrono::Duration::seconds(900), max, now).unwrap();
+        assert_eq!(request.record_removal_failure(bob(), "boom", now).unwrap(), None, "the first failures are quiet");
+        assert!(request.removal().is_some());
+        let event = request.expire(bob(), None, now).unwrap();
+        assert_eq!((event.action, request.status()), (AuditAction::Expired, Status::Expired));
+        assert!(!request.holds_access() && request.removal().is_none());
+        assert_eq!(request.expire(bob(), None, now), Err(ChangeError::NoAccessHeld));
+    }
+
+    #[test]
+    fn a_revoked_grant_records_its_removal_and_keeps_its_status() {
+        let now = Utc::now();
+        let mut request = pending();
+        request.approve(bob(), 1, None, now).unwrap();
+        request.activate(now, false, now).unwrap();
+        let revoked = request.revoke(bob(), Some("done".into()), now).unwrap();
+        assert_eq!((revoked.action, request.expires_at()), (AuditAction::Revoked, Some(now)));
+        let removed = request.record_removal(Actor::system("expiry"), None, now).unwrap();
+        assert_eq!(
+            (removed.action, removed.from, removed.to),
+            (AuditAction::AccessRemoved, Some(Status::Revoked), Status::Revoked)
+        );
+        assert_eq!(request.access_removed_at(), Some(now));
     }
 
     proptest! {

@@ -44,27 +44,27 @@ fn parse_id(id: &str) -> Result<RequestId, ApiError> {
 /// A request as the API shows it: everything but the workflow's task token.
 pub fn request_json(r: &AccessRequest) -> Value {
     json!({
-        "id": r.id,
-        "status": r.status,
-        "flow": r.flow,
-        "target": r.target,
-        "requester": {"email": r.requester.email, "slack_id": r.requester.slack_id, "role": r.requester.role},
-        "duration_seconds": r.duration_secs,
-        "reason": r.reason,
-        "fields": r.fields,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "decision_deadline": r.decision_deadline,
-        "approvals": r.approvals,
-        "decided_by": r.decided_by,
-        "decision_note": r.decision_note,
-        "granted_at": r.granted_at,
-        "expires_at": r.expires_at,
-        "access_removed_at": r.access_removed_at,
+        "id": r.id(),
+        "status": r.status(),
+        "flow": r.flow(),
+        "target": r.target(),
+        "requester": {"email": r.requester().email, "slack_id": r.requester().slack_id, "role": r.requester().role},
+        "duration_seconds": r.duration_secs(),
+        "reason": r.reason(),
+        "fields": r.fields(),
+        "created_at": r.created_at(),
+        "updated_at": r.updated_at(),
+        "decision_deadline": r.decision_deadline(),
+        "approvals": r.approvals(),
+        "decided_by": r.decided_by(),
+        "decision_note": r.decision_note(),
+        "granted_at": r.granted_at(),
+        "expires_at": r.expires_at(),
+        "access_removed_at": r.access_removed_at(),
         "holds_access": r.holds_access(),
-        "preexisting_access": r.preexisting_access,
-        "removal": r.removal,
-        "failure": r.failure,
+        "preexisting_access": r.preexisting_access(),
+        "removal": r.removal(),
+        "failure": r.failure(),
     })
 }
 
@@ -105,8 +105,8 @@ pub async fn create_request(
         fields: body.fields,
     };
     let request = state.airlock.submit(&who, input).await?;
-    tracing::info!(request_id = %request.id, token = %client.name, requester = %who.email, "request submitted through the API");
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": request.id, "status": request.status}))))
+    tracing::info!(request_id = %request.id(), token = %client.name, requester = %who.email, "request submitted through the API");
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": request.id(), "status": request.status()}))))
 }
 
 pub async fn get_request(
@@ -140,9 +140,7 @@ pub async fn list_requests(
             let who = state.airlock.identify(user).await?;
             state.airlock.list_requests(who.email.as_str(), status, limit).await?
         }
-        (None, Some(status)) => {
-            state.airlock.deps().store.requests_with_status(status, limit).await.map_err(airlock_core::Error::from)?
-        }
+        (None, Some(status)) => state.airlock.requests_with_status(status, limit).await?,
         (None, None) => return Err(ApiError::bad_request("give user=<email or Slack id>, status=<status>, or both")),
     };
     Ok(Json(json!({"requests": requests.iter().map(request_json).collect::<Vec<_>>()})))

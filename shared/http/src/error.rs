@@ -59,6 +59,29 @@ pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
+/// The largest request body any route reads (axum's default limit, which the extractors enforce
+/// while reading a body without a `Content-Length`).
+pub const BODY_LIMIT: u64 = 2 * 1024 * 1024;
+
+/// Answers 413 at once to a request whose `Content-Length` is over [`BODY_LIMIT`], without reading
+/// its body: the client learns why before it has sent megabytes for nothing.
+pub async fn refuse_oversized(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(length) if length > BODY_LIMIT => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            format!("the body is {length} bytes; at most {BODY_LIMIT} are accepted"),
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
 /// Gives every `/api/v1` error the JSON shape, whatever produced it: an extractor's rejection
 /// (query, path, body size), the method router (405), the panic guard.
 pub async fn api_errors_as_json(request: Request, next: Next) -> Response {

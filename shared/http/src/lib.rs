@@ -41,9 +41,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What every route gets: a handler that panics answers 500 (the JSON error shape) and the server
-/// keeps serving; every `/api/v1` error, whoever produced it, is `{"error": {"code", "message"}}`.
+/// keeps serving; a body announced larger than the limit is refused before it is read; every
+/// `/api/v1` error, whoever produced it, is `{"error": {"code", "message"}}`.
 pub fn guarded(routes: Router) -> Router {
     routes
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(error::refuse_oversized))
         .layer(axum::middleware::from_fn(error::api_errors_as_json))
 }

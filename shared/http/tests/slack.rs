@@ -61,10 +61,10 @@ async fn a_replayed_form_submission_creates_nothing() {
     assert_eq!(mine.len(), 1);
 
     // Bob denies it, so the open-request check no longer stands in the way of a second one.
-    let deny = deny_reason_submission_body("U0BOB", mine[0].id.as_str(), "not now");
+    let deny = deny_reason_submission_body("U0BOB", mine[0].id().as_str(), "not now");
     let (_, denied) = json_of(h.slack("/slack/interactions", deny.as_bytes()).await).await;
     assert_eq!(denied["response_action"], "clear", "{denied}");
-    h.wait_status(&mine[0].id, Status::Denied).await;
+    h.wait_status(mine[0].id(), Status::Denied).await;
 
     let (status, replayed) = json_of(send().await).await;
     assert_eq!((status, &replayed["response_action"]), (200, &serde_json::json!("clear")), "{replayed}");

@@ -112,9 +112,7 @@ impl SqliteStore {
                 };
                 for (id, body) in rows {
                     let mut request: AccessRequest = from_json(&body)?;
-                    request.fields.clear();
-                    request.task_token = None;
-                    request.cards.clear();
+                    request.strip_details();
                     tx.execute(
                         "UPDATE requests SET body = ?1, compacted = 1 WHERE id = ?2",
                         params![to_json(&request)?, id],
@@ -207,11 +205,11 @@ impl Store for SqliteStore {
                 "INSERT INTO requests (id, status, version, requester, access_key, removal_due, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
-                    request.id.as_str(),
-                    request.status.as_str(),
-                    request.version,
-                    request.requester.user_key(),
-                    request.access_key,
+                    request.id().as_str(),
+                    request.status().as_str(),
+                    request.version(),
+                    request.requester().user_key(),
+                    request.access_key(),
                     request.removal_due().map(sortable),
                     to_json(&request)?
                 ],
@@ -223,7 +221,7 @@ impl Store for SqliteStore {
                         .query_row(
                             "SELECT id FROM requests WHERE requester = ?1 AND access_key = ?2
                              AND status IN ('pending', 'approved', 'active')",
-                            params![request.requester.user_key(), request.access_key],
+                            params![request.requester().user_key(), request.access_key()],
                             |row| row.get(0),
                         )
                         .map_err(unavailable)?;
@@ -265,13 +263,13 @@ impl Store for SqliteStore {
                     "UPDATE requests SET status = ?1, version = ?2, removal_due = ?3, body = ?4
                      WHERE id = ?5 AND status = ?6 AND version = ?7",
                     params![
-                        request.status.as_str(),
-                        request.version,
+                        request.status().as_str(),
+                        request.version(),
                         request.removal_due().map(sortable),
                         to_json(&request)?,
-                        request.id.as_str(),
+                        request.id().as_str(),
                         expected.as_str(),
-                        request.version.saturating_sub(1)
+                        request.version().saturating_sub(1)
                     ],
                 )
                 .map_err(unavailable)?;

@@ -5,12 +5,12 @@
 
 use airlock_core::outbox::OutboxItem;
 use airlock_core::ports::{
-    Directory, DirectoryUser, Notifier, NotifyError, OptionsSource, RequesterUpdate, SelectOption, Store, StoreError,
-    SystemClock,
+    Directory, DirectoryError, DirectoryUser, Notifier, NotifyError, OptionsError, OptionsSource, RequesterUpdate,
+    SelectOption, Store, StoreError, SystemClock,
 };
 use airlock_core::services::SubmitInput;
 use airlock_core::{
-    AccessRequest, Airlock, AuditEvent, Config, Deps, Email, FieldSpec, Flow, MessageRef, RequestId, Status,
+    AccessRequest, Airlock, AuditEvent, Config, Deps, Email, FieldSpec, Flow, MessageRef, RequestId, Status, Verdict,
 };
 use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
 use async_trait::async_trait;
@@ -52,7 +52,7 @@ const BOUND: Duration = Duration::from_secs(10);
 async fn an_approval_while_the_runner_reads_the_deadline_is_driven_on() {
     let h = Harness::new();
     // The runner's first read of the request after AwaitDecision stored its task token.
-    let paused = h.store.pause_get(|r| r.task_token.is_some());
+    let paused = h.store.pause_get(|r| r.task_token().is_some());
     let id = h.submit().await;
     let paused = paused.reached().await;
 
@@ -109,12 +109,12 @@ impl Harness {
             reason: "INC-1".into(),
             fields: Default::default(),
         };
-        self.airlock.submit(&carol, input).await.expect("submitted").id
+        self.airlock.submit(&carol, input).await.expect("submitted").id().clone()
     }
 
     async fn approve(&self, id: &RequestId) {
         let bob = self.airlock.identify("bob@example.com").await.expect("bob");
-        let outcome = self.airlock.decide(id, &bob, true, None).await.expect("approved");
+        let outcome = self.airlock.decide(id, &bob, Verdict::Approve, None).await.expect("approved");
         assert!(matches!(outcome, airlock_core::services::DecideOutcome::Decided(_)), "{outcome:?}");
     }
 
@@ -122,7 +122,7 @@ impl Harness {
         let mut statuses = self.store.statuses.subscribe();
         let active = tokio::time::timeout(BOUND, statuses.wait_for(|s| s.get(id.as_str()) == Some(&Status::Active)));
         if active.await.is_err() {
-            let status = self.store.get_request(id).await.ok().flatten().map(|r| r.status);
+            let status = self.store.get_request(id).await.ok().flatten().map(|r| r.status());
             panic!("request is {status:?}, expected active; steps: {:?}", self.runner.history(id));
         }
     }
@@ -185,7 +185,7 @@ impl GateStore {
 
     fn written(&self, request: &AccessRequest) {
         self.statuses.send_modify(|s| {
-            s.insert(request.id.to_string(), request.status);
+            s.insert(request.id().to_string(), request.status());
         });
     }
 }
@@ -198,7 +198,7 @@ impl Store for GateStore {
         event: &AuditEvent,
         outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
-        self.ids.lock().unwrap().insert(request.id.to_string());
+        self.ids.lock().unwrap().insert(request.id().to_string());
         self.inner.insert_request_with(request, event, outbox).await?;
         self.written(request);
         Ok(())
@@ -406,7 +406,7 @@ struct People;
 
 #[async_trait]
 impl Directory for People {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let email = match slack_id {
             "U0CAROL" => "carol@example.com",
             "U0BOB" => "bob@example.com",
@@ -415,7 +415,7 @@ impl Directory for People {
         Ok(Some(DirectoryUser { slack_id: slack_id.into(), email: email.parse().ok(), name: None }))
     }
 
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
         let slack_id = match email.as_str() {
             "carol@example.com" => "U0CAROL",
             "bob@example.com" => "U0BOB",
@@ -424,7 +424,7 @@ impl Directory for People {
         Ok(Some(DirectoryUser { slack_id: slack_id.into(), email: Some(email.clone()), name: None }))
     }
 
-    async fn group_members(&self, _: &str) -> Result<Vec<String>, String> {
+    async fn group_members(&self, _: &str) -> Result<Vec<String>, DirectoryError> {
         Ok(vec![])
     }
 }
@@ -462,13 +462,17 @@ impl Notifier for QuietNotifier {
     async fn post_audit(&self, _: &str, _: &AccessRequest, _: &AuditEvent) -> Result<(), NotifyError> {
         Ok(())
     }
+
+    async fn report_drift(&self, _: &str, _: &Email, _: &str) -> Result<(), NotifyError> {
+        Ok(())
+    }
 }
 
 struct NoOptions;
 
 #[async_trait]
 impl OptionsSource for NoOptions {
-    async fn options(&self, _: &Flow, _: &FieldSpec, _: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _: &Flow, _: &FieldSpec, _: &str) -> Result<Vec<SelectOption>, OptionsError> {
         Ok(vec![])
     }
 }

@@ -1,9 +1,9 @@
 //! [`SlackDirectory`]: core's `Directory` over users.info, users.lookupByEmail and
 //! usergroups.users.list, with a small in-memory cache.
 
-use crate::api::SlackApi;
+use crate::api::{SlackApi, SlackApiError};
 use airlock_core::Email;
-use airlock_core::ports::{Directory, DirectoryUser};
+use airlock_core::ports::{Directory, DirectoryError, DirectoryUser};
 use async_trait::async_trait;
 use slack_morphism::prelude::SlackUser;
 use std::collections::HashMap;
@@ -55,6 +55,11 @@ impl SlackDirectory {
     }
 }
 
+/// A failed Web API call as the directory port's error: transient failures are `Unavailable`.
+fn directory_error(e: SlackApiError) -> DirectoryError {
+    if e.is_transient() { DirectoryError::Unavailable(e.to_string()) } else { DirectoryError::Rejected(e.to_string()) }
+}
+
 /// A Slack user as the directory port sees them (the email from the profile, the real name).
 fn directory_user(user: SlackUser) -> DirectoryUser {
     let profile = user.profile.as_ref();
@@ -70,29 +75,29 @@ fn directory_user(user: SlackUser) -> DirectoryUser {
 
 #[async_trait]
 impl Directory for SlackDirectory {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         if let Some(hit) = self.by_id.get(slack_id) {
             return Ok(hit);
         }
-        let user = self.api.user_info(slack_id).await.map_err(|e| e.to_string())?.map(directory_user);
+        let user = self.api.user_info(slack_id).await.map_err(directory_error)?.map(directory_user);
         self.by_id.put(slack_id, user.clone());
         Ok(user)
     }
 
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
         if let Some(hit) = self.by_email.get(email.as_str()) {
             return Ok(hit);
         }
-        let user = self.api.user_by_email(email.as_str()).await.map_err(|e| e.to_string())?.map(directory_user);
+        let user = self.api.user_by_email(email.as_str()).await.map_err(directory_error)?.map(directory_user);
         self.by_email.put(email.as_str(), user.clone());
         Ok(user)
     }
 
-    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, String> {
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, DirectoryError> {
         if let Some(hit) = self.groups.get(group_id) {
             return Ok(hit);
         }
-        let members = self.api.usergroup_members(group_id).await.map_err(|e| e.to_string())?;
+        let members = self.api.usergroup_members(group_id).await.map_err(directory_error)?;
         self.groups.put(group_id, members.clone());
         Ok(members)
     }

@@ -1,12 +1,13 @@
 //! Airlock's Slack side: request verification, payload parsing, Block Kit views, the Web API
 //! client, the `Notifier` and `Directory` adapters, and [`SlackApp`], which answers Slack's four
-//! endpoints for the HTTP router.
+//! endpoints for the HTTP router; [`sim`], a simulated Slack for `airlock demo` and the tests.
 
 pub mod api;
 mod app;
 pub mod directory;
 pub mod notifier;
 pub mod payload;
+pub mod sim;
 pub mod verify;
 pub mod views;
 

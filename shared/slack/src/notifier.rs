@@ -5,7 +5,7 @@
 use crate::api::{PostedMessage, SlackApi, SlackApiError};
 use crate::views;
 use airlock_core::ports::{DirectoryUser, Notifier, NotifyError, RequesterUpdate};
-use airlock_core::{AccessRequest, AuditEvent, Config, Flow, MessageRef};
+use airlock_core::{AccessRequest, AuditEvent, Config, Email, Flow, MessageRef};
 use async_trait::async_trait;
 use slack_morphism::prelude::SlackMessageContent;
 use std::collections::HashMap;
@@ -41,10 +41,10 @@ impl SlackNotifier {
 
     /// The requester's Slack id, looked up by email when the request does not carry it.
     async fn requester_slack_id(&self, request: &AccessRequest) -> Result<String, NotifyError> {
-        if let Some(id) = &request.requester.slack_id {
+        if let Some(id) = &request.requester().slack_id {
             return Ok(id.clone());
         }
-        let email = request.requester.email.as_str();
+        let email = request.requester().email.as_str();
         match self.api.user_by_email(email).await.map_err(notify_error)? {
             Some(user) => Ok(user.id.0),
             None => Err(NotifyError::Permanent(format!("no Slack user with the requester's email {email}"))),
@@ -81,7 +81,7 @@ impl Notifier for SlackNotifier {
 
     async fn update_approval_cards(&self, request: &AccessRequest, flow: &Flow) -> Result<(), NotifyError> {
         let card = views::approval_card(request, flow);
-        for message in &request.cards {
+        for message in request.cards() {
             // chat.update is idempotent: after a failure, every card is rewritten again.
             self.api.update_message(&message.channel, &message.ts, card.clone()).await.map_err(notify_error)?;
         }
@@ -116,7 +116,7 @@ impl Notifier for SlackNotifier {
             0 => Ok(()),
             // Some were nudged: a second round would nudge them twice; report and move on.
             n if n < approvers.len() => {
-                tracing::warn!(request_id = %request.id, failures = %failures.join("; "), "some approvers not reminded");
+                tracing::warn!(request_id = %request.id(), failures = %failures.join("; "), "some approvers not reminded");
                 Ok(())
             }
             _ => Err(NotifyError::retry(failures.join("; "))),
@@ -133,7 +133,11 @@ impl Notifier for SlackNotifier {
     }
 
     async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError> {
-        let line = views::audit_line(request, event, self.config.flow(&request.flow));
+        let line = views::audit_line(request, event, self.config.flow(request.flow()));
         self.post(channel, Self::text(line)).await.map(drop)
+    }
+
+    async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError> {
+        self.post(channel, Self::text(views::drift_report_text(holder, target))).await.map(drop)
     }
 }

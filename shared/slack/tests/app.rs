@@ -22,15 +22,15 @@ struct StartOnly;
 
 #[async_trait]
 impl Workflow for StartOnly {
-    async fn start(&self, _state: &WorkflowState) -> Result<(), String> {
+    async fn start(&self, _state: &WorkflowState) -> Result<(), WorkflowError> {
         Ok(())
     }
 
-    async fn send_decision(&self, _task_token: &str, _state: &WorkflowState) -> Result<(), String> {
+    async fn send_decision(&self, _task_token: &str, _state: &WorkflowState) -> Result<(), WorkflowError> {
         Ok(())
     }
 
-    async fn remove_now(&self, _state: &WorkflowState) -> Result<(), String> {
+    async fn remove_now(&self, _state: &WorkflowState) -> Result<(), WorkflowError> {
         Ok(())
     }
 }
@@ -47,7 +47,7 @@ struct Tickets;
 
 #[async_trait]
 impl OptionsSource for Tickets {
-    async fn options(&self, _flow: &Flow, _field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _flow: &Flow, _field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         Ok(["INC-1", "INC-2", "CHG-7"]
             .into_iter()
             .filter(|t| t.starts_with(query))
@@ -176,7 +176,7 @@ impl World {
     }
 
     async fn status_of(&self, id: &RequestId) -> Status {
-        self.airlock.get_request(id).await.unwrap().status
+        self.airlock.get_request(id).await.unwrap().status()
     }
 }
 
@@ -282,14 +282,14 @@ async fn the_picker_submission_turns_into_the_form() {
 async fn a_valid_form_is_submitted_and_the_modal_cleared() {
     let w = world().await;
     let request = w.pending_request_of("U3").await;
-    assert_eq!(request.status, Status::Pending);
-    assert_eq!(request.target, "prod-admin");
-    assert_eq!(request.duration_secs, 3_600);
-    assert_eq!(request.fields["ticket"], "INC-1");
-    assert_eq!(request.fields["count"], 3);
-    assert_eq!(request.requester.slack_id.as_deref(), Some("U3"));
+    assert_eq!(request.status(), Status::Pending);
+    assert_eq!(request.target(), "prod-admin");
+    assert_eq!(request.duration_secs(), 3_600);
+    assert_eq!(request.fields()["ticket"], "INC-1");
+    assert_eq!(request.fields()["count"], 3);
+    assert_eq!(request.requester().slack_id.as_deref(), Some("U3"));
     let dm = w.slack.wait_for("chat.postMessage", |c| c.arg("channel") == Some("U3"), WAIT).await;
-    assert!(dm.arg("text").unwrap().contains(request.id.as_str()));
+    assert!(dm.arg("text").unwrap().contains(request.id().as_str()));
 }
 
 #[tokio::test]
@@ -325,17 +325,17 @@ async fn an_approver_click_approves_and_others_are_told_why_not() {
     let w = world().await;
     let request = w.pending_request_of("U3").await;
     let click = |user: &str, channel: &str| {
-        block_actions_body(user, "approve", request.id.as_str(), channel, "1700000000.000001")
+        block_actions_body(user, "approve", request.id().as_str(), channel, "1700000000.000001")
     };
 
     assert_eq!(w.send(SlackRoute::Interactions, &click("U4", "C0APPROVALS")).await, SlackReply::ack());
     let told = w.slack.wait_for("chat.postEphemeral", |c| c.arg("user") == Some("U4"), WAIT).await;
     assert_eq!(told.arg("channel"), Some("C0APPROVALS"));
     assert!(told.arg("text").unwrap().contains("not an approver"));
-    assert_eq!(w.status_of(&request.id).await, Status::Pending);
+    assert_eq!(w.status_of(request.id()).await, Status::Pending);
 
     assert_eq!(w.send(SlackRoute::Interactions, &click("U2", "C0APPROVALS")).await, SlackReply::ack());
-    assert_eq!(w.status_of(&request.id).await, Status::Approved);
+    assert_eq!(w.status_of(request.id()).await, Status::Approved);
 
     w.send(SlackRoute::Interactions, &click("U2", "DU2")).await;
     let told = w
@@ -349,7 +349,8 @@ async fn an_approver_click_approves_and_others_are_told_why_not() {
 async fn deny_asks_for_a_reason_then_denies() {
     let w = world().await;
     let request = w.pending_request_of("U3").await;
-    let click = |user: &str| block_actions_body(user, "deny", request.id.as_str(), "C0APPROVALS", "1700000000.000001");
+    let click =
+        |user: &str| block_actions_body(user, "deny", request.id().as_str(), "C0APPROVALS", "1700000000.000001");
 
     w.send(SlackRoute::Interactions, &click("U3")).await;
     let told = w.slack.wait_for("chat.postEphemeral", |c| c.arg("user") == Some("U3"), WAIT).await;
@@ -359,17 +360,17 @@ async fn deny_asks_for_a_reason_then_denies() {
     w.send(SlackRoute::Interactions, &click("U2")).await;
     let modal = w.slack.wait_for("views.open", |_| true, WAIT).await;
     assert_eq!(opened_view(&modal)["callback_id"], "deny_reason");
-    assert_eq!(opened_view(&modal)["private_metadata"], request.id.as_str());
-    assert_eq!(w.status_of(&request.id).await, Status::Pending, "nothing decided before the modal is submitted");
+    assert_eq!(opened_view(&modal)["private_metadata"], request.id().as_str());
+    assert_eq!(w.status_of(request.id()).await, Status::Pending, "nothing decided before the modal is submitted");
 
     let reply =
-        w.send(SlackRoute::Interactions, &deny_reason_submission_body("U2", request.id.as_str(), "freeze")).await;
+        w.send(SlackRoute::Interactions, &deny_reason_submission_body("U2", request.id().as_str(), "freeze")).await;
     assert_eq!(reply.json_body().unwrap(), json!({"response_action": "clear"}));
-    let denied = w.airlock.get_request(&request.id).await.unwrap();
-    assert_eq!(denied.status, Status::Denied);
-    assert_eq!(denied.decision_note.as_deref(), Some("freeze"));
+    let denied = w.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!(denied.status(), Status::Denied);
+    assert_eq!(denied.decision_note(), Some("freeze"));
 
-    let again = w.send(SlackRoute::Interactions, &deny_reason_submission_body("U2", request.id.as_str(), "")).await;
+    let again = w.send(SlackRoute::Interactions, &deny_reason_submission_body("U2", request.id().as_str(), "")).await;
     let body = again.json_body().unwrap();
     assert_eq!(body["response_action"], "update");
     assert!(body["view"].to_string().contains("already denied"));
@@ -437,12 +438,12 @@ async fn the_first_of_two_approvals_is_recorded_and_the_approver_told() {
     assert_eq!(reply.json_body().unwrap(), json!({"response_action": "clear"}));
     let request = w.airlock.list_requests("carol@example.com", None, 1).await.unwrap().remove(0);
     let click =
-        |user: &str| block_actions_body(user, "approve", request.id.as_str(), "C0APPROVALS", "1700000000.000002");
+        |user: &str| block_actions_body(user, "approve", request.id().as_str(), "C0APPROVALS", "1700000000.000002");
 
     w.send(SlackRoute::Interactions, &click("U2")).await;
     let told = w.slack.wait_for("chat.postEphemeral", |c| c.arg("user") == Some("U2"), WAIT).await;
     assert!(told.arg("text").unwrap().contains("1 of 2"));
-    assert_eq!(w.status_of(&request.id).await, Status::Pending);
+    assert_eq!(w.status_of(request.id()).await, Status::Pending);
     w.send(SlackRoute::Interactions, &click("U1")).await;
-    assert_eq!(w.status_of(&request.id).await, Status::Approved);
+    assert_eq!(w.status_of(request.id()).await, Status::Approved);
 }

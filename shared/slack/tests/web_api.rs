@@ -2,7 +2,7 @@
 
 use airlock_core::audit::Actor;
 use airlock_core::ports::{Directory, Notifier, NotifyError, RequesterUpdate};
-use airlock_core::{AccessRequest, AuditEvent, Config, Email, Status};
+use airlock_core::{AccessRequest, AuditAction, AuditEvent, Config, Email, RequestBuilder, Status};
 use airlock_slack::{SlackApi, SlackDirectory, SlackNotifier};
 use airlock_testkit::slack::{FakeSlack, FakeUser, Fault};
 use std::sync::Arc;
@@ -29,12 +29,18 @@ fn config() -> Config {
 }
 
 fn request(slack_id: Option<&str>) -> AccessRequest {
-    let mut request = airlock_testkit::fixtures::sample_request("carol@example.com", "record:prod-admin");
-    request.requester.slack_id = slack_id.map(String::from);
-    request.duration_secs = 3_600;
-    request.reason = "incident 42".into();
-    request.decision_deadline = request.created_at + chrono::Duration::hours(1);
-    request
+    requested_by("carol@example.com", slack_id).build()
+}
+
+fn requested_by(email: &str, slack_id: Option<&str>) -> RequestBuilder {
+    let now = chrono::Utc::now();
+    AccessRequest::builder(email.parse().unwrap(), "aws-prod", "prod-admin")
+        .access_key("record:prod-admin")
+        .slack_id(slack_id)
+        .duration_secs(3_600)
+        .reason("incident 42")
+        .created_at(now)
+        .decision_deadline(now + chrono::Duration::hours(1))
 }
 
 #[tokio::test]
@@ -43,7 +49,7 @@ async fn cards_go_to_the_channel_and_each_approver_and_are_updated_in_place() {
     let notifier = SlackNotifier::new(api(&slack), config());
     let config = config();
     let flow = config.flow("aws-prod").unwrap();
-    let mut request = request(Some("U3"));
+    let request = request(Some("U3"));
     let mut cards = Vec::new();
     for destination in ["C0APPROVALS", "U2"] {
         cards.push(notifier.post_approval_card(&request, flow, destination).await.unwrap());
@@ -54,11 +60,14 @@ async fn cards_go_to_the_channel_and_each_approver_and_are_updated_in_place() {
     assert!(posts.iter().all(|c| c.authorized));
     assert_eq!(posts[0].arg("channel"), Some("C0APPROVALS"));
     assert_eq!(posts[1].arg("channel"), Some("U2"));
-    assert!(posts[0].text().contains(request.id.as_str()) && posts[0].text().contains("\"action_id\":\"approve\""));
+    assert!(posts[0].text().contains(request.id().as_str()) && posts[0].text().contains("\"action_id\":\"approve\""));
 
-    request.cards = cards.clone();
-    request.status = Status::Denied;
-    request.decided_by = Some(Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U2".into()) });
+    let bob = Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U2".into()) };
+    let request = requested_by("carol@example.com", Some("U3"))
+        .cards(cards.clone())
+        .status(Status::Denied)
+        .decided_by(bob)
+        .build();
     notifier.update_approval_cards(&request, flow).await.unwrap();
     let updates = slack.calls_to("chat.update");
     assert_eq!(updates.len(), 2);
@@ -78,8 +87,7 @@ async fn the_requester_is_found_by_email_when_the_request_has_no_slack_id() {
     let dm = slack.wait_for("chat.postMessage", |c| c.arg("channel") == Some("U3"), Duration::from_secs(1)).await;
     assert!(dm.arg("text").unwrap().contains("was submitted"));
 
-    let mut stranger = request(None);
-    stranger.requester.email = "nobody@example.com".parse().unwrap();
+    let stranger = requested_by("nobody@example.com", None).build();
     assert!(notifier.tell_requester(&stranger, flow, RequesterUpdate::Submitted).await.is_err());
 }
 
@@ -88,12 +96,12 @@ async fn audit_lines_and_direct_messages() {
     let slack = fake().await;
     let notifier = SlackNotifier::new(api(&slack), config());
     let request = request(Some("U3"));
-    let event = AuditEvent::of(&request, Actor::system("test"), "submitted", None, None);
+    let event = AuditEvent::of(&request, Actor::system("test"), AuditAction::Submitted, None, None);
     notifier.post_audit("C0AUDIT", &request, &event).await.unwrap();
     notifier.tell_user("U2", None, "hello").await.unwrap();
     let posts = slack.calls_to("chat.postMessage");
     assert_eq!(posts[0].arg("channel"), Some("C0AUDIT"));
-    assert!(posts[0].arg("text").unwrap().contains(request.id.as_str()));
+    assert!(posts[0].arg("text").unwrap().contains(request.id().as_str()));
     assert_eq!((posts[1].arg("channel"), posts[1].arg("text")), (Some("U2"), Some("hello")));
 }
 

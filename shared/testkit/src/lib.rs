@@ -1,4 +1,4 @@
-//! Test support shared by the adapter and end-to-end tests: a fake Slack ([`slack`]), a webhook
+//! Test support shared by the adapter and end-to-end tests: a fake Slack ([`slack`]: the product's `airlock_slack::sim`), a webhook
 //! target ([`hooks`]), fixtures, and a moto server.
 //!
 //! [`moto_endpoint`] gives the base URL of a moto server (the local AWS emulator): the one named by

@@ -2,7 +2,7 @@
 //! of `{value, label}`.
 
 use airlock_core::flow::{FieldSpec, Flow, Prefetch};
-use airlock_core::ports::{OptionsSource, SelectOption};
+use airlock_core::ports::{OptionsError, OptionsSource, SelectOption};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::time::Duration;
@@ -37,9 +37,9 @@ enum OptionItem {
 }
 
 /// Parses the endpoint's answer, keeps those matching `query` (case-insensitive), at most 100.
-pub(crate) fn parse_options(body: &[u8], query: &str) -> Result<Vec<SelectOption>, String> {
+pub(crate) fn parse_options(body: &[u8], query: &str) -> Result<Vec<SelectOption>, OptionsError> {
     let items: Vec<OptionItem> =
-        serde_json::from_slice(body).map_err(|e| format!("options are not a JSON list: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| OptionsError::Invalid(format!("options are not a JSON list: {e}")))?;
     let query = query.trim().to_lowercase();
     Ok(items
         .into_iter()
@@ -58,7 +58,7 @@ pub(crate) fn parse_options(body: &[u8], query: &str) -> Result<Vec<SelectOption
 
 #[async_trait]
 impl OptionsSource for HttpOptionsSource {
-    async fn options(&self, _flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _flow: &Flow, field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         let Some(prefetch) = &field.prefetch else {
             return Ok(field
                 .allowed_values
@@ -74,16 +74,26 @@ impl OptionsSource for HttpOptionsSource {
                     .query(&[("q", query)])
                     .send()
                     .await
-                    .map_err(|e| format!("prefetch from {url} failed: {e}"))?;
-                if !response.status().is_success() {
-                    return Err(format!("prefetch from {url} answered {}", response.status()));
+                    .map_err(|e| OptionsError::Unavailable(format!("prefetch from {url} failed: {e}")))?;
+                let status = response.status();
+                if !status.is_success() {
+                    let message = format!("prefetch from {url} answered {status}");
+                    return Err(if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+                        OptionsError::Unavailable(message)
+                    } else {
+                        OptionsError::Invalid(message)
+                    });
                 }
-                let body = response.bytes().await.map_err(|e| format!("prefetch from {url} failed: {e}"))?;
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| OptionsError::Unavailable(format!("prefetch from {url} failed: {e}")))?;
                 parse_options(&body, query)
             }
-            Prefetch::Lambda(arn) => {
-                Err(format!("field {}: Lambda prefetch ({arn}) needs the AWS adapters", field.name))
-            }
+            Prefetch::Lambda(arn) => Err(OptionsError::Unsupported(format!(
+                "field {}: Lambda prefetch ({arn}) needs the AWS adapters",
+                field.name
+            ))),
         }
     }
 }

@@ -7,8 +7,8 @@ use airlock_core::config::EXAMPLE_CONFIG;
 use airlock_core::escalators::EscalatorSet;
 use airlock_core::flow::{FieldSpec, Flow};
 use airlock_core::ports::{
-    Clock, Directory, DirectoryUser, Notifier, NotifyError, OptionsSource, RequesterUpdate, SelectOption, Store,
-    StoreError,
+    Clock, Directory, DirectoryError, DirectoryUser, Notifier, NotifyError, OptionsError, OptionsSource,
+    RequesterUpdate, SelectOption, Store, StoreError,
 };
 use airlock_core::{AccessRequest, AuditEvent, Config, Deps, Email, MessageRef, OutboxItem, RequestId, Status};
 use airlock_local::LogAuditSink;
@@ -40,24 +40,28 @@ impl Notifier for QuietSlack {
     async fn post_audit(&self, _c: &str, _r: &AccessRequest, _e: &AuditEvent) -> Result<(), NotifyError> {
         Ok(())
     }
+
+    async fn report_drift(&self, _channel: &str, _holder: &Email, _target: &str) -> Result<(), NotifyError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Directory for QuietSlack {
-    async fn user_by_slack_id(&self, _slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_slack_id(&self, _slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         Ok(None)
     }
-    async fn user_by_email(&self, _email: &Email) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_email(&self, _email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
         Ok(None)
     }
-    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, String> {
+    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, DirectoryError> {
         Ok(vec![])
     }
 }
 
 #[async_trait]
 impl OptionsSource for QuietSlack {
-    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         Ok(vec![])
     }
 }

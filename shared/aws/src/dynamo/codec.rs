@@ -40,18 +40,18 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 pub fn request_item(request: &AccessRequest) -> Result<Item, StoreError> {
     let data = serde_json::to_string(request).map_err(|e| corrupt("request", e))?;
-    let id = &request.id;
+    let id = request.id();
     let shard = shard_of(id.as_str());
     let mut item = HashMap::from([
         ("pk".to_string(), S(format!("REQ#{id}"))),
         ("sk".to_string(), S("REQ".into())),
         ("data".to_string(), S(data)),
-        ("status".to_string(), S(request.status.as_str().into())),
-        ("version".to_string(), AttributeValue::N(request.version.to_string())),
-        ("access_key".to_string(), S(request.access_key.clone())),
-        ("gsi1pk".to_string(), S(format!("USER#{}", request.requester.user_key()))),
+        ("status".to_string(), S(request.status().as_str().into())),
+        ("version".to_string(), AttributeValue::N(request.version().to_string())),
+        ("access_key".to_string(), S(request.access_key().to_string())),
+        ("gsi1pk".to_string(), S(format!("USER#{}", request.requester().user_key()))),
         ("gsi1sk".to_string(), S(id.to_string())),
-        ("gsi2pk".to_string(), S(status_key(request.status, shard))),
+        ("gsi2pk".to_string(), S(status_key(request.status(), shard))),
         ("gsi2sk".to_string(), S(id.to_string())),
     ]);
     if let Some(due) = request.removal_due() {

@@ -194,7 +194,7 @@ impl DynamoStore {
 
     fn lock_key(request: &AccessRequest) -> Item {
         HashMap::from([
-            ("pk".into(), S(format!("OPEN#{}#{}", request.requester.user_key(), request.access_key))),
+            ("pk".into(), S(format!("OPEN#{}#{}", request.requester().user_key(), request.access_key()))),
             ("sk".into(), S("OPEN".into())),
         ])
     }
@@ -320,7 +320,7 @@ impl Store for DynamoStore {
         outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
         let mut lock = Self::lock_key(request);
-        lock.insert("request_id".into(), S(request.id.to_string()));
+        lock.insert("request_id".into(), S(request.id().to_string()));
         let absent = Some("attribute_not_exists(pk)");
         let lock_put = self.put_if(lock, absent, &[], &[])?;
         let request_put = self.put_if(request_item(request)?, absent, &[], &[])?;
@@ -371,7 +371,7 @@ impl Store for DynamoStore {
         event: Option<&AuditEvent>,
         outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
-        let previous = request.version.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let previous = request.version().checked_sub(1).ok_or(StoreError::Conflict)?;
         let put = self.put_if(
             request_item(request)?,
             Some("#status = :expected AND version = :previous"),
@@ -382,7 +382,7 @@ impl Store for DynamoStore {
         if let Some(event) = event {
             items.push(self.event_put(event)?);
         }
-        if request.status.is_terminal() && !expected.is_terminal() {
+        if request.status().is_terminal() && !expected.is_terminal() {
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::lock_key(request)))
@@ -426,7 +426,7 @@ impl Store for DynamoStore {
         let mut found = Vec::new();
         for item in &items {
             let request = codec::request_of(item)?;
-            if request.access_key == access_key {
+            if request.access_key() == access_key {
                 found.push(request);
             }
         }

@@ -1,8 +1,8 @@
 use super::*;
 use crate::config::{Config, EXAMPLE_CONFIG};
 use crate::email::Email;
-use crate::ids::RequestId;
-use crate::request::Requester;
+
+use crate::request::{Requester, Verdict};
 use chrono::Utc;
 use proptest::prelude::*;
 
@@ -16,41 +16,19 @@ fn person(config: &Config, email: &str, slack_id: &str) -> Identity {
 }
 
 fn pending_request(requester: &Identity, flow: &str) -> AccessRequest {
-    let now = Utc::now();
-    AccessRequest {
-        id: RequestId::generate(),
-        version: 1,
-        status: Status::Pending,
-        flow: flow.into(),
-        target: "prod-admin".into(),
-        access_key: "record:prod-admin".into(),
-        target_spec: None,
-        requester: Requester {
+    pending(requester, flow).build()
+}
+
+fn pending(requester: &Identity, flow: &str) -> crate::request::RequestBuilder {
+    AccessRequest::builder(requester.email.clone(), flow, "prod-admin")
+        .access_key("record:prod-admin")
+        .requester(Requester {
             email: requester.email.clone(),
             slack_id: requester.slack_id.clone(),
             role: requester.role,
-        },
-        duration_secs: 900,
-        reason: "incident".into(),
-        fields: Default::default(),
-        created_at: now,
-        updated_at: now,
-        decision_deadline: now,
-        approvals: vec![],
-        decided_by: None,
-        decision_note: None,
-        task_token: None,
-        cards: vec![],
-        granted_at: None,
-        expires_at: None,
-        access_removed_at: None,
-        failure: None,
-        reminders: Default::default(),
-        preexisting_access: false,
-        escalation_attempted: false,
-        removal: None,
-        cards_queued: false,
-    }
+        })
+        .duration_secs(900)
+        .reason("incident")
 }
 
 #[test]
@@ -90,10 +68,10 @@ fn approvers_and_admins_decide_others_do_not() {
     let bob = person(&config, "bob@example.com", "U2");
     let alice = person(&config, "alice@example.com", "U1");
     let dave = person(&config, "dave@example.com", "U4");
-    assert_eq!(may_decide(flow, &request, &bob, true), Ok(()));
-    assert_eq!(may_decide(flow, &request, &alice, false), Ok(()));
-    assert_eq!(may_decide(flow, &request, &dave, true), Err(DecisionRefusal::NotAnApprover));
-    assert_eq!(may_decide(flow, &request, &carol, true), Err(DecisionRefusal::SelfApproval));
+    assert_eq!(may_decide(flow, &request, &bob, Verdict::Approve), Ok(()));
+    assert_eq!(may_decide(flow, &request, &alice, Verdict::Deny), Ok(()));
+    assert_eq!(may_decide(flow, &request, &dave, Verdict::Approve), Err(DecisionRefusal::NotAnApprover));
+    assert_eq!(may_decide(flow, &request, &carol, Verdict::Approve), Err(DecisionRefusal::SelfApproval));
 }
 
 #[test]
@@ -102,7 +80,7 @@ fn self_approval_only_where_allowed() {
     let sandbox = config.flow("sandbox").unwrap();
     let bob = person(&config, "bob@example.com", "U2");
     let request = pending_request(&bob, "sandbox");
-    assert_eq!(may_decide(sandbox, &request, &bob, true), Ok(()));
+    assert_eq!(may_decide(sandbox, &request, &bob, Verdict::Approve), Ok(()));
 }
 
 #[test]
@@ -111,14 +89,14 @@ fn decided_requests_and_repeat_approvals_are_refused() {
     let flow = config.flow("aws-prod").unwrap();
     let carol = person(&config, "carol@example.com", "U3");
     let bob = person(&config, "bob@example.com", "U2");
-    let mut request = pending_request(&carol, "aws-prod");
-    request.approvals.push(crate::request::Approval {
-        by: crate::audit::Actor::User { email: bob.email.clone(), slack_id: bob.slack_id.clone() },
-        at: Utc::now(),
-    });
-    assert_eq!(may_decide(flow, &request, &bob, true), Err(DecisionRefusal::AlreadyApprovedByYou));
-    request.status = Status::Denied;
-    assert_eq!(may_decide(flow, &request, &bob, true), Err(DecisionRefusal::AlreadyDecided(Status::Denied)));
+    let bobs = crate::audit::Actor::User { email: bob.email.clone(), slack_id: bob.slack_id.clone() };
+    let request = pending(&carol, "aws-prod").approval(bobs, Utc::now()).build();
+    assert_eq!(may_decide(flow, &request, &bob, Verdict::Approve), Err(DecisionRefusal::AlreadyApprovedByYou));
+    let request = pending(&carol, "aws-prod").status(Status::Denied).build();
+    assert_eq!(
+        may_decide(flow, &request, &bob, Verdict::Approve),
+        Err(DecisionRefusal::AlreadyDecided(Status::Denied))
+    );
 }
 
 #[test]
@@ -127,6 +105,10 @@ fn durations_over_the_maximum_are_refused() {
     let flow = config.flow("aws-prod").unwrap();
     assert!(check_duration(flow, "4h".parse().unwrap()).is_ok());
     assert!(check_duration(flow, "5h".parse().unwrap()).unwrap_err().contains("maximum of 4h"));
+}
+
+fn verdict(approve: bool) -> Verdict {
+    if approve { Verdict::Approve } else { Verdict::Deny }
 }
 
 fn local_part() -> impl Strategy<Value = String> {
@@ -144,7 +126,7 @@ proptest! {
         prop_assert!(may_request(flow, &guest, &["S0SRE".to_string()]).is_err());
         let requester = person(&config, "carol@example.com", "U3");
         let request = pending_request(&requester, &flow.name);
-        prop_assert!(may_decide(flow, &request, &guest, approve).is_err());
+        prop_assert!(may_decide(flow, &request, &guest, verdict(approve)).is_err());
     }
 
     /// Without allow_self_approval, nobody (admins included) decides their own request.
@@ -155,6 +137,6 @@ proptest! {
         let email = if admin { "alice@example.com".to_string() } else { format!("{name}@example.com") };
         let who = person(&config, &email, "U5");
         let request = pending_request(&who, "aws-prod");
-        prop_assert_eq!(may_decide(flow, &request, &who, approve), Err(DecisionRefusal::SelfApproval));
+        prop_assert_eq!(may_decide(flow, &request, &who, verdict(approve)), Err(DecisionRefusal::SelfApproval));
     }
 }

@@ -5,7 +5,7 @@
 //! channel and left in place (Airlock does not remove what it did not create).
 
 use super::Steps;
-use crate::audit::{Actor, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::email::Email;
 use crate::error::Result;
 use crate::flow::Target;
@@ -61,23 +61,29 @@ impl Steps {
         let deps = &self.deps;
         let same: Vec<AccessRequest> = deps.store.requests_for_access(email.as_str(), key).await?;
         // Approved: escalation is in flight and the grant not yet recorded.
-        if same.iter().any(|r| r.holds_access() || r.status == Status::Approved) {
+        if same.iter().any(|r| r.holds_access() || r.status() == Status::Approved) {
             return Ok(());
         }
         // The newest grant decides: standing access Airlock found in place is not Airlock's to remove.
-        let made_by_airlock = same.iter().find(|r| r.granted_at.is_some() || r.escalation_attempted);
-        match made_by_airlock.filter(|past| !past.preexisting_access) {
+        let made_by_airlock = same.iter().find(|r| r.granted_at().is_some() || r.escalation_attempted());
+        match made_by_airlock.filter(|past| !past.preexisting_access()) {
             Some(past) => {
-                let grant = super::steps::grant_spec(past, target.clone(), past.expires_at.unwrap_or(past.updated_at));
+                let grant =
+                    super::steps::grant_spec(past, target.clone(), past.expires_at().unwrap_or(past.updated_at()));
                 if let Err(e) = deps.escalator.deescalate(&grant).await {
-                    tracing::error!(request_id = %past.id, error = %e, "drift: could not remove access no grant backs");
+                    tracing::error!(request_id = %past.id(), error = %e, "drift: could not remove access no grant backs");
                     return Ok(());
                 }
                 let detail = format!("{email} still held {} with no active grant; removed", target.label);
-                let event =
-                    AuditEvent::of(past, Actor::system("sweeper"), "drift_removed", Some(past.status), Some(detail));
+                let event = AuditEvent::of(
+                    past,
+                    Actor::system("sweeper"),
+                    AuditAction::DriftRemoved,
+                    Some(past.status()),
+                    Some(detail),
+                );
                 if let Err(e) = deps.store.append_audit_event(&event).await {
-                    tracing::warn!(request_id = %past.id, error = %e, "drift removal not recorded in the store");
+                    tracing::warn!(request_id = %past.id(), error = %e, "drift removal not recorded in the store");
                 }
                 deps.emit(&event).await;
                 report.removed.push((email, key.to_string()));
@@ -91,12 +97,11 @@ impl Steps {
                     .await
                     .unwrap_or(true);
                 if first_today && let Some(channel) = &deps.config.slack.audit_channel {
-                    let text = format!(
-                        ":mag: Drift: {email} holds *{}* but Airlock did not grant it. Airlock leaves it in place; \
-                         please review who granted it.",
-                        target.label
-                    );
-                    let note = Notification::Text { user: channel.clone(), channel: None, text };
+                    let note = Notification::DriftReport {
+                        channel: channel.clone(),
+                        holder: email.clone(),
+                        target: target.label.clone(),
+                    };
                     let item = OutboxItem::new(None, note, deps.clock.now());
                     if let Err(e) = deps.store.enqueue_notifications(&[item]).await {
                         tracing::warn!(error = %e, "drift report not queued");

@@ -28,9 +28,9 @@ async fn run(airlock: &Airlock, step: StepName, id: &crate::RequestId) -> Result
 async fn granted(h: &Harness, email: &str, target: &str, duration: &str) -> crate::RequestId {
     let who = h.airlock.identify(email).await.unwrap();
     let request = h.airlock.submit(&who, form("aws-prod", target, duration, "Emergency")).await.unwrap();
-    run(&h.airlock, StepName::Request, &request.id).await.unwrap();
-    run(&h.airlock, StepName::Escalate, &request.id).await.unwrap();
-    request.id
+    run(&h.airlock, StepName::Request, request.id()).await.unwrap();
+    run(&h.airlock, StepName::Escalate, request.id()).await.unwrap();
+    request.id().clone()
 }
 
 fn email(e: &str) -> crate::Email {
@@ -43,12 +43,12 @@ async fn standing_access_is_never_removed_at_expiry_or_by_the_drift_check() {
     h.escalator.standing.lock().unwrap().push(email("carol@example.com"));
     let id = granted(&h, "carol@example.com", "prod-admin", "15m").await;
     let request = h.airlock.get_request(&id).await.unwrap();
-    assert!(request.preexisting_access, "the escalator found the access already there");
+    assert!(request.preexisting_access(), "the escalator found the access already there");
 
     h.clock.advance(16 * 60);
     run(&h.airlock, StepName::Deescalate, &id).await.unwrap();
     let request = h.airlock.get_request(&id).await.unwrap();
-    assert_eq!(request.status, Status::Expired);
+    assert_eq!(request.status(), Status::Expired);
     assert!(h.escalator.deescalated.lock().unwrap().is_empty(), "standing access stays");
     let trail = h.airlock.audit_trail(&id).await.unwrap();
     assert!(trail.last().unwrap().detail.as_deref().unwrap().contains("existed before Airlock"));
@@ -84,7 +84,7 @@ async fn the_drift_check_reads_a_holders_whole_history() {
     let dave = h.airlock.identify("dave@example.com").await.unwrap();
     for _ in 0..120 {
         let r = h.airlock.submit(&dave, form("sandbox", "sandbox-admin", "30s", "")).await.unwrap();
-        h.airlock.cancel(&r.id, &dave).await.unwrap();
+        h.airlock.cancel(r.id(), &dave).await.unwrap();
     }
     h.escalator.deescalated.lock().unwrap().clear();
     h.escalator.holding.lock().unwrap().insert("prod-readonly".into(), vec![email("dave@example.com")]);
@@ -109,7 +109,7 @@ async fn removals_that_keep_failing_never_starve_the_others() {
     assert!(!h.airlock.get_request(&fine).await.unwrap().holds_access());
     let first = h.airlock.get_request(&stuck[0]).await.unwrap();
     assert!(first.holds_access(), "a failing removal stays on the record until it succeeds");
-    assert_eq!(first.removal.as_ref().unwrap().attempts, 1);
+    assert_eq!(first.removal().unwrap().attempts, 1);
 }
 
 #[tokio::test]
@@ -123,15 +123,15 @@ async fn repeated_removal_failures_are_audit_events_and_stay_visible() {
         h.clock.advance(20 * 60);
     }
     let request = h.airlock.get_request(&id).await.unwrap();
-    assert!(request.holds_access() && request.access_removed_at.is_none());
-    assert_eq!(request.removal.as_ref().unwrap().attempts, 5);
+    assert!(request.holds_access() && request.access_removed_at().is_none());
+    assert_eq!(request.removal().unwrap().attempts, 5);
     let failures = h.airlock.audit_trail(&id).await.unwrap().into_iter().filter(|e| e.action == "removal_failed");
     assert_eq!(failures.count(), 2, "attempts 4 and 5: past the first few, each failure is on the trail");
 
     h.escalator.stuck.lock().unwrap().clear();
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     let request = h.airlock.get_request(&id).await.unwrap();
-    assert!(request.access_removed_at.is_some() && request.removal.is_none());
+    assert!(request.access_removed_at().is_some() && request.removal().is_none());
 }
 
 #[tokio::test]
@@ -149,20 +149,20 @@ async fn a_failed_escalation_is_cleaned_up_as_if_it_had_been_granted() {
     let h = harness();
     let carol = h.airlock.identify("carol@example.com").await.unwrap();
     let request = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "1h", "Emergency")).await.unwrap();
-    run(&h.airlock, StepName::Request, &request.id).await.unwrap();
+    run(&h.airlock, StepName::Request, request.id()).await.unwrap();
     h.escalator.failures.lock().unwrap().push(EscalationError::Permanent("503 after applying it".into()));
-    assert!(run(&h.airlock, StepName::Escalate, &request.id).await.is_err());
+    assert!(run(&h.airlock, StepName::Escalate, request.id()).await.is_err());
     h.escalator.removal_failures.lock().unwrap().push(EscalationError::Transient("still down".into()));
-    run(&h.airlock, StepName::EscalationFailed, &request.id).await.unwrap();
-    let failed = h.airlock.get_request(&request.id).await.unwrap();
-    assert_eq!(failed.status, Status::Failed);
+    run(&h.airlock, StepName::EscalationFailed, request.id()).await.unwrap();
+    let failed = h.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!(failed.status(), Status::Failed);
     assert!(failed.holds_access(), "the target may have applied it: removal pending");
     assert!(failed.removal_due().is_some(), "so the sweeper owns it");
 
     h.clock.advance(60);
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
-    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![request.id.clone()]);
-    assert!(!h.airlock.get_request(&request.id).await.unwrap().holds_access());
+    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![request.id().clone()]);
+    assert!(!h.airlock.get_request(request.id()).await.unwrap().holds_access());
 }
 
 #[tokio::test]
@@ -170,7 +170,7 @@ async fn rate_limited_notifications_wait_for_retry_after_and_keep_their_order() 
     let h = harness();
     let carol = h.airlock.identify("carol@example.com").await.unwrap();
     let request = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "1h", "Emergency")).await.unwrap();
-    run(&h.airlock, StepName::Request, &request.id).await.unwrap();
+    run(&h.airlock, StepName::Request, request.id()).await.unwrap();
     h.notifier
         .failures
         .lock()
@@ -217,12 +217,12 @@ async fn an_api_revoke_answers_before_the_target_system_is_called() {
     let h = harness();
     let id = granted(&h, "carol@example.com", "prod-admin", "1h").await;
     let revoked = h.airlock.revoke_as_system(&id, "ci", Some("incident over".into())).await.unwrap();
-    assert_eq!(revoked.status, Status::Revoked);
+    assert_eq!(revoked.status(), Status::Revoked);
     assert!(h.escalator.deescalated.lock().unwrap().is_empty(), "not on the caller's path");
     assert_eq!(*h.workflow.removals.lock().unwrap(), vec![id.clone()]);
     run(&h.airlock, StepName::Deescalate, &id).await.unwrap();
     assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![id.clone()]);
-    let actions: Vec<String> = h.airlock.audit_trail(&id).await.unwrap().into_iter().map(|e| e.action).collect();
+    let actions: Vec<_> = h.airlock.audit_trail(&id).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "auto_approved", "access_granted", "revoked", "access_removed"]);
 }
 
@@ -231,17 +231,17 @@ async fn already_held_on_a_retried_escalation_is_not_taken_for_standing_access()
     let h = harness();
     let carol = h.airlock.identify("carol@example.com").await.unwrap();
     let request = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Emergency")).await.unwrap();
-    run(&h.airlock, StepName::Request, &request.id).await.unwrap();
+    run(&h.airlock, StepName::Request, request.id()).await.unwrap();
     // The first attempt applies the access, then fails (e.g. its status polls run out).
     h.escalator.failures.lock().unwrap().push(EscalationError::Transient("status unknown".into()));
-    assert!(run(&h.airlock, StepName::Escalate, &request.id).await.is_err());
-    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Approved);
+    assert!(run(&h.airlock, StepName::Escalate, request.id()).await.is_err());
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), Status::Approved);
     // The retry finds the assignment the first attempt made.
     h.escalator.standing.lock().unwrap().push(email("carol@example.com"));
-    run(&h.airlock, StepName::Escalate, &request.id).await.unwrap();
-    let active = h.airlock.get_request(&request.id).await.unwrap();
-    assert!(!active.preexisting_access, "Airlock may have made it: it is removed at expiry");
+    run(&h.airlock, StepName::Escalate, request.id()).await.unwrap();
+    let active = h.airlock.get_request(request.id()).await.unwrap();
+    assert!(!active.preexisting_access(), "Airlock may have made it: it is removed at expiry");
     h.clock.advance(16 * 60);
-    run(&h.airlock, StepName::Deescalate, &request.id).await.unwrap();
-    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![request.id.clone()]);
+    run(&h.airlock, StepName::Deescalate, request.id()).await.unwrap();
+    assert_eq!(*h.escalator.deescalated.lock().unwrap(), vec![request.id().clone()]);
 }

@@ -1,21 +1,18 @@
 //! Ending and extending grants: expiry, early revoke, extension and the sweeper. Removal is
 //! overlap-aware: access that another active grant of the same user still holds stays.
 
+use super::decide::actor_of;
 use super::steps::{StepError, escalation_error, grant_spec};
 use super::{Airlock, Steps};
-use crate::audit::{Actor, AuditEvent};
+use crate::audit::Actor;
 use crate::duration::GrantDuration;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::RequestId;
-use crate::outbox::Notification;
 use crate::policy;
-use crate::ports::RequesterUpdate;
 use crate::request::{AccessRequest, Status};
 use crate::role::{Identity, Role};
 use crate::workflow::WorkflowState;
 
-/// Failed removal attempts of one grant before each further failure is also an audit event.
-const QUIET_REMOVAL_FAILURES: u32 = 3;
 /// Removals the sweeper takes per batch; it takes batches until none is due.
 const SWEEP_BATCH: usize = 100;
 /// Batches per sweep, so one sweep ends even while removals keep failing fast.
@@ -33,40 +30,33 @@ impl Steps {
             return Ok(());
         }
         let still_held_by = self.other_holder(&request).await?;
-        let kept = if request.preexisting_access {
+        let kept = if request.preexisting_access() {
             Some("access kept: it existed before Airlock granted it".to_string())
         } else {
             still_held_by.map(|id| format!("access kept: still granted by {id}"))
         };
         if kept.is_none() {
             let target = self.target_of(&request)?;
-            let grant = grant_spec(&request, target, request.expires_at.unwrap_or(request.updated_at));
+            let grant = grant_spec(&request, target, request.expires_at().unwrap_or(request.updated_at()));
             if let Err(e) = deps.escalator.deescalate(&grant).await {
-                self.record_removal_failure(&request.id, &actor, &e.to_string()).await;
+                self.record_removal_failure(request.id(), &actor, &e.to_string()).await;
                 return Err(escalation_error(e));
             }
         }
         for _ in 0..10 {
-            let mut request = deps.load(&request.id).await?;
+            let mut request = deps.load(request.id()).await?;
             if !request.holds_access() {
                 return Ok(());
             }
             let now = deps.clock.now();
-            let expected = request.status;
-            let (action, notify) = if request.status == Status::Active {
-                request.transition(Status::Expired, now).map_err(Error::from)?;
-                (
-                    "expired",
-                    vec![Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Expired }],
-                )
+            let expected = request.status();
+            let event = if expected == Status::Active {
+                request.expire(actor.clone(), kept.clone(), now)
             } else {
-                request.touch(now);
-                ("access_removed", Vec::new())
-            };
-            request.access_removed_at = Some(now);
-            request.removal = None;
-            let event = AuditEvent::of(&request, actor.clone(), action, Some(expected), kept.clone());
-            match deps.commit(&request, expected, event, &notify).await {
+                request.record_removal(actor.clone(), kept.clone(), now)
+            }
+            .map_err(Error::from)?;
+            match deps.commit(&request, expected, event).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.code == ErrorCode::Conflict => continue,
                 Err(e) => return Err(e.into()),
@@ -79,31 +69,18 @@ impl Steps {
     /// the others); past the first few attempts, each failure is also an audit event.
     async fn record_removal_failure(&self, id: &RequestId, actor: &Actor, error: &str) {
         let deps = &self.deps;
+        tracing::error!(request_id = %id, error, "access removal failed; will retry");
         for _ in 0..5 {
             let Ok(Some(mut request)) = deps.store.get_request(id).await else { return };
-            if !request.holds_access() {
-                return;
-            }
-            let expected = request.status;
-            let attempts = request.removal_failed(error, deps.clock.now());
-            let event = (attempts > QUIET_REMOVAL_FAILURES).then(|| {
-                AuditEvent::of(
-                    &request,
-                    actor.clone(),
-                    "removal_failed",
-                    Some(expected),
-                    Some(format!("attempt {attempts}: {error}")),
-                )
-            });
-            tracing::error!(request_id = %id, attempts, error, "access removal failed; will retry");
-            match deps.store.update_request(&request, expected, event.as_ref()).await {
-                Ok(()) => {
-                    if let Some(event) = &event {
-                        deps.emit(event).await;
-                    }
-                    return;
-                }
-                Err(crate::ports::StoreError::Conflict) => continue,
+            let expected = request.status();
+            let Ok(event) = request.record_removal_failure(actor.clone(), error, deps.clock.now()) else { return };
+            let written = match event {
+                Some(event) => deps.commit(&request, expected, event).await,
+                None => deps.save(&request, expected, &[]).await.map_err(Error::from),
+            };
+            match written {
+                Ok(()) => return,
+                Err(e) if e.code == ErrorCode::Conflict => continue,
                 Err(e) => {
                     tracing::warn!(request_id = %id, error = %e, "could not record a failed removal");
                     return;
@@ -115,16 +92,16 @@ impl Steps {
     /// Another request of the same user that still holds the same access, if any.
     async fn other_holder(&self, request: &AccessRequest) -> Result<Option<RequestId>, StepError> {
         let now = self.deps.clock.now();
-        let same = self.deps.store.requests_for_access(request.requester.user_key(), &request.access_key).await?;
+        let same = self.deps.store.requests_for_access(request.requester().user_key(), request.access_key()).await?;
         Ok(same
             .into_iter()
             .find(|r| {
-                r.id != request.id
-                    && r.status == Status::Active
+                r.id() != request.id()
+                    && r.status() == Status::Active
                     && r.holds_access()
-                    && r.expires_at.is_some_and(|e| e > now)
+                    && r.expires_at().is_some_and(|e| e > now)
             })
-            .map(|r| r.id))
+            .map(|r| r.id().clone()))
     }
 
     /// Removes every grant whose removal is due (expired, revoked or failed but not yet removed),
@@ -138,7 +115,7 @@ impl Steps {
             let batch = due.len();
             let mut progressed = false;
             for request in due {
-                let id = request.id.clone();
+                let id = request.id().clone();
                 let before = request.removal_due();
                 match self.remove_access(request, Actor::system("sweeper")).await {
                     Ok(()) => {
@@ -165,8 +142,7 @@ impl Airlock {
     /// removal runs in the workflow right after, so the caller never waits for the target system;
     /// the sweeper retries a removal that fails.
     pub async fn revoke(&self, id: &RequestId, who: &Identity, reason: Option<String>) -> Result<AccessRequest> {
-        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
-        self.revoke_as(id, who, actor, reason).await
+        self.revoke_as(id, who, actor_of(who), reason).await
     }
 
     async fn revoke_as(
@@ -185,17 +161,12 @@ impl Airlock {
                 "only the requester, the flow's approvers and admins can revoke",
             ));
         }
-        if request.status != Status::Active {
-            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status)));
+        if request.status() != Status::Active {
+            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status())));
         }
-        let now = deps.clock.now();
-        request.transition(Status::Revoked, now)?;
-        request.expires_at = Some(now);
-        request.decision_note = reason.clone();
-        let event = AuditEvent::of(&request, actor, "revoked", Some(Status::Active), reason);
-        let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Revoked }];
-        deps.commit(&request, Status::Active, event, &notify).await?;
-        let state = WorkflowState::start(request.id.clone(), 0);
+        let event = request.revoke(actor, reason, deps.clock.now())?;
+        deps.commit(&request, Status::Active, event).await?;
+        let state = WorkflowState::start(request.id().clone(), 0);
         if let Err(e) = self.workflow.remove_now(&state).await {
             tracing::error!(request_id = %id, error = %e, "could not start the removal; the sweeper will do it");
         }
@@ -220,33 +191,15 @@ impl Airlock {
         let mut request = deps.load(id).await?;
         let flow = deps.flow_of(&request)?.clone();
         if !policy::may_revoke(&flow, &request, who)
-            || (who.email == request.requester.email && !flow.allow_self_approval)
+            || (who.email == request.requester().email && !flow.allow_self_approval)
         {
             return Err(Error::new(ErrorCode::Forbidden, "only the flow's approvers and admins can extend a grant"));
         }
-        let (Status::Active, Some(granted), Some(expires)) = (request.status, request.granted_at, request.expires_at)
-        else {
-            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status)));
+        let (Status::Active, Some(expires)) = (request.status(), request.expires_at()) else {
+            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status())));
         };
-        let new_expiry = expires + by.to_chrono();
-        if new_expiry - granted > flow.max_duration.to_chrono() {
-            return Err(Error::new(
-                ErrorCode::Invalid,
-                format!("a grant in this flow lasts at most {}", flow.max_duration),
-            ));
-        }
-        request.expires_at = Some(new_expiry);
-        request.touch(deps.clock.now());
-        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
-        let event = AuditEvent::of(
-            &request,
-            actor,
-            "extended",
-            Some(Status::Active),
-            Some(format!("until {}", new_expiry.to_rfc3339())),
-        );
-        let notify = [Notification::Requester { update: RequesterUpdate::Extended }];
-        deps.commit(&request, Status::Active, event, &notify).await?;
+        let event = request.extend(actor_of(who), expires + by.to_chrono(), flow.max_duration, deps.clock.now())?;
+        deps.commit(&request, Status::Active, event).await?;
         Ok(request)
     }
 }

@@ -3,10 +3,11 @@
 use super::Airlock;
 use crate::email::Email;
 use crate::error::{Error, ErrorCode, Result};
-use crate::flow::{Flow, Principal, is_slack_user_id};
+use crate::flow::{Flow, Principal};
 use crate::policy;
 use crate::ports::DirectoryUser;
 use crate::role::Identity;
+use crate::slack_ids::is_slack_user_id;
 
 impl Airlock {
     /// The person behind a Slack user id, with their role from the config.

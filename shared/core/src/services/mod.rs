@@ -19,14 +19,17 @@ pub use steps::{StepError, StepOutcome};
 pub use submit::SubmitInput;
 pub use validate::parse_field_value;
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditAction, AuditEvent};
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
-use crate::flow::Flow;
+use crate::flow::{FieldSpec, Flow};
 use crate::ids::RequestId;
 use crate::outbox::{Notification, OutboxItem};
-use crate::ports::{AuditSink, Clock, Directory, Escalator, Notifier, OptionsSource, Store, Workflow};
-use crate::request::{AccessRequest, Status};
+use crate::ports::{
+    AuditSink, Clock, Directory, Escalator, Notifier, OptionsError, OptionsSource, RequesterUpdate, SelectOption,
+    Store, StoreError, Workflow,
+};
+use crate::request::{AccessRequest, ChangeError, Status};
 use std::sync::Arc;
 
 /// The ports and config every service uses, built once per process.
@@ -64,8 +67,9 @@ impl Airlock {
         &self.deps.config
     }
 
-    pub fn deps(&self) -> &Deps {
-        &self.deps
+    /// The time now, by the clock every service uses.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.deps.clock.now()
     }
 
     /// The step handlers over the same ports.
@@ -87,18 +91,34 @@ impl Airlock {
         Ok(self.deps.store.requests_of_user(&user_email.to_ascii_lowercase(), status, limit).await?)
     }
 
+    /// The newest `limit` requests with `status`, whoever made them.
+    pub async fn requests_with_status(&self, status: Status, limit: usize) -> Result<Vec<AccessRequest>> {
+        Ok(self.deps.store.requests_with_status(status, limit).await?)
+    }
+
     pub async fn audit_trail(&self, id: &RequestId) -> Result<Vec<AuditEvent>> {
         Ok(self.deps.store.audit_events(id).await?)
+    }
+
+    /// Claims `key` for `ttl`: true the first time, false for a retry or replay within `ttl`.
+    pub async fn claim_once(&self, key: &str, ttl: std::time::Duration) -> Result<bool> {
+        Ok(self.deps.store.claim_idempotency_key(key, ttl).await?)
+    }
+
+    /// The options of a select field with a prefetch source, filtered by `query`.
+    pub async fn field_options(
+        &self,
+        flow: &Flow,
+        field: &FieldSpec,
+        query: &str,
+    ) -> std::result::Result<Vec<SelectOption>, OptionsError> {
+        self.deps.options.options(flow, field, query).await
     }
 }
 
 impl Steps {
     pub fn new(deps: Deps) -> Self {
         Self { deps }
-    }
-
-    pub fn deps(&self) -> &Deps {
-        &self.deps
     }
 }
 
@@ -108,28 +128,35 @@ impl Deps {
     }
 
     fn flow_of(&self, request: &AccessRequest) -> Result<&Flow> {
-        self.config.flow(&request.flow).ok_or_else(|| {
+        self.config.flow(request.flow()).ok_or_else(|| {
             Error::new(
                 ErrorCode::Internal,
-                format!("request {} names flow {:?}, no longer configured", request.id, request.flow),
+                format!("request {} names flow {:?}, no longer configured", request.id(), request.flow()),
             )
         })
     }
 
-    /// Writes a change conditionally on `expected` and the version read, with its audit event and
-    /// the notifications it implies (plus the audit channel's line for a decision or a status change),
-    /// all in one transaction; then emits the event to the log and the audit sink.
-    async fn commit(
-        &self,
-        request: &AccessRequest,
-        expected: Status,
-        event: AuditEvent,
-        notify: &[Notification],
-    ) -> Result<()> {
-        let outbox = self.outbox_for(request, Some(&event), notify);
+    /// The one way a change of state is written: conditionally on `expected` and the version read,
+    /// with its audit event and the notifications it implies (see [`implied`], plus the audit
+    /// channel's line for a decision or a status change), all in one transaction; then the event
+    /// goes to the log and the audit sink.
+    async fn commit(&self, request: &AccessRequest, expected: Status, event: AuditEvent) -> Result<()> {
+        let outbox = self.outbox_for(request, Some(&event), &implied(request, event.action));
         self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
         self.emit(&event).await;
         Ok(())
+    }
+
+    /// Writes bookkeeping that is no audited change (task token, cards, reminders, a quiet failed
+    /// removal) conditionally on `expected` and the version read, with `notify` queued in the same write.
+    async fn save(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        notify: &[Notification],
+    ) -> std::result::Result<(), StoreError> {
+        let outbox = self.outbox_for(request, None, notify);
+        self.store.update_request_with(request, expected, None, &outbox).await
     }
 
     /// The outbox items for `notify` about `request`, plus the audit channel line for `event`.
@@ -141,12 +168,12 @@ impl Deps {
     ) -> Vec<OutboxItem> {
         let now = self.clock.now();
         let mut items: Vec<OutboxItem> =
-            notify.iter().map(|n| OutboxItem::new(Some(request.id.clone()), n.clone(), now)).collect();
+            notify.iter().map(|n| OutboxItem::new(Some(request.id().clone()), n.clone(), now)).collect();
         if let (Some(channel), Some(event)) = (&self.config.slack.audit_channel, event)
-            && (event.from != Some(event.to) || event.action == "submitted")
+            && (event.from != Some(event.to) || event.action == AuditAction::Submitted)
         {
             let line = Notification::AuditLine { channel: channel.clone(), event: Box::new(event.clone()) };
-            items.push(OutboxItem::new(Some(request.id.clone()), line, now));
+            items.push(OutboxItem::new(Some(request.id().clone()), line, now));
         }
         items
     }
@@ -167,6 +194,43 @@ impl Deps {
             detail = event.detail.as_deref().unwrap_or(""),
         );
         self.audit.emit(event).await;
+    }
+}
+
+/// What people are told when `action` happens to `request`: its cards show the new state (once
+/// they were queued), and the requester gets a DM about every decision and change of their grant.
+fn implied(request: &AccessRequest, action: AuditAction) -> Vec<Notification> {
+    use AuditAction::*;
+    let update = match action {
+        Submitted => Some(RequesterUpdate::Submitted),
+        Approved | AutoApproved => Some(RequesterUpdate::Approved),
+        Denied | AutoDenied => Some(RequesterUpdate::Denied),
+        Cancelled => Some(RequesterUpdate::Cancelled),
+        TimedOut => Some(RequesterUpdate::TimedOut),
+        AccessGranted => Some(RequesterUpdate::Active),
+        EscalationFailed => Some(RequesterUpdate::Failed),
+        Extended => Some(RequesterUpdate::Extended),
+        Revoked => Some(RequesterUpdate::Revoked),
+        Expired => Some(RequesterUpdate::Expired),
+        ApprovalRecorded | AccessRemoved | RemovalFailed | DriftRemoved => None,
+    };
+    let shows_state = !matches!(action, Submitted | Extended | AccessRemoved | RemovalFailed | DriftRemoved);
+    let has_cards = request.cards_queued() || !request.cards().is_empty();
+    let mut notify = Vec::new();
+    if shows_state && has_cards {
+        notify.push(Notification::CardUpdate);
+    }
+    notify.extend(update.map(|update| Notification::Requester { update }));
+    notify
+}
+
+impl From<ChangeError> for Error {
+    fn from(e: ChangeError) -> Self {
+        let code = match e {
+            ChangeError::TooLong(_) => ErrorCode::Invalid,
+            _ => ErrorCode::Conflict,
+        };
+        Error::new(code, e.to_string())
     }
 }
 

@@ -107,8 +107,14 @@ impl Steps {
             },
             None => None,
         };
-        if let Notification::Text { user, channel, text } = &item.notification {
-            return notifier.tell_user(user, channel.as_deref(), text).await;
+        match &item.notification {
+            Notification::Text { user, channel, text } => {
+                return notifier.tell_user(user, channel.as_deref(), text).await;
+            }
+            Notification::DriftReport { channel, holder, target } => {
+                return notifier.report_drift(channel, holder, target).await;
+            }
+            _ => {}
         }
         let Some(request) = request else {
             return Err(NotifyError::Permanent("the notification names no request".into()));
@@ -119,19 +125,19 @@ impl Steps {
                 // Posted even when the request was decided meanwhile: the card then shows the outcome.
                 let destination = self.slack_destination(destination).await?;
                 let card = notifier.post_approval_card(&request, flow, &destination).await?;
-                self.remember_card(&request.id, card).await
+                self.remember_card(request.id(), card).await
             }
             Notification::CardUpdate => notifier.update_approval_cards(&request, flow).await,
             Notification::Requester { update } => notifier.tell_requester(&request, flow, *update).await,
             Notification::ApproverReminder => {
-                if request.status != Status::Pending {
+                if request.status() != Status::Pending {
                     return Ok(());
                 }
-                let approvers = deps.approver_users(flow, &request.requester.email).await;
+                let approvers = deps.approver_users(flow, &request.requester().email).await;
                 notifier.remind_approvers(&request, flow, &approvers).await
             }
             Notification::AuditLine { channel, event } => notifier.post_audit(channel, &request, event).await,
-            Notification::Text { .. } => Ok(()),
+            Notification::Text { .. } | Notification::DriftReport { .. } => Ok(()),
         }
     }
 
@@ -159,17 +165,11 @@ impl Steps {
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(NotifyError::retry(e.to_string())),
             };
-            if request.cards.contains(&card) {
+            if !request.record_card(card.clone(), deps.clock.now()) {
                 return Ok(());
             }
-            request.cards.push(card.clone());
-            request.touch(deps.clock.now());
-            let outbox = if request.status == Status::Pending {
-                Vec::new()
-            } else {
-                vec![OutboxItem::new(Some(id.clone()), Notification::CardUpdate, deps.clock.now())]
-            };
-            match deps.store.update_request_with(&request, request.status, None, &outbox).await {
+            let outbox = if request.status() == Status::Pending { Vec::new() } else { vec![Notification::CardUpdate] };
+            match deps.save(&request, request.status(), &outbox).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(NotifyError::retry(e.to_string())),

@@ -5,10 +5,10 @@
 use super::Steps;
 use crate::error::Result;
 use crate::ids::RequestId;
-use crate::outbox::{Notification, OutboxItem};
+use crate::outbox::Notification;
 use crate::ports::{RequesterUpdate, StoreError};
-use crate::request::{AccessRequest, Status};
-use chrono::Duration;
+use crate::request::{AccessRequest, ChangeError, Status};
+use chrono::{DateTime, Duration, Utc};
 
 /// How long before expiry the requester is warned.
 pub const EXPIRY_WARNING: Duration = Duration::minutes(10);
@@ -32,14 +32,14 @@ impl Steps {
         let mut cursor: Option<RequestId> = None;
         loop {
             let page = self.deps.store.requests_with_status_before(Status::Pending, cursor.as_ref(), PAGE).await?;
-            cursor = page.last().map(|r| r.id.clone());
+            cursor = page.last().map(|r| r.id().clone());
             let full = page.len() == PAGE;
             for request in page {
-                let half_way = request.created_at + (request.decision_deadline - request.created_at) / 2;
-                if request.reminders.approvers || now < half_way || now >= request.decision_deadline {
+                let half_way = request.created_at() + (request.decision_deadline() - request.created_at()) / 2;
+                if request.reminders().approvers || now < half_way || now >= request.decision_deadline() {
                     continue;
                 }
-                if self.mark(request, |r| r.reminders.approvers = true, Notification::ApproverReminder).await? {
+                if self.mark(request, AccessRequest::mark_approvers_reminded, Notification::ApproverReminder).await? {
                     sent.approvers += 1;
                 }
             }
@@ -50,16 +50,16 @@ impl Steps {
         let mut cursor: Option<RequestId> = None;
         loop {
             let page = self.deps.store.requests_with_status_before(Status::Active, cursor.as_ref(), PAGE).await?;
-            cursor = page.last().map(|r| r.id.clone());
+            cursor = page.last().map(|r| r.id().clone());
             let full = page.len() == PAGE;
             for request in page {
-                let long_enough = Duration::seconds(request.duration_secs as i64) >= WARN_GRANTS_FROM;
-                let soon = request.expires_at.is_some_and(|at| at > now && at <= now + EXPIRY_WARNING);
-                if request.reminders.expiry || !long_enough || !soon {
+                let long_enough = Duration::seconds(request.duration_secs() as i64) >= WARN_GRANTS_FROM;
+                let soon = request.expires_at().is_some_and(|at| at > now && at <= now + EXPIRY_WARNING);
+                if request.reminders().expiry || !long_enough || !soon {
                     continue;
                 }
                 let warning = Notification::Requester { update: RequesterUpdate::ExpiringSoon };
-                if self.mark(request, |r| r.reminders.expiry = true, warning).await? {
+                if self.mark(request, AccessRequest::mark_expiry_warned, warning).await? {
                     sent.expiry += 1;
                 }
             }
@@ -75,14 +75,12 @@ impl Steps {
     async fn mark(
         &self,
         mut request: AccessRequest,
-        set: fn(&mut AccessRequest),
+        set: fn(&mut AccessRequest, DateTime<Utc>) -> Result<(), ChangeError>,
         reminder: Notification,
     ) -> Result<bool> {
-        set(&mut request);
-        let now = self.deps.clock.now();
-        request.touch(now);
-        let outbox = [OutboxItem::new(Some(request.id.clone()), reminder, now)];
-        match self.deps.store.update_request_with(&request, request.status, None, &outbox).await {
+        let expected = request.status();
+        set(&mut request, self.deps.clock.now())?;
+        match self.deps.save(&request, expected, &[reminder]).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),

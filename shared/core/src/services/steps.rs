@@ -3,12 +3,12 @@
 //! may replay a step after a timeout or crash).
 
 use super::Steps;
-use crate::audit::{Actor, AuditEvent};
+use crate::audit::Actor;
 use crate::error::{Error, ErrorCode};
 use crate::flow::{Principal, Target};
-use crate::outbox::{Notification, OutboxItem};
-use crate::ports::{Escalation, EscalationError, GrantSpec, RequesterUpdate, StoreError};
-use crate::request::{AccessRequest, Status};
+use crate::outbox::Notification;
+use crate::ports::{Escalation, EscalationError, GrantSpec, StoreError};
+use crate::request::{AccessRequest, Status, Verdict};
 use crate::rules::RuleInput;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use serde_json::{Value, json};
@@ -45,10 +45,7 @@ impl StepError {
 
 impl From<Error> for StepError {
     fn from(e: Error) -> Self {
-        match e.code {
-            ErrorCode::Unavailable | ErrorCode::Conflict => StepError::Transient(e.message),
-            _ => StepError::Permanent(e.message),
-        }
+        if e.is_transient() { StepError::Transient(e.message) } else { StepError::Permanent(e.message) }
     }
 }
 
@@ -85,42 +82,31 @@ impl Steps {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
         let flow = deps.flow_of(&request)?.clone();
-        let route = match request.status {
+        let route = match request.status() {
             Status::Pending => {
                 let input = rule_input(&request, &flow);
                 let matched = |name: &str, rule: &Option<crate::rules::Rule>| {
                     rule.as_ref().is_some_and(|r| {
                         r.matches(&input).unwrap_or_else(|e| {
-                            tracing::warn!(request_id = %request.id, rule = name, error = %e, "rule did not evaluate; treated as no match");
+                            tracing::warn!(request_id = %request.id(), rule = name, error = %e, "rule did not evaluate; treated as no match");
                             false
                         })
                     })
                 };
                 let auto = if matched("auto_deny", &flow.rules.auto_deny) {
-                    Some((Status::Denied, "auto_denied", "auto_deny", Route::AutoDenied))
+                    Some((Verdict::Deny, "auto_deny", &flow.rules.auto_deny, Route::AutoDenied))
                 } else if matched("auto_approve", &flow.rules.auto_approve) {
-                    Some((Status::Approved, "auto_approved", "auto_approve", Route::AutoApproved))
+                    Some((Verdict::Approve, "auto_approve", &flow.rules.auto_approve, Route::AutoApproved))
                 } else {
                     None
                 };
                 match auto {
                     None => Route::NeedsApproval,
-                    Some((next, action, rule, route)) => {
-                        let actor = Actor::Rule { name: rule.into() };
-                        request.transition(next, deps.clock.now()).map_err(Error::from)?;
-                        request.decided_by = Some(actor.clone());
-                        let source = if rule == "auto_deny" { &flow.rules.auto_deny } else { &flow.rules.auto_approve };
-                        request.decision_note = source.as_ref().map(|r| format!("rule: {}", r.source()));
-                        let event = AuditEvent::of(
-                            &request,
-                            actor,
-                            action,
-                            Some(Status::Pending),
-                            request.decision_note.clone(),
-                        );
-                        let update =
-                            if next == Status::Approved { RequesterUpdate::Approved } else { RequesterUpdate::Denied };
-                        deps.commit(&request, Status::Pending, event, &[Notification::Requester { update }]).await?;
+                    Some((verdict, rule, source, route)) => {
+                        let note = source.as_ref().map(|r| format!("rule: {}", r.source()));
+                        let event =
+                            request.decide_by_rule(verdict, rule, note, deps.clock.now()).map_err(Error::from)?;
+                        deps.commit(&request, Status::Pending, event).await?;
                         route
                     }
                 }
@@ -139,37 +125,29 @@ impl Steps {
         let deps = &self.deps;
         for _ in 0..5 {
             let mut request = deps.load(&state.request_id).await?;
-            if let Some(decision) = decision_of(request.status) {
+            if let Some(decision) = decision_of(request.status()) {
                 state.decision = Some(decision);
                 return Ok(StepOutcome::Next(state));
             }
-            if request.task_token.as_deref() == Some(token.as_str()) && request.cards_queued {
+            if request.task_token() == Some(token.as_str()) && request.cards_queued() {
                 return Ok(StepOutcome::Waiting);
             }
-            let mut outbox = Vec::new();
-            if !request.cards_queued {
+            let mut cards = Vec::new();
+            if request.await_decision(&token, deps.clock.now()).map_err(Error::from)? {
                 let flow = deps.flow_of(&request)?.clone();
                 // Approvers named by email are looked up when their card is delivered, with the
                 // outbox's retries: a Slack outage now must not cost anyone their card.
                 let approvers = flow.approvers.users.iter().filter(|p| match p {
-                    Principal::Email(email) => email != &request.requester.email || flow.allow_self_approval,
+                    Principal::Email(email) => email != &request.requester().email || flow.allow_self_approval,
                     Principal::SlackId(_) => true,
                 });
                 let destinations = flow.approvers.channel.iter().cloned().chain(approvers.map(|p| p.to_string()));
-                let now = deps.clock.now();
-                outbox = destinations
-                    .map(|destination| {
-                        OutboxItem::new(Some(request.id.clone()), Notification::ApprovalCard { destination }, now)
-                    })
-                    .collect();
-                if outbox.is_empty() {
-                    tracing::error!(request_id = %request.id, "no approver can be reached: no channel and no approver in Slack");
+                cards = destinations.map(|destination| Notification::ApprovalCard { destination }).collect();
+                if cards.is_empty() {
+                    tracing::error!(request_id = %request.id(), "no approver can be reached: no channel and no approver in Slack");
                 }
-                request.cards_queued = true;
             }
-            request.task_token = Some(token.clone());
-            request.touch(deps.clock.now());
-            match deps.store.update_request_with(&request, Status::Pending, None, &outbox).await {
+            match deps.save(&request, Status::Pending, &cards).await {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(()) => return Ok(StepOutcome::Waiting),
@@ -182,19 +160,15 @@ impl Steps {
     async fn timed_out(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
-        if request.status == Status::Pending {
-            let actor = Actor::system("approval-timeout");
-            request.transition(Status::TimedOut, deps.clock.now()).map_err(Error::from)?;
-            request.decided_by = Some(actor.clone());
-            let event = AuditEvent::of(&request, actor, "timed_out", Some(Status::Pending), None);
-            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::TimedOut }];
-            match deps.commit(&request, Status::Pending, event, &notify).await {
+        if request.status() == Status::Pending {
+            let event = request.time_out(deps.clock.now()).map_err(Error::from)?;
+            match deps.commit(&request, Status::Pending, event).await {
                 Ok(()) => {}
                 Err(e) if e.code == ErrorCode::Conflict => request = deps.load(&state.request_id).await?,
                 Err(e) => return Err(e.into()),
             }
         }
-        state.decision = Some(decision_of(request.status).unwrap_or(Decision::TimedOut));
+        state.decision = Some(decision_of(request.status()).unwrap_or(Decision::TimedOut));
         Ok(StepOutcome::Next(state))
     }
 
@@ -204,10 +178,10 @@ impl Steps {
     async fn escalate(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let request = deps.load(&state.request_id).await?;
-        match request.status {
+        match request.status() {
             Status::Approved => {}
             Status::Active => {
-                state.expires_at = request.expires_at;
+                state.expires_at = request.expires_at();
                 return Ok(StepOutcome::Next(state));
             }
             other => {
@@ -217,39 +191,29 @@ impl Steps {
         let target = self.target_of(&request)?;
         // Recorded before the first call: if that call applies the access and then fails (or the
         // process dies), a retry finding it "already held" must not mistake it for standing access.
-        let first_attempt = !request.escalation_attempted;
+        let first_attempt = !request.escalation_attempted();
         if first_attempt {
             let mut marked = request.clone();
-            marked.escalation_attempted = true;
-            marked.touch(deps.clock.now());
-            deps.store.update_request(&marked, Status::Approved, None).await?;
+            marked.escalation_started(deps.clock.now()).map_err(Error::from)?;
+            deps.save(&marked, Status::Approved, &[]).await?;
         }
         let granted_at = deps.clock.now();
-        let expires_at = granted_at + request.duration().to_chrono();
+        let expires_at = request.expiry_if_granted_at(granted_at);
         let grant = grant_spec(&request, target, expires_at);
         let found = deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
         let standing = found == Escalation::AlreadyHeld && first_attempt;
         for _ in 0..10 {
             let mut request = deps.load(&state.request_id).await?;
-            match request.status {
+            match request.status() {
                 Status::Approved => {}
                 Status::Active => {
-                    state.expires_at = request.expires_at;
+                    state.expires_at = request.expires_at();
                     return Ok(StepOutcome::Next(state));
                 }
                 other => return Err(StepError::Permanent(format!("request became {other} while escalating"))),
             }
-            request.transition(Status::Active, deps.clock.now()).map_err(Error::from)?;
-            request.granted_at = Some(granted_at);
-            request.expires_at = Some(expires_at);
-            request.preexisting_access = standing;
-            let detail = request
-                .preexisting_access
-                .then(|| "the access already existed (standing access); Airlock will leave it in place".to_string());
-            let event =
-                AuditEvent::of(&request, Actor::system("escalate"), "access_granted", Some(Status::Approved), detail);
-            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Active }];
-            match deps.commit(&request, Status::Approved, event, &notify).await {
+            let event = request.activate(granted_at, standing, deps.clock.now()).map_err(Error::from)?;
+            match deps.commit(&request, Status::Approved, event).await {
                 Ok(()) => {
                     state.expires_at = Some(expires_at);
                     return Ok(StepOutcome::Next(state));
@@ -264,15 +228,15 @@ impl Steps {
     /// The target a request grants: as it was when requested, or (for requests stored before
     /// targets were kept with them) as configured now.
     pub(super) fn target_of(&self, request: &AccessRequest) -> Result<Target, StepError> {
-        if let Some(target) = &request.target_spec {
+        if let Some(target) = request.target_spec() {
             return Ok(target.clone());
         }
         self.deps
             .config
-            .flow(&request.flow)
-            .and_then(|f| f.target(&request.target))
+            .flow(request.flow())
+            .and_then(|f| f.target(request.target()))
             .cloned()
-            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target)))
+            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target())))
     }
 
     /// EscalationFailed: the grant could not be made; record it, tell people, and remove whatever
@@ -280,14 +244,10 @@ impl Steps {
     async fn escalation_failed(&self, state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
-        if request.status == Status::Approved {
-            request.transition(Status::Failed, deps.clock.now()).map_err(Error::from)?;
-            request.failure = Some("the target system did not grant the access".into());
-            request.escalation_attempted = true;
+        if request.status() == Status::Approved {
             let event =
-                AuditEvent::of(&request, Actor::system("escalate"), "escalation_failed", Some(Status::Approved), None);
-            let notify = [Notification::CardUpdate, Notification::Requester { update: RequesterUpdate::Failed }];
-            deps.commit(&request, Status::Approved, event, &notify).await?;
+                request.fail("the target system did not grant the access", deps.clock.now()).map_err(Error::from)?;
+            deps.commit(&request, Status::Approved, event).await?;
         }
         if request.holds_access()
             && let Err(e) = self.remove_access(request, Actor::system("escalation-cleanup")).await
@@ -301,7 +261,7 @@ impl Steps {
     async fn check_expiry(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let request = deps.load(&state.request_id).await?;
-        let hold = match (request.status, request.expires_at) {
+        let hold = match (request.status(), request.expires_at()) {
             (Status::Active, Some(at)) if at > deps.clock.now() => {
                 state.expires_at = Some(at);
                 Hold::Wait
@@ -346,9 +306,9 @@ pub(super) fn grant_spec(
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> GrantSpec {
     GrantSpec {
-        request_id: request.id.clone(),
-        user_email: request.requester.email.clone(),
-        user_slack_id: request.requester.slack_id.clone(),
+        request_id: request.id().clone(),
+        user_email: request.requester().email.clone(),
+        user_slack_id: request.requester().slack_id.clone(),
         target,
         expires_at,
     }
@@ -358,9 +318,9 @@ pub(super) fn grant_spec(
 pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> RuleInput {
     let mut fields = serde_json::Map::new();
     for spec in &flow.fields {
-        fields.insert(spec.name.clone(), request.fields.get(&spec.name).cloned().unwrap_or(Value::Null));
+        fields.insert(spec.name.clone(), request.fields().get(&spec.name).cloned().unwrap_or(Value::Null));
     }
-    let target = flow.target(&request.target);
+    let target = flow.target(request.target());
     let account_id = match target.map(|t| &t.kind) {
         Some(crate::flow::TargetKind::AwsSso { account_id, .. }) => Value::from(account_id.clone()),
         _ => Value::Null,
@@ -368,18 +328,18 @@ pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> R
     RuleInput {
         fields,
         requester: json!({
-            "email": request.requester.email.as_str(),
-            "role": request.requester.role.as_str(),
-            "slack_id": request.requester.slack_id,
+            "email": request.requester().email.as_str(),
+            "role": request.requester().role.as_str(),
+            "slack_id": request.requester().slack_id,
         }),
         target: json!({
-            "name": request.target,
+            "name": request.target(),
             "label": target.map(|t| t.label.as_str()),
             "kind": target.map(|t| t.kind.name()),
             "account_id": account_id,
         }),
-        flow: request.flow.clone(),
-        duration_seconds: request.duration_secs,
-        request: json!({"reason": request.reason, "duration_seconds": request.duration_secs}),
+        flow: request.flow().to_string(),
+        duration_seconds: request.duration_secs(),
+        request: json!({"reason": request.reason(), "duration_seconds": request.duration_secs()}),
     }
 }

@@ -1,14 +1,12 @@
 //! Submitting a request: validate, persist as pending, start the workflow, tell the requester.
 
 use super::Airlock;
+use super::decide::actor_of;
 use super::validate::validate_form;
-use crate::audit::{Actor, AuditEvent};
+use crate::audit::Actor;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ids::RequestId;
-use crate::outbox::Notification;
 use crate::policy;
-use crate::ports::RequesterUpdate;
-use crate::request::{AccessRequest, Requester, Status};
+use crate::request::{AccessRequest, NewRequest, Requester, Status};
 use crate::role::Identity;
 use crate::workflow::WorkflowState;
 use serde_json::Value;
@@ -39,55 +37,29 @@ impl Airlock {
             validate_form(flow, input.target.as_deref(), input.duration.as_deref(), &input.reason, &input.fields)
                 .map_err(Error::invalid)?;
 
-        let now = deps.clock.now();
-        let request = AccessRequest {
-            id: RequestId::generate(),
-            version: 1,
-            status: Status::Pending,
+        let new = NewRequest {
             flow: flow.name.clone(),
-            target: form.target.name.clone(),
+            target: form.target.clone(),
             access_key: form.target.access_key(&flow.name),
-            target_spec: Some(form.target.clone()),
             requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
-            duration_secs: form.duration.as_secs(),
+            duration: form.duration,
             reason: form.reason,
             fields: form.fields,
-            created_at: now,
-            updated_at: now,
-            decision_deadline: now + flow.approval_timeout.to_chrono(),
-            approvals: Vec::new(),
-            decided_by: None,
-            decision_note: None,
-            task_token: None,
-            cards: Vec::new(),
-            granted_at: None,
-            expires_at: None,
-            access_removed_at: None,
-            failure: None,
-            reminders: Default::default(),
-            preexisting_access: false,
-            escalation_attempted: false,
-            removal: None,
-            cards_queued: false,
+            approval_timeout: flow.approval_timeout,
         };
-        let actor = Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
-        let event = AuditEvent::of(&request, actor, "submitted", None, Some(request.reason.clone()));
-        let outbox =
-            deps.outbox_for(&request, Some(&event), &[Notification::Requester { update: RequesterUpdate::Submitted }]);
+        let (request, event) = AccessRequest::submit(new, actor_of(who), deps.clock.now());
+        let outbox = deps.outbox_for(&request, Some(&event), &super::implied(&request, event.action));
         deps.store.insert_request_with(&request, &event, &outbox).await?;
         deps.emit(&event).await;
 
-        let state = WorkflowState::start(request.id.clone(), flow.approval_timeout.as_secs());
+        let state = WorkflowState::start(request.id().clone(), flow.approval_timeout.as_secs());
         if let Err(e) = self.workflow.start(&state).await {
-            tracing::error!(request_id = %request.id, error = %e, "workflow did not start");
+            tracing::error!(request_id = %request.id(), error = %e, "workflow did not start");
             let mut abandoned = request.clone();
-            abandoned.transition(Status::Cancelled, deps.clock.now())?;
-            abandoned.decided_by = Some(Actor::system("workflow"));
-            abandoned.decision_note = Some("the workflow could not start".into());
+            let note = Some("the workflow could not start".to_string());
             let event =
-                AuditEvent::of(&abandoned, Actor::system("workflow"), "cancelled", Some(Status::Pending), Some(e));
-            let notify = [Notification::Requester { update: RequesterUpdate::Cancelled }];
-            deps.commit(&abandoned, Status::Pending, event, &notify).await?;
+                abandoned.cancel(Actor::system("workflow"), note, deps.clock.now())?.with_detail(Some(e.to_string()));
+            deps.commit(&abandoned, Status::Pending, event).await?;
             return Err(Error::unavailable("could not start the approval workflow; please try again"));
         }
         Ok(request)

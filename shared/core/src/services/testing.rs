@@ -35,13 +35,13 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut requests = self.requests.lock().unwrap();
         if let Some(open) = requests.values().find(|r| {
-            !r.status.is_terminal()
-                && r.requester.email == request.requester.email
-                && r.access_key == request.access_key
+            !r.status().is_terminal()
+                && r.requester().email == request.requester().email
+                && r.access_key() == request.access_key()
         }) {
-            return Err(StoreError::Duplicate(open.id.clone()));
+            return Err(StoreError::Duplicate(open.id().clone()));
         }
-        requests.insert(request.id.clone(), request.clone());
+        requests.insert(request.id().clone(), request.clone());
         self.events.lock().unwrap().push(event.clone());
         self.outbox.lock().unwrap().extend_from_slice(outbox);
         Ok(())
@@ -59,9 +59,9 @@ impl Store for MemoryStore {
         outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
         let mut requests = self.requests.lock().unwrap();
-        match requests.get(&request.id) {
-            Some(stored) if stored.status == expected && stored.version + 1 == request.version => {
-                requests.insert(request.id.clone(), request.clone());
+        match requests.get(request.id()) {
+            Some(stored) if stored.status() == expected && stored.version() + 1 == request.version() => {
+                requests.insert(request.id().clone(), request.clone());
                 self.events.lock().unwrap().extend(event.cloned());
                 self.outbox.lock().unwrap().extend_from_slice(outbox);
                 Ok(())
@@ -79,10 +79,10 @@ impl Store for MemoryStore {
         let requests = self.requests.lock().unwrap();
         let mut found: Vec<_> = requests
             .values()
-            .filter(|r| r.requester.user_key() == user_key && status.is_none_or(|s| r.status == s))
+            .filter(|r| r.requester().user_key() == user_key && status.is_none_or(|s| r.status() == s))
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.id.cmp(&a.id));
+        found.sort_by(|a, b| b.id().cmp(a.id()));
         found.truncate(limit);
         Ok(found)
     }
@@ -91,10 +91,10 @@ impl Store for MemoryStore {
         let requests = self.requests.lock().unwrap();
         let mut found: Vec<_> = requests
             .values()
-            .filter(|r| r.requester.user_key() == user_key && r.access_key == access_key)
+            .filter(|r| r.requester().user_key() == user_key && r.access_key() == access_key)
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.id.cmp(&a.id));
+        found.sort_by(|a, b| b.id().cmp(a.id()));
         Ok(found)
     }
 
@@ -106,8 +106,8 @@ impl Store for MemoryStore {
     ) -> Result<Vec<AccessRequest>, StoreError> {
         let requests = self.requests.lock().unwrap();
         let mut found: Vec<_> =
-            requests.values().filter(|r| r.status == status && before.is_none_or(|b| r.id < *b)).cloned().collect();
-        found.sort_by(|a, b| b.id.cmp(&a.id));
+            requests.values().filter(|r| r.status() == status && before.is_none_or(|b| r.id() < b)).cloned().collect();
+        found.sort_by(|a, b| b.id().cmp(a.id()));
         found.truncate(limit);
         Ok(found)
     }
@@ -187,17 +187,17 @@ pub struct RecordingWorkflow {
 
 #[async_trait]
 impl Workflow for RecordingWorkflow {
-    async fn start(&self, state: &WorkflowState) -> Result<(), String> {
+    async fn start(&self, state: &WorkflowState) -> Result<(), WorkflowError> {
         self.started.lock().unwrap().push(state.clone());
         Ok(())
     }
 
-    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), String> {
+    async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), WorkflowError> {
         self.decisions.lock().unwrap().push((task_token.into(), state.clone()));
         Ok(())
     }
 
-    async fn remove_now(&self, state: &WorkflowState) -> Result<(), String> {
+    async fn remove_now(&self, state: &WorkflowState) -> Result<(), WorkflowError> {
         self.removals.lock().unwrap().push(state.request_id.clone());
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Notifier for RecordingNotifier {
         destination: &str,
     ) -> Result<MessageRef, NotifyError> {
         self.take_failure()?;
-        self.lines.lock().unwrap().push(format!("card {} to {destination}", request.id));
+        self.lines.lock().unwrap().push(format!("card {} to {destination}", request.id()));
         Ok(MessageRef { channel: destination.into(), ts: format!("{}.1", self.lines.lock().unwrap().len()) })
     }
 
@@ -242,13 +242,13 @@ impl Notifier for RecordingNotifier {
         approvers: &[DirectoryUser],
     ) -> Result<(), NotifyError> {
         self.take_failure()?;
-        self.lines.lock().unwrap().push(format!("remind {} to {}", request.id, approvers.len()));
+        self.lines.lock().unwrap().push(format!("remind {} to {}", request.id(), approvers.len()));
         Ok(())
     }
 
     async fn update_approval_cards(&self, request: &AccessRequest, _flow: &Flow) -> Result<(), NotifyError> {
         self.take_failure()?;
-        self.lines.lock().unwrap().push(format!("card-update {} {}", request.id, request.status));
+        self.lines.lock().unwrap().push(format!("card-update {} {}", request.id(), request.status()));
         Ok(())
     }
 
@@ -259,7 +259,7 @@ impl Notifier for RecordingNotifier {
         update: RequesterUpdate,
     ) -> Result<(), NotifyError> {
         self.take_failure()?;
-        self.lines.lock().unwrap().push(format!("dm {} {update:?}", request.id));
+        self.lines.lock().unwrap().push(format!("dm {} {update:?}", request.id()));
         Ok(())
     }
 
@@ -269,9 +269,15 @@ impl Notifier for RecordingNotifier {
         Ok(())
     }
 
+    async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError> {
+        self.take_failure()?;
+        self.lines.lock().unwrap().push(format!("drift {channel} {holder} {target}"));
+        Ok(())
+    }
+
     async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError> {
         self.take_failure()?;
-        self.lines.lock().unwrap().push(format!("audit {channel} {} {}", request.id, event.action));
+        self.lines.lock().unwrap().push(format!("audit {channel} {} {}", request.id(), event.action));
         Ok(())
     }
 }
@@ -289,15 +295,15 @@ const PEOPLE: [(&str, &str); 5] = [
 
 #[async_trait]
 impl Directory for FakeDirectory {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         Ok(PEOPLE.iter().find(|(id, _)| *id == slack_id).map(|(id, email)| user(id, email)))
     }
 
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
         Ok(PEOPLE.iter().find(|(_, e)| *e == email.as_str()).map(|(id, email)| user(id, email)))
     }
 
-    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, String> {
+    async fn group_members(&self, _group_id: &str) -> Result<Vec<String>, DirectoryError> {
         Ok(vec!["U4".into()])
     }
 }
@@ -310,7 +316,7 @@ pub struct NoOptions;
 
 #[async_trait]
 impl OptionsSource for NoOptions {
-    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, String> {
+    async fn options(&self, _flow: &Flow, _field: &FieldSpec, _query: &str) -> Result<Vec<SelectOption>, OptionsError> {
         Ok(vec![])
     }
 }

@@ -2,7 +2,7 @@ use super::testing::*;
 use super::*;
 use crate::ErrorCode;
 use crate::ports::{EscalationError, Store};
-use crate::request::Status;
+use crate::request::{Status, Verdict};
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use serde_json::json;
 
@@ -63,7 +63,7 @@ async fn identical_open_requests_are_not_duplicated() {
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let e = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Normal")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Duplicate);
-    assert!(e.message.contains(first.id.as_str()));
+    assert!(e.message.contains(first.id().as_str()));
     h.airlock.submit(&carol, form("aws-prod", "prod-readonly", "15m", "Normal")).await.unwrap();
 }
 
@@ -77,18 +77,18 @@ async fn approval_path_from_request_to_expiry() {
     assert_eq!(h.notifier.saw("card req_"), 0, "cards are queued, not posted on the step's path");
     h.deliver().await;
     assert_eq!(h.notifier.saw("card req_"), 2, "the channel and bob");
-    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().cards.len(), 2, "cards remembered");
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().cards().len(), 2, "cards remembered");
     assert_eq!(step(&h, StepName::AwaitDecision, state.clone(), Some("tok-1")).await, StepOutcome::Waiting);
     h.deliver().await;
     assert_eq!(h.notifier.saw("card req_"), 2, "a replayed AwaitDecision queues no second set");
 
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
-    let outcome = h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
-    assert!(matches!(outcome, DecideOutcome::Decided(ref r) if r.status == Status::Approved));
+    let outcome = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
+    assert!(matches!(outcome, DecideOutcome::Decided(ref r) if r.status() == Status::Approved));
     let (token, decided) = h.workflow.decisions.lock().unwrap()[0].clone();
     assert_eq!((token.as_str(), decided.decision), ("tok-1", Some(Decision::Approved)));
 
-    let again = h.airlock.decide(&request.id, &bob, true, None).await.unwrap_err();
+    let again = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err();
     assert_eq!(again.code, ErrorCode::Conflict, "a double click changes nothing");
     assert_eq!(h.workflow.decisions.lock().unwrap().len(), 1);
 
@@ -106,9 +106,9 @@ async fn approval_path_from_request_to_expiry() {
     next(step(&h, StepName::Deescalate, done, None).await);
     assert_eq!(h.escalator.deescalated.lock().unwrap().len(), 1, "a replayed Deescalate removes once");
 
-    let request = h.airlock.get_request(&request.id).await.unwrap();
-    assert_eq!(request.status, Status::Expired);
-    let actions: Vec<_> = h.airlock.audit_trail(&request.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    let request = h.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!(request.status(), Status::Expired);
+    let actions: Vec<_> = h.airlock.audit_trail(request.id()).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "approved", "access_granted", "expired"]);
     h.deliver().await;
     assert_eq!(h.notifier.saw("Active"), 1);
@@ -121,9 +121,9 @@ async fn rules_auto_approve_and_deny() {
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::AutoApproved));
-    let request = h.airlock.get_request(&request.id).await.unwrap();
-    assert_eq!(request.status, Status::Approved);
-    assert_eq!(request.decided_by.unwrap().to_string(), "rule:auto_approve");
+    let request = h.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!(request.status(), Status::Approved);
+    assert_eq!(request.decided_by().unwrap().to_string(), "rule:auto_approve");
 
     let mut config = crate::Config::from_yaml(crate::config::EXAMPLE_CONFIG).unwrap();
     config.flows[0].rules.auto_deny = Some(crate::rules::Rule::compile("duration_seconds > 1800").unwrap());
@@ -131,7 +131,7 @@ async fn rules_auto_approve_and_deny() {
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::AutoDenied), "deny rules win");
-    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Denied);
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), Status::Denied);
 }
 
 #[tokio::test]
@@ -142,11 +142,14 @@ async fn two_approvals_when_two_are_required() {
     let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     let alice = h.airlock.identify_slack_user("U1").await.unwrap();
-    let first = h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    let first = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     assert!(matches!(first, DecideOutcome::ApprovalRecorded { approvals: 1, required: 2, .. }));
-    assert_eq!(h.airlock.decide(&request.id, &bob, true, None).await.unwrap_err().code, ErrorCode::Conflict);
-    let second = h.airlock.decide(&request.id, &alice, true, None).await.unwrap();
-    assert!(matches!(second, DecideOutcome::Decided(ref r) if r.status == Status::Approved));
+    assert_eq!(
+        h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    let second = h.airlock.decide(request.id(), &alice, Verdict::Approve, None).await.unwrap();
+    assert!(matches!(second, DecideOutcome::Decided(ref r) if r.status() == Status::Approved));
 }
 
 #[tokio::test]
@@ -155,12 +158,18 @@ async fn deny_with_reason_and_refusals() {
     let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let dave = h.airlock.identify_slack_user("U4").await.unwrap();
-    assert_eq!(h.airlock.decide(&request.id, &carol, true, None).await.unwrap_err().code, ErrorCode::Forbidden);
-    assert_eq!(h.airlock.decide(&request.id, &dave, true, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    assert_eq!(
+        h.airlock.decide(request.id(), &carol, Verdict::Approve, None).await.unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        h.airlock.decide(request.id(), &dave, Verdict::Approve, None).await.unwrap_err().code,
+        ErrorCode::Forbidden
+    );
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
-    h.airlock.decide(&request.id, &bob, false, Some("use staging".into())).await.unwrap();
-    let request = h.airlock.get_request(&request.id).await.unwrap();
-    assert_eq!((request.status, request.decision_note.as_deref()), (Status::Denied, Some("use staging")));
+    h.airlock.decide(request.id(), &bob, Verdict::Deny, Some("use staging".into())).await.unwrap();
+    let request = h.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!((request.status(), request.decision_note()), (Status::Denied, Some("use staging")));
     h.deliver().await;
     assert_eq!(h.notifier.saw("Denied"), 1);
 }
@@ -170,7 +179,7 @@ async fn decision_before_the_token_is_stored_is_returned_by_await_decision() {
     let h = harness();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
-    h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     let state = next(step(&h, StepName::AwaitDecision, state, Some("late-token")).await);
     assert_eq!(state.decision, Some(Decision::Approved));
 }
@@ -181,7 +190,7 @@ async fn timeout_records_timed_out_unless_an_approval_won() {
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let state = next(step(&h, StepName::TimedOut, state, None).await);
     assert_eq!(state.decision, Some(Decision::TimedOut));
-    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::TimedOut);
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), Status::TimedOut);
 }
 
 #[tokio::test]
@@ -197,7 +206,7 @@ async fn transient_and_permanent_escalation_failures() {
     let call = StepCall { step: StepName::Escalate, state: state.clone(), task_token: None };
     assert_eq!(h.airlock.steps().run(call).await.unwrap_err().error_type(), "Airlock.Permanent");
     next(step(&h, StepName::EscalationFailed, state, None).await);
-    assert_eq!(h.airlock.get_request(&request.id).await.unwrap().status, Status::Failed);
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), Status::Failed);
     h.deliver().await;
     assert_eq!(h.notifier.saw("Failed"), 1);
 }
@@ -209,27 +218,27 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     let state = next(step(&h, StepName::Request, state, None).await);
     let state = next(step(&h, StepName::Escalate, state, None).await);
     let dave = h.airlock.identify_slack_user("U4").await.unwrap();
-    assert_eq!(h.airlock.revoke(&request.id, &dave, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    assert_eq!(h.airlock.revoke(request.id(), &dave, None).await.unwrap_err().code, ErrorCode::Forbidden);
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
-    let revoked = h.airlock.revoke(&request.id, &carol, Some("done early".into())).await.unwrap();
-    assert_eq!(revoked.status, Status::Revoked);
+    let revoked = h.airlock.revoke(request.id(), &carol, Some("done early".into())).await.unwrap();
+    assert_eq!(revoked.status(), Status::Revoked);
     assert!(revoked.holds_access(), "the caller does not wait for the target system");
-    assert_eq!(*h.workflow.removals.lock().unwrap(), vec![request.id.clone()], "the workflow removes it now");
-    let removal = WorkflowState::start(request.id.clone(), 0);
+    assert_eq!(*h.workflow.removals.lock().unwrap(), vec![request.id().clone()], "the workflow removes it now");
+    let removal = WorkflowState::start(request.id().clone(), 0);
     next(step(&h, StepName::Deescalate, removal, None).await);
-    assert!(h.airlock.get_request(&request.id).await.unwrap().access_removed_at.is_some());
+    assert!(h.airlock.get_request(request.id()).await.unwrap().access_removed_at().is_some());
     let done = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(done.hold, Some(Hold::Done));
     next(step(&h, StepName::Deescalate, done, None).await);
     assert_eq!(h.escalator.deescalated.lock().unwrap().len(), 1);
-    assert_eq!(h.airlock.revoke(&request.id, &carol, None).await.unwrap_err().code, ErrorCode::Conflict);
+    assert_eq!(h.airlock.revoke(request.id(), &carol, None).await.unwrap_err().code, ErrorCode::Conflict);
 }
 
 async fn emergency_grant(h: &Harness) -> crate::RequestId {
     let (request, state) = submitted(h, "U3", form("aws-prod", "prod-admin", "15m", "Emergency")).await;
     let state = next(step(h, StepName::Request, state, None).await);
     next(step(h, StepName::Escalate, state, None).await);
-    request.id
+    request.id().clone()
 }
 
 #[tokio::test]
@@ -244,7 +253,7 @@ async fn a_late_removal_never_takes_access_another_grant_holds() {
     assert!(h.airlock.steps().run(removal).await.is_err());
     let revoked = h.airlock.get_request(&first).await.unwrap();
     assert!(revoked.holds_access(), "removal failed: still held, left to the sweeper");
-    assert_eq!(revoked.removal.as_ref().map(|r| r.attempts), Some(1), "the failure is on the record");
+    assert_eq!(revoked.removal().map(|r| r.attempts), Some(1), "the failure is on the record");
     let second = emergency_grant(&h).await;
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0, "not before the failed removal's backoff");
     h.clock.advance(10);
@@ -261,20 +270,20 @@ async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
     let h = harness();
     let (request, state) = submitted(&h, "U3", form("sandbox", "sandbox-admin", "15m", "")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
-    h.airlock.decide(&request.id, &bob, true, None).await.unwrap();
+    h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     let mut state = state;
     state.decision = Some(Decision::Approved);
     let state = next(step(&h, StepName::Escalate, state, None).await);
-    let extended = h.airlock.extend(&request.id, &bob, "15m".parse().unwrap()).await.unwrap();
-    assert_eq!(extended.expires_at.unwrap() - state.expires_at.unwrap(), chrono::Duration::minutes(15));
-    assert!(h.airlock.extend(&request.id, &bob, "1h".parse().unwrap()).await.is_err(), "past max_duration");
+    let extended = h.airlock.extend(request.id(), &bob, "15m".parse().unwrap()).await.unwrap();
+    assert_eq!(extended.expires_at().unwrap() - state.expires_at.unwrap(), chrono::Duration::minutes(15));
+    assert!(h.airlock.extend(request.id(), &bob, "1h".parse().unwrap()).await.is_err(), "past max_duration");
     h.clock.advance(16 * 60);
     let held = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(held.hold, Some(Hold::Wait), "extended grants are held again");
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0);
     h.clock.advance(15 * 60);
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
-    assert_eq!(h.store.get_request(&request.id).await.unwrap().unwrap().status, Status::Expired);
+    assert_eq!(h.store.get_request(request.id()).await.unwrap().unwrap().status(), Status::Expired);
 }
 
 #[tokio::test]
@@ -288,7 +297,7 @@ async fn drift_removes_airlock_made_access_and_reports_the_rest() {
     let granted = next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
     h.clock.advance(16 * 60);
     next(step(&h, StepName::Deescalate, granted, None).await);
-    assert_eq!(h.airlock.get_request(&old.id).await.unwrap().status, Status::Expired);
+    assert_eq!(h.airlock.get_request(old.id()).await.unwrap().status(), Status::Expired);
     h.escalator.deescalated.lock().unwrap().clear();
 
     h.escalator.holding.lock().unwrap().extend([
@@ -300,15 +309,15 @@ async fn drift_removes_airlock_made_access_and_reports_the_rest() {
     assert_eq!(report.reported, [(email("mallory@elsewhere.example"), "record:aws-prod:prod-admin".to_string())]);
     assert_eq!(
         h.escalator.deescalated.lock().unwrap().as_slice(),
-        std::slice::from_ref(&old.id),
+        std::slice::from_ref(old.id()),
         "only the unbacked Airlock grant"
     );
     h.deliver().await;
-    assert_eq!(h.notifier.saw("tell C0AUDIT :mag: Drift: mallory@elsewhere.example"), 1);
+    assert_eq!(h.notifier.saw("drift C0AUDIT mallory@elsewhere.example Prod admin"), 1);
     h.airlock.steps().reconcile().await.unwrap();
     h.deliver().await;
-    assert_eq!(h.notifier.saw("Drift: mallory"), 1, "reported once a day, not on every sweep");
-    assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "backed access stays");
+    assert_eq!(h.notifier.saw("drift C0AUDIT mallory"), 1, "reported once a day, not on every sweep");
+    assert_eq!(h.airlock.get_request(active.id()).await.unwrap().status(), Status::Active, "backed access stays");
 }
 
 #[tokio::test]
@@ -325,14 +334,18 @@ async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!(sent.approvers, 1);
     h.deliver().await;
-    assert_eq!(h.notifier.saw(&format!("remind {}", pending.id)), 1);
-    assert!(h.airlock.get_request(&pending.id).await.unwrap().reminders.approvers);
+    assert_eq!(h.notifier.saw(&format!("remind {}", pending.id())), 1);
+    assert!(h.airlock.get_request(pending.id()).await.unwrap().reminders().approvers);
 
     h.clock.advance(20 * 60); // 9 minutes before the 1h grant ends
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!((sent.approvers, sent.expiry), (0, 1), "each reminder goes out once");
     h.deliver().await;
-    assert_eq!(h.notifier.saw(&format!("dm {} ExpiringSoon", active.id)), 1);
+    assert_eq!(h.notifier.saw(&format!("dm {} ExpiringSoon", active.id())), 1);
     assert_eq!(h.airlock.steps().remind().await.unwrap(), RemindersSent::default());
-    assert_eq!(h.airlock.get_request(&active.id).await.unwrap().status, Status::Active, "a reminder changes no status");
+    assert_eq!(
+        h.airlock.get_request(active.id()).await.unwrap().status(),
+        Status::Active,
+        "a reminder changes no status"
+    );
 }

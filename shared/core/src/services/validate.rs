@@ -2,8 +2,9 @@
 
 use crate::duration::GrantDuration;
 use crate::error::FieldError;
-use crate::flow::{FieldSpec, FieldType, Flow, Target, is_slack_user_id};
+use crate::flow::{FieldSpec, FieldType, Flow, Target};
 use crate::policy;
+use crate::slack_ids::is_slack_user_id;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

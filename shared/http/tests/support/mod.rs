@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use airlock_core::escalators::EscalatorSet;
-use airlock_core::ports::{Directory, DirectoryUser, Store, SystemClock};
+use airlock_core::ports::{Directory, DirectoryError, DirectoryUser, Store, SystemClock};
 use airlock_core::{AccessRequest, Airlock, Config, Deps, Email, RequestId, Status};
 use airlock_http::{ApiTokens, AppState, router};
 use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
@@ -46,16 +46,16 @@ struct PanicOnCommand(SlackDirectory);
 
 #[async_trait]
 impl Directory for PanicOnCommand {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         assert_ne!(slack_id, PANICKING_USER, "a bug in a port, on command");
         self.0.user_by_slack_id(slack_id).await
     }
 
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, String> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
         self.0.user_by_email(email).await
     }
 
-    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, String> {
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, DirectoryError> {
         self.0.group_members(group_id).await
     }
 }
@@ -138,10 +138,10 @@ impl Harness {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let request = self.airlock.get_request(id).await.expect("the request exists");
-            if request.status == status {
+            if request.status() == status {
                 return request;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{id} is {}, expected {status}", request.status);
+            assert!(tokio::time::Instant::now() < deadline, "{id} is {}, expected {status}", request.status());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -6,13 +6,12 @@ fn request(email: &str, access_key: &str) -> AccessRequest {
 }
 
 fn event(r: &AccessRequest, action: &str) -> AuditEvent {
-    AuditEvent::of(r, Actor::system("test"), action, None, None)
+    AuditEvent::of(r, Actor::system("test"), action.parse().unwrap(), None, None)
 }
 
 async fn moved(store: &SqliteStore, r: &AccessRequest, to: Status) -> Result<AccessRequest, StoreError> {
-    let mut next = r.clone();
-    let from = next.transition(to, Utc::now()).unwrap();
-    store.update_request(&next, from, Some(&event(&next, to.as_str()))).await.map(|()| next)
+    let (next, event) = airlock_testkit::fixtures::advanced(r, to).unwrap();
+    store.update_request(&next, r.status(), Some(&event)).await.map(|()| next)
 }
 
 #[tokio::test]
@@ -20,9 +19,9 @@ async fn records_round_trip_with_their_audit_trail() {
     let store = SqliteStore::open_in_memory().unwrap();
     let r = request("carol@example.com", "k1");
     store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap(), r);
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap(), r);
     let approved = moved(&store, &r, Status::Approved).await.unwrap();
-    let actions: Vec<_> = store.audit_events(&r.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    let actions: Vec<_> = store.audit_events(r.id()).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["submitted", "approved"]);
     assert_eq!(store.requests_with_status(Status::Approved, 10).await.unwrap(), vec![approved.clone()]);
     assert_eq!(store.requests_of_user("carol@example.com", None, 10).await.unwrap(), vec![approved]);
@@ -36,8 +35,8 @@ async fn stale_writes_conflict_and_change_nothing() {
     store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
     moved(&store, &r, Status::Approved).await.unwrap();
     assert_eq!(moved(&store, &r, Status::Denied).await.unwrap_err(), StoreError::Conflict);
-    assert_eq!(store.get_request(&r.id).await.unwrap().unwrap().status, Status::Approved);
-    assert_eq!(store.audit_events(&r.id).await.unwrap().len(), 2, "the losing write left no audit event");
+    assert_eq!(store.get_request(r.id()).await.unwrap().unwrap().status(), Status::Approved);
+    assert_eq!(store.audit_events(r.id()).await.unwrap().len(), 2, "the losing write left no audit event");
 }
 
 #[tokio::test]
@@ -68,7 +67,7 @@ async fn one_open_request_per_user_and_access() {
     let again = request("carol@example.com", "k1");
     assert_eq!(
         store.insert_request(&again, &event(&again, "submitted")).await,
-        Err(StoreError::Duplicate(first.id.clone()))
+        Err(StoreError::Duplicate(first.id().clone()))
     );
     let other = request("dave@example.com", "k1");
     store.insert_request(&other, &event(&other, "submitted")).await.unwrap();
@@ -82,16 +81,11 @@ async fn removals_due_follow_expiry_and_removal() {
     let r = request("carol@example.com", "k1");
     store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
     let approved = moved(&store, &r, Status::Approved).await.unwrap();
-    let mut active = approved.clone();
-    active.transition(Status::Active, Utc::now()).unwrap();
-    active.granted_at = Some(Utc::now());
-    active.expires_at = Some(Utc::now() + chrono::Duration::seconds(60));
+    let (active, _) = airlock_testkit::fixtures::advanced(&approved, Status::Active).unwrap();
     store.update_request(&active, Status::Approved, None).await.unwrap();
     assert!(store.removals_due(Utc::now(), 10).await.unwrap().is_empty());
     assert_eq!(store.removals_due(Utc::now() + chrono::Duration::seconds(61), 10).await.unwrap().len(), 1);
-    let mut expired = active.clone();
-    expired.transition(Status::Expired, Utc::now()).unwrap();
-    expired.access_removed_at = Some(Utc::now());
+    let (expired, _) = airlock_testkit::fixtures::advanced(&active, Status::Expired).unwrap();
     store.update_request(&expired, Status::Active, None).await.unwrap();
     assert!(store.removals_due(Utc::now() + chrono::Duration::days(1), 10).await.unwrap().is_empty());
 }
@@ -111,12 +105,12 @@ async fn data_survives_reopening_the_file() {
     let path = dir.path().join("airlock.db");
     let r = request("carol@example.com", "k1");
     SqliteStore::open(&path).unwrap().insert_request(&r, &event(&r, "submitted")).await.unwrap();
-    assert_eq!(SqliteStore::open(&path).unwrap().get_request(&r.id).await.unwrap().unwrap(), r);
+    assert_eq!(SqliteStore::open(&path).unwrap().get_request(r.id()).await.unwrap().unwrap(), r);
 }
 
 fn note(r: &AccessRequest, text: &str) -> OutboxItem {
     let notification = airlock_core::Notification::Text { user: "U1".into(), channel: None, text: text.into() };
-    OutboxItem::new(Some(r.id.clone()), notification, Utc::now())
+    OutboxItem::new(Some(r.id().clone()), notification, Utc::now())
 }
 
 #[tokio::test]
@@ -125,7 +119,7 @@ async fn notifications_are_written_with_their_change_or_not_at_all() {
     let r = request("carol@example.com", "k1");
     store.insert_request_with(&r, &event(&r, "submitted"), &[note(&r, "submitted")]).await.unwrap();
     let mut stale = r.clone();
-    stale.touch(Utc::now());
+    stale.mark_approvers_reminded(Utc::now()).unwrap();
     store.update_request(&stale, Status::Pending, None).await.unwrap();
     // A second writer that read the same version loses, and its notification is not stored either.
     assert_eq!(
@@ -161,9 +155,9 @@ async fn claims_follow_creation_order_one_request_at_a_time_and_never_twice() {
 #[tokio::test]
 async fn housekeeping_strips_old_ended_requests_and_expired_keys_only() {
     let store = SqliteStore::open_in_memory().unwrap();
-    let mut old = request("carol@example.com", "k1");
-    old.fields.insert("ticket".into(), serde_json::json!("INC-1"));
-    old.task_token = Some("token".into());
+    let fields = [("ticket".to_string(), serde_json::json!("INC-1"))].into();
+    let old =
+        airlock_testkit::fixtures::sample_builder("carol@example.com", "k1").fields(fields).task_token("token").build();
     store.insert_request(&old, &event(&old, "submitted")).await.unwrap();
     let denied = moved(&store, &old, Status::Denied).await.unwrap();
     let live = request("dave@example.com", "k1");
@@ -172,11 +166,11 @@ async fn housekeeping_strips_old_ended_requests_and_expired_keys_only() {
 
     assert_eq!(store.compact(Utc::now() - chrono::Duration::days(1)).await.unwrap(), 0, "too recent");
     assert_eq!(store.compact(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1, "only the ended one");
-    let compacted = store.get_request(&denied.id).await.unwrap().unwrap();
-    assert!(compacted.fields.is_empty() && compacted.task_token.is_none());
-    assert_eq!((compacted.status, compacted.reason.as_str()), (Status::Denied, denied.reason.as_str()));
-    assert_eq!(store.audit_events(&denied.id).await.unwrap().len(), 2, "the audit trail is kept");
-    assert_eq!(store.get_request(&live.id).await.unwrap().unwrap(), live);
+    let compacted = store.get_request(denied.id()).await.unwrap().unwrap();
+    assert!(compacted.fields().is_empty() && compacted.task_token().is_none());
+    assert_eq!((compacted.status(), compacted.reason()), (Status::Denied, denied.reason()));
+    assert_eq!(store.audit_events(denied.id()).await.unwrap().len(), 2, "the audit trail is kept");
+    assert_eq!(store.get_request(live.id()).await.unwrap().unwrap(), live);
     assert_eq!(store.compact(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 0, "once");
 }
 

@@ -24,7 +24,7 @@ impl SlackApp {
             Ok(EventPayload::EventCallback(callback)) => callback,
         };
         let key = format!("slack-event:{}", callback.event_id);
-        match self.airlock.deps().store.claim_idempotency_key(&key, EVENT_DEDUP_TTL).await {
+        match self.airlock.claim_once(&key, EVENT_DEDUP_TTL).await {
             Ok(false) => return SlackReply::ack(),
             Ok(true) => {}
             // Handling an event twice (a Home tab republished) beats dropping it.
@@ -39,7 +39,9 @@ impl SlackApp {
     async fn publish_home(&self, user: &str) {
         let open = match self.airlock.identify_slack_user(user).await {
             Ok(who) => match self.airlock.list_requests(who.email.as_str(), None, HOME_REQUESTS * 5).await {
-                Ok(requests) => requests.into_iter().filter(|r| !r.status.is_terminal()).take(HOME_REQUESTS).collect(),
+                Ok(requests) => {
+                    requests.into_iter().filter(|r| !r.status().is_terminal()).take(HOME_REQUESTS).collect()
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not list requests for the Home tab");
                     Vec::new()
@@ -69,9 +71,8 @@ impl SlackApp {
         let (Some(flow), Some(field)) = (flow, field.and_then(|name| flow?.field(name))) else {
             return SlackReply::json(&views::suggestion_options(&[]));
         };
-        let source = &self.airlock.deps().options;
-        let options = match tokio::time::timeout(OPTIONS_TIMEOUT, source.options(flow, field, &suggestion.value)).await
-        {
+        let lookup = self.airlock.field_options(flow, field, &suggestion.value);
+        let options = match tokio::time::timeout(OPTIONS_TIMEOUT, lookup).await {
             Ok(Ok(options)) => options,
             Ok(Err(e)) => {
                 tracing::warn!(flow = %flow.name, field = %field.name, error = %e, "options source failed");

@@ -4,9 +4,9 @@
 use super::{SlackApp, SlackReply, bad_request};
 use crate::payload::{BlockAction, BlockActions, Interaction, ViewSubmission, parse_interaction};
 use crate::views::{self, limits};
-use airlock_core::policy;
+
 use airlock_core::services::DecideOutcome;
-use airlock_core::{Error, ErrorCode, Flow, RequestId};
+use airlock_core::{Error, ErrorCode, Flow, RequestId, Verdict};
 use serde_json::{Map, Value, json};
 
 impl SlackApp {
@@ -61,7 +61,7 @@ impl SlackApp {
     async fn approve(&self, click: &BlockActions, action: &BlockAction) -> Result<Option<String>, String> {
         let id = request_id(action)?;
         let who = self.identify(&click.user.id).await?;
-        match self.airlock.decide(&id, &who, true, None).await {
+        match self.airlock.decide(&id, &who, Verdict::Approve, None).await {
             Ok(DecideOutcome::Decided(_)) => Ok(None),
             Ok(DecideOutcome::ApprovalRecorded { approvals, required, .. }) => {
                 Ok(Some(format!("Your approval is recorded ({approvals} of {required} needed).")))
@@ -74,9 +74,8 @@ impl SlackApp {
     async fn ask_deny_reason(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
         let id = request_id(action)?;
         let who = self.identify(&click.user.id).await?;
-        let request = self.airlock.get_request(&id).await.map_err(|e| refusal(&e))?;
-        let flow = self.flow(&request.flow)?;
-        policy::may_decide(flow, &request, &who, false).map_err(|r| format!("Nothing changed: {r}."))?;
+        let request = self.airlock.may_deny(&id, &who).await.map_err(|e| refusal(&e))?;
+        let flow = self.flow(request.flow())?;
         let trigger = click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the dialog with.")?;
         self.api.open_view(trigger, views::deny_reason_modal(&id, flow)).await.map(drop).map_err(|e| {
             tracing::warn!(request_id = %id, error = %e, "could not open the deny dialog");
@@ -119,7 +118,7 @@ impl SlackApp {
         };
         // A replay of the same signed bytes (accepted for 5 minutes either way) creates nothing.
         let replay_window = std::time::Duration::from_secs(15 * 60);
-        match self.airlock.deps().store.claim_idempotency_key(&submission.replay_key(), replay_window).await {
+        match self.airlock.claim_once(&submission.replay_key(), replay_window).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(view_id = %submission.view.id, flow = %flow.name, "ignored a replayed form submission");
@@ -133,7 +132,7 @@ impl SlackApp {
         let input = views::form_input(flow, &submission.view);
         match self.airlock.submit(&who, input).await {
             Ok(request) => {
-                tracing::info!(request_id = %request.id, flow = %flow.name, "request submitted from Slack");
+                tracing::info!(request_id = %request.id(), flow = %flow.name, "request submitted from Slack");
                 SlackReply::json(&json!({ "response_action": "clear" }))
             }
             Err(e) if !e.fields.is_empty() => {
@@ -154,7 +153,7 @@ impl SlackApp {
             Err(message) => return update(views::error_modal("Not denied", &message)),
         };
         let reason = view.value(views::DENY_REASON_BLOCK, views::DENY_REASON_BLOCK).and_then(|v| v.single());
-        match self.airlock.decide(&id, &who, false, reason.map(str::to_string)).await {
+        match self.airlock.decide(&id, &who, Verdict::Deny, reason.map(str::to_string)).await {
             Ok(_) => SlackReply::json(&json!({ "response_action": "clear" })),
             Err(e) => update(views::error_modal("Not denied", &refusal(&e))),
         }

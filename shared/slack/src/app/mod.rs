@@ -26,7 +26,7 @@ pub struct SlackApp {
 
 impl SlackApp {
     /// `signing_secret` is the Slack app's signing secret; an empty one rejects every request.
-    /// Event deduplication uses `airlock.deps().store`'s idempotency keys.
+    /// Event deduplication uses the store's idempotency keys (through [`Airlock::claim_once`]).
     pub fn new(airlock: Airlock, api: Arc<SlackApi>, signing_secret: impl Into<String>) -> Self {
         Self { airlock, api, signing_secret: signing_secret.into() }
     }
@@ -52,7 +52,7 @@ impl SlackApp {
             return Err("Slack signing secret not configured".into());
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let now = self.airlock.deps().clock.now();
+        let now = self.airlock.now();
         verify_request(&self.signing_secret, header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER), body, now)
             .map_err(|e| e.to_string())
     }

@@ -21,10 +21,10 @@ const DECISION_BLOCK: &str = "decision";
 /// The approval card for `request`: who asks for what and why, its status, and Approve / Deny
 /// buttons while it is pending.
 pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageContent {
-    let target = flow.target(&request.target).map_or(request.target.as_str(), |t| t.label.as_str());
-    let requester = match &request.requester.slack_id {
-        Some(id) => format!("<@{id}> ({})", escape(request.requester.email.as_str())),
-        None => escape(request.requester.email.as_str()),
+    let target = flow.target(request.target()).map_or(request.target(), |t| t.label.as_str());
+    let requester = match &request.requester().slack_id {
+        Some(id) => format!("<@{id}> ({})", escape(request.requester().email.as_str())),
+        None => escape(request.requester().email.as_str()),
     };
     let facts = [
         format!("*Requester*\n{requester}"),
@@ -35,10 +35,10 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
     let mut blocks: Vec<SlackBlock> = vec![
         header(&format!("Access request: {}", flow.label)),
         SlackSectionBlock::new().with_fields(facts.iter().map(|f| mrkdwn(f, limits::SECTION_FIELD)).collect()).into(),
-        section(&format!("*Reason*\n{}", escape(&request.reason))),
+        section(&format!("*Reason*\n{}", escape(request.reason()))),
     ];
     let custom: Vec<String> = request
-        .fields
+        .fields()
         .iter()
         .map(|(name, value)| {
             let spec = flow.field(name);
@@ -51,13 +51,15 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
         blocks.push(section(&custom.join("\n")));
     }
     blocks.push(section(&status_line(request, flow)));
-    let id_line = match request.status {
-        Status::Pending => format!("Request `{}` · decide by {}", request.id, slack_date(request.decision_deadline)),
-        _ => format!("Request `{}`", request.id),
+    let id_line = match request.status() {
+        Status::Pending => {
+            format!("Request `{}` · decide by {}", request.id(), slack_date(request.decision_deadline()))
+        }
+        _ => format!("Request `{}`", request.id()),
     };
     blocks.push(context(&id_line));
-    if request.status == Status::Pending {
-        let value = truncate(request.id.as_str(), limits::BUTTON_VALUE);
+    if request.status() == Status::Pending {
+        let value = truncate(request.id().as_str(), limits::BUTTON_VALUE);
         let button = |action: &str, text: &str, style| {
             SlackActionBlockElement::from(
                 SlackBlockButtonElement::new(plain(text, limits::BUTTON_TEXT))
@@ -77,7 +79,7 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
     }
     blocks.truncate(limits::MESSAGE_BLOCKS);
     let text = truncate(
-        &format!("Access request from {}: {} / {}", request.requester.email, flow.label, target),
+        &format!("Access request from {}: {} / {}", request.requester().email, flow.label, target),
         limits::MESSAGE_TEXT,
     );
     SlackMessageContent::new().with_text(text).with_blocks(blocks)

@@ -31,16 +31,17 @@ pub fn home_view(config: &Config, open: &[AccessRequest]) -> SlackView {
         if blocks.len() >= limits::VIEW_BLOCKS {
             break;
         }
-        let (label, target) = match config.flow(&request.flow) {
-            Some(flow) => (
-                flow.label.as_str(),
-                flow.target(&request.target).map_or(request.target.as_str(), |t| t.label.as_str()),
-            ),
-            None => (request.flow.as_str(), request.target.as_str()),
+        let (label, target) = match config.flow(request.flow()) {
+            Some(flow) => {
+                (flow.label.as_str(), flow.target(request.target()).map_or(request.target(), |t| t.label.as_str()))
+            }
+            None => (request.flow(), request.target()),
         };
-        let status =
-            config.flow(&request.flow).map(|f| status_line(request, f)).unwrap_or_else(|| request.status.to_string());
-        blocks.push(section(&format!("*{}* / {} · `{}`\n{status}", escape(label), escape(target), request.id)));
+        let status = config
+            .flow(request.flow())
+            .map(|f| status_line(request, f))
+            .unwrap_or_else(|| request.status().to_string());
+        blocks.push(section(&format!("*{}* / {} · `{}`\n{status}", escape(label), escape(target), request.id())));
     }
     SlackView::Home(SlackHomeView::new(blocks))
 }

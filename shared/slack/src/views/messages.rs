@@ -5,7 +5,7 @@ use super::form::humanize;
 use super::limits;
 use super::text::{actor_label, escape, truncate};
 use airlock_core::ports::RequesterUpdate;
-use airlock_core::{AccessRequest, AuditEvent, FieldType, Flow, Identity, Status};
+use airlock_core::{AccessRequest, AuditEvent, Email, FieldType, Flow, Identity, Status};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ pub(crate) fn slack_date(at: DateTime<Utc>) -> String {
 /// A custom field's value as shown on cards.
 pub(crate) fn field_value(kind: FieldType, value: &Value) -> String {
     match (kind, value) {
-        (FieldType::User, Value::String(id)) if airlock_core::flow::is_slack_user_id(id) => format!("<@{id}>"),
+        (FieldType::User, Value::String(id)) if airlock_core::slack_ids::is_slack_user_id(id) => format!("<@{id}>"),
         (_, Value::Bool(true)) => "Yes".into(),
         (_, Value::Bool(false)) => "No".into(),
         (_, Value::String(s)) => escape(s),
@@ -26,11 +26,11 @@ pub(crate) fn field_value(kind: FieldType, value: &Value) -> String {
 }
 
 fn decider(request: &AccessRequest) -> String {
-    request.decided_by.as_ref().map(actor_label).unwrap_or_else(|| "Airlock".into())
+    request.decided_by().map(actor_label).unwrap_or_else(|| "Airlock".into())
 }
 
 fn note(request: &AccessRequest) -> String {
-    match &request.decision_note {
+    match &request.decision_note() {
         Some(n) if !n.trim().is_empty() => format!(": {}", escape(n)),
         _ => String::new(),
     }
@@ -38,13 +38,13 @@ fn note(request: &AccessRequest) -> String {
 
 /// One line saying where the request stands and who decided.
 pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
-    let line = match request.status {
+    let line = match request.status() {
         Status::Pending if flow.approvers.required > 1 => {
-            let by: Vec<String> = request.approvals.iter().map(|a| actor_label(&a.by)).collect();
+            let by: Vec<String> = request.approvals().iter().map(|a| actor_label(&a.by)).collect();
             let so_far = if by.is_empty() { String::new() } else { format!(" (approved by {})", by.join(", ")) };
             format!(
                 ":hourglass_flowing_sand: Waiting for approval: {} of {} approvals{so_far}",
-                request.approvals.len(),
+                request.approvals().len(),
                 flow.approvers.required
             )
         }
@@ -53,7 +53,7 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
             format!(":white_check_mark: Approved by {}{}; granting access", decider(request), note(request))
         }
         Status::Active => {
-            let until = request.expires_at.map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
+            let until = request.expires_at().map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
             format!(":white_check_mark: Approved by {}{}; access active{until}", decider(request), note(request))
         }
         Status::Denied => format!(":x: Denied by {}{}", decider(request), note(request)),
@@ -62,7 +62,7 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
         Status::Failed => format!(
             ":warning: Approved by {}, but granting access failed: {}",
             decider(request),
-            escape(request.failure.as_deref().unwrap_or("unknown error"))
+            escape(request.failure().unwrap_or("unknown error"))
         ),
         Status::Revoked => format!(":lock: Approved by {}; access revoked early", decider(request)),
         Status::Expired => format!(":lock: Approved by {}; access expired", decider(request)),
@@ -71,23 +71,23 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
 }
 
 fn subject(request: &AccessRequest, flow: &Flow) -> String {
-    let target = flow.target(&request.target).map_or(request.target.as_str(), |t| t.label.as_str());
+    let target = flow.target(request.target()).map_or(request.target(), |t| t.label.as_str());
     format!("*{}* / {} ({})", escape(&flow.label), escape(target), humanize(request.duration()))
 }
 
 /// The nudge DMed to approvers while a request waits for them.
 pub fn approver_reminder_text(request: &AccessRequest, flow: &Flow) -> String {
-    let who = match &request.requester.slack_id {
+    let who = match &request.requester().slack_id {
         Some(id) => format!("<@{id}>"),
-        None => escape(request.requester.email.as_str()),
+        None => escape(request.requester().email.as_str()),
     };
     let text = format!(
         ":alarm_clock: Reminder: {who} is still waiting for a decision on {} (`{}`): {}. Decide on the card by {}, \
          or it times out.",
         subject(request, flow),
-        request.id,
-        escape(&request.reason),
-        slack_date(request.decision_deadline)
+        request.id(),
+        escape(request.reason()),
+        slack_date(request.decision_deadline())
     );
     truncate(&text, limits::SECTION_TEXT)
 }
@@ -95,8 +95,8 @@ pub fn approver_reminder_text(request: &AccessRequest, flow: &Flow) -> String {
 /// The direct message telling the requester about `update`.
 pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> String {
     let what = subject(request, flow);
-    let id = format!("`{}`", request.id);
-    let until = request.expires_at.map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
+    let id = format!("`{}`", request.id());
+    let until = request.expires_at().map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
     let text = match update {
         RequesterUpdate::Submitted => {
             format!(":inbox_tray: Your request for {what} was submitted ({id}). You will hear here when it is decided.")
@@ -118,11 +118,11 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
         RequesterUpdate::Active => format!(":unlock: Your access to {what} is active{until}."),
         RequesterUpdate::Failed => format!(
             ":warning: Your access to {what} could not be granted: {} ({id}).",
-            escape(request.failure.as_deref().unwrap_or("unknown error"))
+            escape(request.failure().unwrap_or("unknown error"))
         ),
         RequesterUpdate::Extended => format!(":stopwatch: Your access to {what} was extended{until}."),
         RequesterUpdate::ExpiringSoon => {
-            let at = request.expires_at.map(|t| format!(", at {}", slack_date(t))).unwrap_or_default();
+            let at = request.expires_at().map(|t| format!(", at {}", slack_date(t))).unwrap_or_default();
             format!(
                 ":hourglass_flowing_sand: Your access to {what} expires soon{at}. Request it again if you need longer."
             )
@@ -159,7 +159,7 @@ pub fn help_text(command: &str) -> String {
 pub fn audit_line(request: &AccessRequest, event: &AuditEvent, flow: Option<&Flow>) -> String {
     let access = match flow {
         Some(flow) => subject(request, flow),
-        None => format!("*{}* / {}", escape(&request.flow), escape(&request.target)),
+        None => format!("*{}* / {}", escape(request.flow()), escape(request.target())),
     };
     let change = match event.from {
         Some(from) if from != event.to => format!(" ({from} → {})", event.to),
@@ -174,9 +174,19 @@ pub fn audit_line(request: &AccessRequest, event: &AuditEvent, flow: Option<&Flo
         &format!(
             "*{}* `{}` {access} for {} by {actor}{change}{detail}",
             event.title(),
-            request.id,
-            escape(request.requester.email.as_str())
+            request.id(),
+            escape(request.requester().email.as_str())
         ),
         limits::SECTION_TEXT,
+    )
+}
+
+/// The audit channel's report of access `holder` has to `target` (its label) that Airlock did not grant.
+pub fn drift_report_text(holder: &Email, target: &str) -> String {
+    format!(
+        ":mag: Drift: {} holds *{}* but Airlock did not grant it. Airlock leaves it in place; \
+         please review who granted it.",
+        escape(holder.as_str()),
+        escape(target)
     )
 }

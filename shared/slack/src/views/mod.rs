@@ -15,7 +15,9 @@ pub use form::{
     flow_picker_modal, form_input, request_form_modal, suggestion_options,
 };
 pub use home::{ACTION_OPEN_PICKER, home_view};
-pub use messages::{approver_reminder_text, audit_line, help_text, requester_update_text, whoami_text};
+pub use messages::{
+    approver_reminder_text, audit_line, drift_report_text, help_text, requester_update_text, whoami_text,
+};
 pub use text::{actor_label, escape, truncate};
 
 #[cfg(test)]

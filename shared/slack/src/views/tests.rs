@@ -4,8 +4,8 @@ use airlock_core::audit::Actor;
 use airlock_core::flow::{Approvers, Prefetch, TargetKind};
 use airlock_core::ports::{RequesterUpdate, SelectOption};
 use airlock_core::{
-    AccessRequest, Approval, Config, FieldSpec, FieldType, Flow, GrantDuration, Identity, MessageRef, RequestId,
-    Requester, Role, Rules, Status, Target,
+    AccessRequest, Config, FieldSpec, FieldType, Flow, GrantDuration, Identity, MessageRef, RequestBuilder, RequestId,
+    Role, Rules, Status, Target,
 };
 use chrono::Utc;
 use proptest::prelude::*;
@@ -63,45 +63,30 @@ fn sample_flow() -> Flow {
 }
 
 fn request_for(flow: &Flow, status: Status) -> AccessRequest {
+    building(flow, status).build()
+}
+
+fn building(flow: &Flow, status: Status) -> RequestBuilder {
     let now = Utc::now();
     let mut fields = BTreeMap::new();
     fields.insert("urgency".to_string(), json!("Emergency"));
     fields.insert("buddy".to_string(), json!("U0BUDDY"));
     fields.insert("ack".to_string(), json!(true));
-    AccessRequest {
-        id: RequestId::generate(),
-        version: 1,
-        status,
-        flow: flow.name.clone(),
-        target: flow.targets[0].name.clone(),
-        access_key: "record:prod-admin".into(),
-        target_spec: None,
-        requester: Requester {
-            email: "carol@example.com".parse().unwrap(),
-            slack_id: Some("U0CAROL".into()),
-            role: Role::Member,
-        },
-        duration_secs: 3_600,
-        reason: "incident <!channel> 42".into(),
-        fields,
-        created_at: now,
-        updated_at: now,
-        decision_deadline: now + chrono::Duration::hours(1),
-        approvals: vec![],
-        decided_by: None,
-        decision_note: None,
-        task_token: None,
-        cards: vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }],
-        granted_at: None,
-        expires_at: None,
-        access_removed_at: None,
-        failure: None,
-        reminders: Default::default(),
-        preexisting_access: false,
-        escalation_attempted: false,
-        removal: None,
-        cards_queued: false,
-    }
+    AccessRequest::builder("carol@example.com".parse().unwrap(), &flow.name, &flow.targets[0].name)
+        .access_key("record:prod-admin")
+        .slack_id(Some("U0CAROL"))
+        .role(Role::Member)
+        .status(status)
+        .duration_secs(3_600)
+        .reason("incident <!channel> 42")
+        .fields(fields)
+        .created_at(now)
+        .decision_deadline(now + chrono::Duration::hours(1))
+        .cards(vec![MessageRef { channel: "C0APPROVALS".into(), ts: "1.1".into() }])
+}
+
+fn bob() -> Actor {
+    Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) }
 }
 
 fn to_json(value: impl serde::Serialize) -> Value {
@@ -345,33 +330,30 @@ fn a_pending_card_shows_the_request_and_both_buttons() {
     assert!(
         text.contains("*Urgency:* Emergency") && text.contains("<@U0BUDDY>") && text.contains("*Acknowledged:* Yes")
     );
-    assert!(text.contains(request.id.as_str()));
+    assert!(text.contains(request.id().as_str()));
     assert!(text.contains("Waiting for approval"));
     let buttons = buttons(&card);
     assert_eq!(buttons.len(), 2);
     assert_eq!(buttons[0]["action_id"], ACTION_APPROVE);
     assert_eq!(buttons[0]["style"], "primary");
-    assert_eq!(buttons[0]["value"], request.id.as_str());
+    assert_eq!(buttons[0]["value"], request.id().as_str());
     assert_eq!(buttons[1]["action_id"], ACTION_DENY);
     assert_eq!(buttons[1]["style"], "danger");
-    assert_eq!(buttons[1]["value"], request.id.as_str());
+    assert_eq!(buttons[1]["value"], request.id().as_str());
     assert_within_limits(&card, limits::MESSAGE_BLOCKS);
 }
 
 #[test]
 fn a_decided_card_shows_the_outcome_and_who_decided_without_buttons() {
     let flow = sample_flow();
-    let mut request = request_for(&flow, Status::Denied);
-    request.decided_by =
-        Some(Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) });
-    request.decision_note = Some("not during the freeze".into());
+    let decided = building(&flow, Status::Denied).decided_by(bob()).decision_note(Some("not during the freeze".into()));
+    let request = decided.clone().build();
     let card = card_json(&request, &flow);
     let text = card.to_string();
     assert!(text.contains("Denied by <@U0BOB>: not during the freeze"), "{text}");
     assert!(buttons(&card).is_empty());
 
-    request.status = Status::Active;
-    request.expires_at = Some(Utc::now());
+    let request = decided.status(Status::Active).expires_at(Utc::now()).build();
     let text = card_json(&request, &flow).to_string();
     assert!(text.contains("Approved by <@U0BOB>") && text.contains("access active until"));
     assert!(buttons(&card_json(&request, &flow)).is_empty());
@@ -381,11 +363,7 @@ fn a_decided_card_shows_the_outcome_and_who_decided_without_buttons() {
 fn a_card_needing_more_approvals_counts_them() {
     let mut flow = sample_flow();
     flow.approvers.required = 2;
-    let mut request = request_for(&flow, Status::Pending);
-    request.approvals.push(Approval {
-        by: Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) },
-        at: Utc::now(),
-    });
+    let request = building(&flow, Status::Pending).approval(bob(), Utc::now()).build();
     let card = card_json(&request, &flow);
     assert!(card.to_string().contains("1 of 2 approvals (approved by <@U0BOB>)"));
     assert_eq!(buttons(&card).len(), 2);
@@ -406,13 +384,12 @@ fn the_deny_modal_carries_the_request_id() {
 #[test]
 fn every_requester_update_has_a_message() {
     let flow = sample_flow();
-    let mut request = request_for(&flow, Status::Denied);
-    request.decided_by =
-        Some(Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U0BOB".into()) });
-    request.decision_note = Some("no".into());
-    let denied = requester_update_text(&request, &flow, RequesterUpdate::Denied);
-    assert!(denied.contains("denied by <@U0BOB>: no"), "{denied}");
-    request.expires_at = Some(Utc::now());
+    let denied = building(&flow, Status::Denied).decided_by(bob()).decision_note(Some("no".into()));
+    let request = denied.clone().build();
+    let denied_text = requester_update_text(&request, &flow, RequesterUpdate::Denied);
+    assert!(denied_text.contains("denied by <@U0BOB>: no"), "{denied_text}");
+    let denied = denied.expires_at(Utc::now());
+    let request = denied.clone().build();
     use RequesterUpdate::*;
     for update in
         [Submitted, Approved, Denied, TimedOut, Cancelled, Active, Failed, Extended, ExpiringSoon, Expired, Revoked]
@@ -421,18 +398,19 @@ fn every_requester_update_has_a_message() {
         assert!(text.contains("AWS Production"), "{update:?}: {text}");
         assert!(chars(&text) <= limits::SECTION_TEXT);
     }
-    assert!(requester_update_text(&request, &flow, Submitted).contains(request.id.as_str()));
+    assert!(requester_update_text(&request, &flow, Submitted).contains(request.id().as_str()));
     assert!(requester_update_text(&request, &flow, Active).contains("until <!date^"));
     assert!(requester_update_text(&request, &flow, ExpiringSoon).contains("expires soon, at <!date^"));
 
     let reminder = approver_reminder_text(&request, &flow);
     assert!(
-        reminder.contains(request.id.as_str()) && reminder.contains("<@") && reminder.contains("<!date^"),
+        reminder.contains(request.id().as_str()) && reminder.contains("<@") && reminder.contains("<!date^"),
         "{reminder}"
     );
-    request.requester.slack_id = None;
-    assert!(approver_reminder_text(&request, &flow).contains(request.requester.email.as_str()));
-    request.reason = "x".repeat(5_000);
+    let denied = denied.slack_id(None);
+    let request = denied.clone().build();
+    assert!(approver_reminder_text(&request, &flow).contains(request.requester().email.as_str()));
+    let request = denied.reason("x".repeat(5_000)).build();
     assert!(chars(&approver_reminder_text(&request, &flow)) <= limits::SECTION_TEXT);
 }
 
@@ -453,18 +431,21 @@ fn whoami_help_audit_and_home() {
     let event = airlock_core::AuditEvent::of(
         &request,
         Actor::User { email: "carol@example.com".parse().unwrap(), slack_id: Some("U0CAROL".into()) },
-        "submitted",
+        airlock_core::AuditAction::Submitted,
         None,
         None,
     );
     let line = audit_line(&request, &event, Some(&flow));
-    assert!(line.contains("Request Submitted") && line.contains(request.id.as_str()) && !line.contains("<@"), "{line}");
+    assert!(
+        line.contains("Request Submitted") && line.contains(request.id().as_str()) && !line.contains("<@"),
+        "{line}"
+    );
 
     let config: Config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
     let home = to_json(home_view(&config, std::slice::from_ref(&request)));
     assert_eq!(home["type"], "home");
     let text = home.to_string();
-    assert!(text.contains(ACTION_OPEN_PICKER) && text.contains(request.id.as_str()));
+    assert!(text.contains(ACTION_OPEN_PICKER) && text.contains(request.id().as_str()));
     assert!(to_json(home_view(&config, &[])).to_string().contains("no open requests"));
 }
 
@@ -549,16 +530,17 @@ proptest! {
         note in proptest::option::of(long_text()),
         status in proptest::sample::select(Status::ALL.to_vec()),
     ) {
-        let mut request = request_for(&flow, status);
-        request.reason = reason;
-        request.decision_note = note;
-        request.failure = Some("x".repeat(5_000));
-        request.fields = flow.fields.iter().zip(values).map(|(f, v)| (f.name.clone(), json!(v))).collect();
+        let request = building(&flow, status)
+            .reason(reason)
+            .decision_note(note)
+            .failure("x".repeat(5_000))
+            .fields(flow.fields.iter().zip(values).map(|(f, v)| (f.name.clone(), json!(v))).collect())
+            .build();
         let card = card_json(&request, &flow);
         assert_within_limits(&card, limits::MESSAGE_BLOCKS);
         prop_assert!(chars(card["text"].as_str().unwrap()) <= limits::MESSAGE_TEXT);
         prop_assert_eq!(buttons(&card).len(), if status == Status::Pending { 2 } else { 0 });
-        assert_within_limits(&to_json(deny_reason_modal(&request.id, &flow)), limits::VIEW_BLOCKS);
+        assert_within_limits(&to_json(deny_reason_modal(request.id(), &flow)), limits::VIEW_BLOCKS);
         for update in [RequesterUpdate::Submitted, RequesterUpdate::Denied, RequesterUpdate::Failed] {
             prop_assert!(chars(&requester_update_text(&request, &flow, update)) <= limits::SECTION_TEXT);
         }
