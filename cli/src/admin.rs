@@ -1,13 +1,14 @@
 //! Admin commands over the local store.
 
+use crate::settings::{Environment, Settings, data_path};
 use airlock_core::ports::Store;
 use airlock_core::{RequestId, Status};
 use airlock_local::SqliteStore;
 use anyhow::Context;
 
 fn open_store() -> anyhow::Result<SqliteStore> {
-    let path = std::env::var("AIRLOCK_DATA").unwrap_or_else(|_| "airlock.db".into());
-    SqliteStore::open(&path).with_context(|| format!("cannot open the store {path}"))
+    let path = data_path(&Environment::from_env());
+    SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
 }
 
 /// `airlock requests USER [STATUS]`.
@@ -33,8 +34,8 @@ pub async fn audit(id: &str) -> anyhow::Result<()> {
 
 /// `airlock sweep`: remove grants past their expiry now (what the server's sweeper does every minute).
 pub async fn sweep() -> anyhow::Result<()> {
-    let settings = crate::settings::Settings::from_env()?;
-    let app = crate::app::LocalApp::build(settings).await?;
+    let env = Environment::from_env();
+    let app = crate::app::LocalApp::build_with(Settings::load(&env)?, &env).await?;
     let removed = app.airlock.steps().sweep().await?;
     println!("removed {removed} grant(s) past their expiry");
     Ok(())

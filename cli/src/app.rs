@@ -1,16 +1,14 @@
 //! The local application: the store (SQLite, or DynamoDB), the in-process runner and the HTTP router
 //! over the dependencies `airlock_aws::assembly` builds.
 
-use crate::settings::{Settings, StoreKind};
+use crate::settings::{Environment, Settings, StoreKind};
 use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
-use airlock_aws::bootstrap;
 use airlock_core::Airlock;
 use airlock_core::ports::Store;
 use airlock_http::{AppState, router};
 use airlock_local::{LocalRunner, SqliteStore};
 use airlock_slack::{SlackApi, SlackApp};
 use anyhow::Context;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -31,8 +29,14 @@ pub struct LocalApp {
 }
 
 impl LocalApp {
-    /// Builds every adapter once from `settings`.
+    /// [`Self::build_with`] the process environment (the DynamoDB table, the event bus, the
+    /// Identity Center store and the webhook targets' secret variables).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, &Environment::from_env()).await
+    }
+
+    /// Builds every adapter once from `settings`, and the adapters' own settings from `env`.
+    pub async fn build_with(settings: Settings, env: &Environment) -> anyhow::Result<Self> {
         let sqlite = match &settings.store {
             StoreKind::Sqlite(path) => {
                 Some(SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))?)
@@ -42,16 +46,17 @@ impl LocalApp {
         };
         let store: Arc<dyn Store> = match &sqlite {
             Some(sqlite) => Arc::new(sqlite.clone()),
-            None => bootstrap::dynamo_store_from_env().await?,
+            None => env.dynamo_store().await?,
         };
         // Interactive calls (the ack path) fail fast; notifications go through a client that honours
         // Slack's rate limits and retries, from the outbox.
         let slack = Arc::new(SlackApi::new(&settings.slack_api_url, &settings.bot_token)?);
         let notifier = Arc::new(SlackApi::background(&settings.slack_api_url, &settings.bot_token)?);
         let adapters = Adapters {
-            event_bus: bootstrap::event_bus(),
+            event_bus: env.event_bus.clone(),
             prefetch: Prefetch::UrlOnly,
-            webhook_secrets: HashMap::new(),
+            webhook_secrets: env.webhook_secret_vars(&settings.config),
+            aws_sso: env.sso_identity_store(),
         };
         let clients = SlackClients { directory: slack.clone(), notifier };
         let deps = assembly::deps(&settings.config, store.clone(), clients, adapters).await?;

@@ -1,8 +1,10 @@
-//! The Lambdas' inputs to `airlock_aws::assembly`: the config, the Slack bot token and the webhook
-//! secrets from the environment or SSM, over DynamoDB and Lambda prefetch.
+//! The Lambdas' inputs to `airlock_aws::assembly`, from the [`Settings`] read once per cold start:
+//! the config, the Slack bot token and the webhook secrets (SSM or the environment), over DynamoDB
+//! and Lambda prefetch.
 
 use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
-use airlock_aws::bootstrap::{self, aws_config, secret};
+use airlock_aws::bootstrap::aws_config;
+use airlock_aws::settings::Settings;
 use airlock_core::flow::TargetKind;
 use airlock_core::{Config, Deps};
 use airlock_slack::SlackApi;
@@ -10,10 +12,12 @@ use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// The core's dependencies over the AWS adapters, and the Slack client they share; built once.
+/// The core's dependencies over the AWS adapters, the Slack client they share and the settings they
+/// were built from; built once.
 pub struct AwsApp {
     pub deps: Deps,
     pub slack: Arc<SlackApi>,
+    pub settings: Settings,
 }
 
 /// How the function's Slack client behaves.
@@ -30,12 +34,7 @@ pub const WEBHOOK_SECRETS_PATH: &str = "AIRLOCK_WEBHOOK_SECRETS_PATH";
 
 /// The config text: the file at `AIRLOCK_CONFIG`, or the SSM parameter named by `AIRLOCK_CONFIG_PARAM`.
 pub async fn config_text() -> anyhow::Result<String> {
-    match std::env::var("AIRLOCK_CONFIG") {
-        Ok(path) if !path.is_empty() => {
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read AIRLOCK_CONFIG={path}"))
-        }
-        _ => secret("AIRLOCK_CONFIG").await,
-    }
+    Settings::from_env().config_text().await
 }
 
 /// [`build_with`] an interactive Slack client.
@@ -43,40 +42,42 @@ pub async fn build() -> anyhow::Result<AwsApp> {
     build_with(SlackMode::Interactive).await
 }
 
-/// Builds the adapters from the environment (`airlock_aws::bootstrap` lists the variables; the
+/// Builds the adapters from the environment, read once ([`Settings`] lists the variables; the
 /// Slack bot token comes from `SLACK_BOT_TOKEN` or the SSM parameter `SLACK_BOT_TOKEN_PARAM`; the
-/// webhook targets' secrets from SSM under [`WEBHOOK_SECRETS_PATH`] when it is set).
+/// webhook targets' secrets from SSM under [`WEBHOOK_SECRETS_PATH`] when it is set, else from the
+/// variables the config names).
 pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
-    let config = Config::from_yaml(&config_text().await?).context("the Airlock config is invalid")?;
-    let bot_token = secret("SLACK_BOT_TOKEN").await?;
-    let api_url = std::env::var("SLACK_API_URL").unwrap_or_else(|_| airlock_slack::DEFAULT_SLACK_API_URL.into());
+    let settings = Settings::from_env();
+    let config = Config::from_yaml(&settings.config_text().await?).context("the Airlock config is invalid")?;
+    let bot_token = settings.slack_bot_token.load().await?;
+    let api_url = &settings.slack_api_url;
     let slack = Arc::new(match mode {
-        SlackMode::Interactive => SlackApi::new(&api_url, &bot_token)?,
-        SlackMode::Background => SlackApi::background(&api_url, &bot_token)?,
+        SlackMode::Interactive => SlackApi::new(api_url, &bot_token)?,
+        SlackMode::Background => SlackApi::background(api_url, &bot_token)?,
     });
 
-    let webhook_secrets = match std::env::var(WEBHOOK_SECRETS_PATH) {
-        Ok(path) if !path.trim().is_empty() => {
-            let ssm = aws_sdk_ssm::Client::new(aws_config().await);
-            webhook_secrets(&ssm, &path, &config).await?
-        }
-        _ => HashMap::new(),
+    let mut webhook_secrets = settings.webhook_secret_vars(&config);
+    if let Some(path) = &settings.webhook_secrets_path {
+        let ssm = aws_sdk_ssm::Client::new(aws_config().await);
+        webhook_secrets.extend(self::webhook_secrets(&ssm, path, &config).await?);
+    }
+    let adapters = Adapters {
+        event_bus: settings.event_bus.clone(),
+        prefetch: Prefetch::Lambda { url_function: settings.prefetch_function.clone() },
+        webhook_secrets,
+        aws_sso: settings.sso_identity_store(),
     };
-    let url_function = std::env::var("PREFETCH_FUNCTION").ok().filter(|f| !f.is_empty());
-    let adapters =
-        Adapters { event_bus: bootstrap::event_bus(), prefetch: Prefetch::Lambda { url_function }, webhook_secrets };
     let clients = SlackClients { directory: slack.clone(), notifier: slack.clone() };
-    let deps = assembly::deps(&config, bootstrap::dynamo_store_from_env().await?, clients, adapters).await?;
-    Ok(AwsApp { deps, slack })
+    let deps = assembly::deps(&config, settings.dynamo_store().await?, clients, adapters).await?;
+    Ok(AwsApp { deps, slack, settings })
 }
 
 /// The webhook targets' secrets, keyed by `secret_env`: every SecureString parameter directly
 /// under `path` (`<path>/<SECRET_ENV>`, e.g. `/airlock/webhook/BILLING_HOOK_SECRET`), read with
 /// `GetParametersByPath` (ten a page). Reading the whole path, not only the names the config gives,
 /// keeps the secrets of targets that left the config but still have grants to remove. A target of
-/// `config` with neither a parameter nor an environment variable is logged by name (its calls then
-/// fail, naming it); an SSM
-/// error fails the cold start, so the invocation is retried.
+/// `config` without a parameter is logged by name (its calls fail, naming it, unless its variable
+/// is set); an SSM error fails the cold start, so the invocation is retried.
 pub async fn webhook_secrets(
     ssm: &aws_sdk_ssm::Client,
     path: &str,
@@ -111,9 +112,8 @@ pub async fn webhook_secrets(
             _ => None,
         })
         .collect();
-    let missing = named.into_iter().filter(|env| !secrets.contains_key(*env) && std::env::var_os(env).is_none());
-    for missing in missing {
-        tracing::error!(parameter = %format!("{prefix}{missing}"), "webhook secret parameter not found; calls to its targets will fail");
+    for missing in named.into_iter().filter(|env| !secrets.contains_key(*env)) {
+        tracing::error!(parameter = %format!("{prefix}{missing}"), "webhook secret parameter not found; calls to its targets fail unless its variable is set");
     }
     Ok(secrets)
 }

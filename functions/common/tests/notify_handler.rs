@@ -4,76 +4,28 @@
 
 mod support;
 
-use airlock_core::flow::Flow;
-use airlock_core::ports::{Clock, DirectoryUser, Notifier, NotifyError, RequesterUpdate, Store};
-use airlock_core::{AccessRequest, AuditAction, AuditEvent, Email, MessageRef, Notification, OutboxItem, Steps};
+use airlock_core::ports::{Clock, NotifyError, RequesterUpdate, Store};
+use airlock_core::{AccessRequest, AuditAction, Notification, OutboxItem, Steps};
 use airlock_fn_common::notify_handler;
 use airlock_local::SqliteStore;
+use airlock_testkit::fakes::{ManualClock, MemoryStore, RecordingNotifier};
 use airlock_testkit::fixtures::{sample_event, sample_request};
-use async_trait::async_trait;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::{Down, ManualClock};
-
-/// Slack DMs, failing the next ones as scripted and recording the ones that arrived.
-#[derive(Default)]
-struct ScriptedSlack {
-    failures: Mutex<Vec<NotifyError>>,
-    told: Mutex<Vec<RequesterUpdate>>,
-}
-
-impl ScriptedSlack {
-    fn fail_next(&self, error: NotifyError) {
-        self.failures.lock().unwrap().push(error);
-    }
-
-    fn told(&self) -> Vec<RequesterUpdate> {
-        self.told.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl Notifier for ScriptedSlack {
-    async fn post_approval_card(&self, _r: &AccessRequest, _f: &Flow, to: &str) -> Result<MessageRef, NotifyError> {
-        Ok(MessageRef { channel: to.into(), ts: "1.1".into() })
-    }
-    async fn update_approval_cards(&self, _request: &AccessRequest, _flow: &Flow) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn tell_requester(&self, _r: &AccessRequest, _f: &Flow, update: RequesterUpdate) -> Result<(), NotifyError> {
-        if let Some(error) = self.failures.lock().unwrap().pop() {
-            return Err(error);
-        }
-        self.told.lock().unwrap().push(update);
-        Ok(())
-    }
-    async fn remind_approvers(&self, _r: &AccessRequest, _f: &Flow, _a: &[DirectoryUser]) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn tell_user(&self, _user: &str, _channel: Option<&str>, _text: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn post_audit(&self, _c: &str, _r: &AccessRequest, _e: &AuditEvent) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn report_drift(&self, _c: &str, _h: &Email, _t: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-}
 
 struct Setup {
     store: Arc<SqliteStore>,
-    slack: Arc<ScriptedSlack>,
+    slack: Arc<RecordingNotifier>,
     clock: Arc<ManualClock>,
     steps: Steps,
 }
 
 fn setup() -> Setup {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let slack = Arc::new(ScriptedSlack::default());
-    let clock = ManualClock::new();
+    let slack = Arc::new(RecordingNotifier::default());
+    let clock = Arc::new(ManualClock::default());
     let steps = Steps::new(support::deps(store.clone(), slack.clone(), clock.clone()));
     Setup { store, slack, clock, steps }
 }
@@ -146,8 +98,9 @@ async fn a_message_that_can_never_arrive_is_dropped_not_retried_forever() {
 
 #[tokio::test]
 async fn an_unreachable_store_fails_the_invocation_as_transient() {
-    let clock = ManualClock::new();
-    let steps = Steps::new(support::deps(Arc::new(Down), Arc::new(ScriptedSlack::default()), clock));
+    let clock = Arc::new(ManualClock::default());
+    let store = Arc::new(MemoryStore::unreachable());
+    let steps = Steps::new(support::deps(store, Arc::new(RecordingNotifier::default()), clock));
     let failed = invoke(&steps, stream_batch()).await.unwrap_err();
     assert_eq!(failed.error_type, "Airlock.Transient");
     assert!(failed.error_message.contains("connection refused"), "{}", failed.error_message);

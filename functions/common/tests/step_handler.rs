@@ -7,15 +7,15 @@ use airlock_core::ports::{Store, SystemClock};
 use airlock_core::{AccessRequest, AuditAction, Status, StepName, Steps, WorkflowState};
 use airlock_fn_common::{StepFunction, step_handler};
 use airlock_local::SqliteStore;
+use airlock_testkit::fakes::{MemoryStore, RecordingNotifier};
 use airlock_testkit::fixtures::{advanced, granted, sample_event, sample_request};
 use chrono::Utc;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::{Down, QuietSlack};
 
 fn steps(store: Arc<dyn Store>) -> Steps {
-    Steps::new(support::deps(store, Arc::new(QuietSlack), Arc::new(SystemClock)))
+    Steps::new(support::deps(store, Arc::new(RecordingNotifier::default()), Arc::new(SystemClock)))
 }
 
 static REQUEST_FN: StepFunction = StepFunction { steps: &[StepName::Request], sweeper: false };
@@ -81,7 +81,9 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     let not_here = call(&steps, &REQUEST_FN, json!({"sweep": true})).await.unwrap_err();
     assert_eq!(not_here.error_type, "Airlock.Permanent", "only the sweeper's function sweeps");
 
-    let outage = call(&self::steps(Arc::new(Down)), &REQUEST_FN, step("Request", &request)).await.unwrap_err();
+    let outage = call(&self::steps(Arc::new(MemoryStore::unreachable())), &REQUEST_FN, step("Request", &request))
+        .await
+        .unwrap_err();
     assert_eq!(outage.error_type, "Airlock.Transient");
     assert!(outage.error_message.contains("connection refused"), "{}", outage.error_message);
 }
@@ -103,7 +105,9 @@ async fn the_sweeper_removes_overdue_grants_and_reports_counts() {
     let again = call(&steps, &DEESCALATE_FN, json!({"sweep": true})).await.unwrap();
     assert_eq!(again["removed"], 0);
 
-    let outage = call(&self::steps(Arc::new(Down)), &DEESCALATE_FN, json!({"sweep": true})).await.unwrap_err();
+    let outage = call(&self::steps(Arc::new(MemoryStore::unreachable())), &DEESCALATE_FN, json!({"sweep": true}))
+        .await
+        .unwrap_err();
     assert_eq!(outage.error_type, "Airlock.Transient");
 }
 

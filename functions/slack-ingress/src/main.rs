@@ -1,7 +1,6 @@
 //! The `slack-ingress` Lambda: the same axum router as `airlock serve` (Slack's four endpoints,
 //! `/api/v1`, `/healthz`) behind API Gateway, over the AWS adapters.
 
-use airlock_aws::bootstrap::{secret, step_functions_from_env};
 use airlock_core::Airlock;
 use airlock_fn_common::{build, init_logging};
 use airlock_http::{ApiTokens, AppState, router};
@@ -12,10 +11,10 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     init_logging();
     let app = build().await?;
-    let airlock = Airlock::new(app.deps, step_functions_from_env().await?);
-    let signing_secret = secret("SLACK_SIGNING_SECRET").await?;
+    let airlock = Airlock::new(app.deps, app.settings.step_functions().await?);
+    let signing_secret = app.settings.slack_signing_secret.load().await?;
     let api_tokens =
-        ApiTokens::parse(&secret("AIRLOCK_API_TOKENS").await.unwrap_or_default()).map_err(anyhow::Error::msg)?;
+        ApiTokens::parse(&app.settings.api_tokens.load().await.unwrap_or_default()).map_err(anyhow::Error::msg)?;
     let slack = Arc::new(SlackApp::new(airlock.clone(), app.slack, signing_secret));
     let state = AppState { airlock, slack, api_tokens: Arc::new(api_tokens) };
     lambda_http::run(router(state)).await.map_err(|e| anyhow::anyhow!("{e}"))

@@ -37,8 +37,18 @@ pub struct Adapters {
     /// The EventBridge bus audit events go to; None: the JSON log line only ([`LogAuditSink`]).
     pub event_bus: Option<String>,
     pub prefetch: Prefetch,
-    /// Webhook secrets by `secret_env` (those missing are read from that environment variable).
+    /// Webhook secrets by `secret_env` (from SSM, or the variables of those names read at start).
     pub webhook_secrets: HashMap<String, String>,
+    /// The Identity Center instance and identity store the `aws_sso` escalator uses, when known.
+    pub aws_sso: SsoIdentityStore,
+}
+
+/// Skips the `aws_sso` escalator's ListInstances lookup: `identity_store_id` for `instance_arn`,
+/// or for every instance when no instance is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SsoIdentityStore {
+    pub instance_arn: Option<String>,
+    pub identity_store_id: Option<String>,
 }
 
 /// Builds the escalators (record, webhook, and `aws_sso` when a target of `config` needs it), the
@@ -52,10 +62,14 @@ pub async fn deps(
     let webhook = WebhookEscalator::new().with_secrets(adapters.webhook_secrets);
     let mut escalators = EscalatorSet::new().with("webhook", Arc::new(webhook));
     if config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
-        escalators = escalators.with("aws_sso", bootstrap::sso_escalator_from_env().await?);
+        let sso = &adapters.aws_sso;
+        escalators = escalators.with(
+            "aws_sso",
+            bootstrap::sso_escalator(sso.instance_arn.as_deref(), sso.identity_store_id.as_deref()).await,
+        );
     }
     let audit: Arc<dyn AuditSink> = match &adapters.event_bus {
-        Some(bus) => bootstrap::event_bridge_sink_from_env(bus).await?,
+        Some(bus) => bootstrap::event_bridge_sink(bus).await,
         None => Arc::new(LogAuditSink),
     };
     let options: Arc<dyn OptionsSource> = match adapters.prefetch {

@@ -1,12 +1,14 @@
 //! AWS adapters behind the core's ports: DynamoDB store, Step Functions workflow, IAM Identity
-//! Center escalator, EventBridge audit sink and Lambda prefetch; [`bootstrap`] builds them from the
-//! environment, and [`assembly`] builds the core's dependencies for `airlock serve` and the Lambdas.
+//! Center escalator, EventBridge audit sink and Lambda prefetch; [`settings`] reads the environment
+//! once, [`bootstrap`] builds the adapters from its values, and [`assembly`] builds the core's
+//! dependencies for `airlock serve` and the Lambdas.
 
 pub mod assembly;
 pub mod bootstrap;
 pub mod dynamo;
 pub mod events;
 pub mod lambda_options;
+pub mod settings;
 pub mod sfn;
 pub mod sso;
 

@@ -54,7 +54,8 @@ async fn deps(config: &Config, webhook_secrets: HashMap<String, String>) -> Deps
             .build(),
     );
     let slack = Arc::new(SlackApi::new("http://127.0.0.1:9/api/", "xoxb-test").expect("slack client"));
-    let adapters = Adapters { event_bus: None, prefetch: Prefetch::UrlOnly, webhook_secrets };
+    let adapters =
+        Adapters { event_bus: None, prefetch: Prefetch::UrlOnly, webhook_secrets, aws_sso: Default::default() };
     let clients = SlackClients { directory: slack.clone(), notifier: slack };
     assembly::deps(config, Arc::new(DynamoStore::new(dynamo, "unused")), clients, adapters).await.expect("assembled")
 }

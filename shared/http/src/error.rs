@@ -1,5 +1,6 @@
 //! JSON errors: `{"error": {"code", "message", "fields"?}}` with a fitting status.
 
+use airlock_core::error::{DecideError, GrantChangeError, SubmitError};
 use airlock_core::{Error, ErrorCode};
 use axum::Json;
 use axum::extract::Request;
@@ -44,6 +45,18 @@ impl From<Error> for ApiError {
         Self { status, code: e.code.as_str(), message: e.message, fields: e.fields }
     }
 }
+
+/// A typed service error answers as the [`Error`] it maps to.
+macro_rules! via_error {
+    ($($service_error:ty),*) => {$(
+        impl From<$service_error> for ApiError {
+            fn from(e: $service_error) -> Self {
+                Error::from(e).into()
+            }
+        }
+    )*};
+}
+via_error!(SubmitError, DecideError, GrantChangeError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

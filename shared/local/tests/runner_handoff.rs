@@ -4,15 +4,11 @@
 //! right after it parked, while the test delivers the decision.
 
 use airlock_core::outbox::OutboxItem;
-use airlock_core::ports::{
-    Directory, DirectoryError, DirectoryUser, Notifier, NotifyError, OptionsError, OptionsSource, RequesterUpdate,
-    SelectOption, Store, StoreError, SystemClock,
-};
+use airlock_core::ports::{Store, StoreError, SystemClock};
 use airlock_core::services::SubmitInput;
-use airlock_core::{
-    AccessRequest, Airlock, AuditEvent, Config, Deps, Email, FieldSpec, Flow, MessageRef, RequestId, Status, Verdict,
-};
+use airlock_core::{AccessRequest, Airlock, AuditEvent, Config, Deps, RequestId, Status, Verdict};
 use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
+use airlock_testkit::fakes::{FixedDirectory, FixedOptions, RecordingNotifier};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -89,11 +85,12 @@ impl Harness {
         let deps = Deps {
             config: Arc::new(config),
             store: store.clone(),
-            notifier: Arc::new(QuietNotifier),
+            notifier: Arc::new(RecordingNotifier::default()),
             escalator: Arc::new(airlock_core::escalators::EscalatorSet::new()),
             audit: Arc::new(LogAuditSink),
-            directory: Arc::new(People),
-            options: Arc::new(NoOptions),
+            // Carol asks, Bob approves; both are in Slack.
+            directory: Arc::new(FixedDirectory::new(&[("U0CAROL", "carol@example.com"), ("U0BOB", "bob@example.com")])),
+            options: Arc::new(FixedOptions::default()),
             clock: Arc::new(SystemClock),
         };
         let runner = LocalRunner::new(airlock_core::Steps::new(deps.clone()), store.clone());
@@ -399,80 +396,4 @@ impl Subscriber for Hooks {
     fn enter(&self, _: &Id) {}
 
     fn exit(&self, _: &Id) {}
-}
-
-/// Carol asks, Bob approves; both are in Slack.
-struct People;
-
-#[async_trait]
-impl Directory for People {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let email = match slack_id {
-            "U0CAROL" => "carol@example.com",
-            "U0BOB" => "bob@example.com",
-            _ => return Ok(None),
-        };
-        Ok(Some(DirectoryUser { slack_id: slack_id.into(), email: email.parse().ok(), name: None }))
-    }
-
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let slack_id = match email.as_str() {
-            "carol@example.com" => "U0CAROL",
-            "bob@example.com" => "U0BOB",
-            _ => return Ok(None),
-        };
-        Ok(Some(DirectoryUser { slack_id: slack_id.into(), email: Some(email.clone()), name: None }))
-    }
-
-    async fn group_members(&self, _: &str) -> Result<Vec<String>, DirectoryError> {
-        Ok(vec![])
-    }
-}
-
-/// Slack that accepts every message.
-struct QuietNotifier;
-
-#[async_trait]
-impl Notifier for QuietNotifier {
-    async fn post_approval_card(
-        &self,
-        _: &AccessRequest,
-        _: &Flow,
-        destination: &str,
-    ) -> Result<MessageRef, NotifyError> {
-        Ok(MessageRef { channel: destination.into(), ts: "1700000000.000100".into() })
-    }
-
-    async fn update_approval_cards(&self, _: &AccessRequest, _: &Flow) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn tell_requester(&self, _: &AccessRequest, _: &Flow, _: RequesterUpdate) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn remind_approvers(&self, _: &AccessRequest, _: &Flow, _: &[DirectoryUser]) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn tell_user(&self, _: &str, _: Option<&str>, _: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn post_audit(&self, _: &str, _: &AccessRequest, _: &AuditEvent) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn report_drift(&self, _: &str, _: &Email, _: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-}
-
-struct NoOptions;
-
-#[async_trait]
-impl OptionsSource for NoOptions {
-    async fn options(&self, _: &Flow, _: &FieldSpec, _: &str) -> Result<Vec<SelectOption>, OptionsError> {
-        Ok(vec![])
-    }
 }

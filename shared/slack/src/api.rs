@@ -1,7 +1,7 @@
 //! A thin Slack Web API client over slack-morphism's hyper client. The bot token never appears in
 //! errors or logs. One client works in one of two modes, built from the same URL and token:
 //!
-//! * **interactive** ([`SlackApi::new`], [`SlackApi::from_env`]), for what a Slack ack waits on
+//! * **interactive** ([`SlackApi::new`]), for what a Slack ack waits on
 //!   (`users.info`, `views.open`, `views.update`, `chat.postEphemeral`): one attempt with a short
 //!   timeout (Slack wants interactions acked within 3 s); a 429 fails at once with its `Retry-After`.
 //! * **background** ([`SlackApi::background`], or any client [`SlackApi::with_retries`]), for
@@ -163,14 +163,6 @@ impl SlackApi {
     /// [`Self::with_retries`].
     pub fn background(base_url: &str, bot_token: &str) -> Result<Self, SlackApiError> {
         Ok(Self::new(base_url, bot_token)?.with_retries(RetryPolicy::default()))
-    }
-
-    /// An interactive client from `SLACK_API_URL` (default [`DEFAULT_SLACK_API_URL`]) and
-    /// `SLACK_BOT_TOKEN`; add [`Self::with_retries`] for a background one.
-    pub fn from_env() -> Result<Self, SlackApiError> {
-        let url = std::env::var("SLACK_API_URL").ok().filter(|u| !u.is_empty());
-        let token = std::env::var("SLACK_BOT_TOKEN").unwrap_or_default();
-        Self::new(url.as_deref().unwrap_or(DEFAULT_SLACK_API_URL), &token)
     }
 
     /// The same client with another per-call timeout (interactive clients; a background client's

@@ -1,14 +1,12 @@
 //! SlackApp end to end over core's services: signed requests in real Slack shapes, the fake Slack
-//! Web API behind the notifier and directory, and small in-memory fakes of the other ports.
+//! Web API behind the notifier and directory, and the testkit's in-memory fakes of the other ports.
 
 use airlock_core::escalators::EscalatorSet;
-use airlock_core::ports::*;
-use airlock_core::workflow::WorkflowState;
-use airlock_core::{AccessRequest, Airlock, AuditEvent, Config, Deps, FieldSpec, Flow, RequestId, Status};
-use airlock_local::SqliteStore;
+use airlock_core::ports::{LogAuditSink, SystemClock};
+use airlock_core::{AccessRequest, Airlock, Config, Deps, RequestId, Status};
 use airlock_slack::{SlackApi, SlackApp, SlackDirectory, SlackNotifier, SlackReply, SlackRoute};
+use airlock_testkit::fakes::{FixedOptions, MemoryStore, RecordingWorkflow};
 use airlock_testkit::slack::*;
-use async_trait::async_trait;
 use chrono::Utc;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
@@ -17,44 +15,6 @@ use std::time::Duration;
 
 const SECRET: &str = "test-signing-secret";
 const WAIT: Duration = Duration::from_secs(10);
-
-struct StartOnly;
-
-#[async_trait]
-impl Workflow for StartOnly {
-    async fn start(&self, _state: &WorkflowState) -> Result<(), WorkflowError> {
-        Ok(())
-    }
-
-    async fn send_decision(&self, _task_token: &str, _state: &WorkflowState) -> Result<(), WorkflowError> {
-        Ok(())
-    }
-
-    async fn remove_now(&self, _state: &WorkflowState) -> Result<(), WorkflowError> {
-        Ok(())
-    }
-}
-
-struct NoAudit;
-
-#[async_trait]
-impl AuditSink for NoAudit {
-    async fn emit(&self, _event: &AuditEvent) {}
-}
-
-/// Ticket options filtered by the query.
-struct Tickets;
-
-#[async_trait]
-impl OptionsSource for Tickets {
-    async fn options(&self, _flow: &Flow, _field: &FieldSpec, query: &str) -> Result<Vec<SelectOption>, OptionsError> {
-        Ok(["INC-1", "INC-2", "CHG-7"]
-            .into_iter()
-            .filter(|t| t.starts_with(query))
-            .map(|t| SelectOption { value: t.into(), label: format!("Ticket {t}") })
-            .collect())
-    }
-}
 
 const CONFIG: &str = r#"
 organization:
@@ -128,7 +88,7 @@ async fn world() -> World {
     .await;
     let api = Arc::new(SlackApi::new(&slack.base_url(), "xoxb-test").unwrap());
     let config = Config::from_yaml(CONFIG).unwrap();
-    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let store = Arc::new(MemoryStore::default());
     let deps = Deps {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -137,12 +97,17 @@ async fn world() -> World {
             config,
         )),
         escalator: Arc::new(EscalatorSet::new()),
-        audit: Arc::new(NoAudit),
+        audit: Arc::new(LogAuditSink),
         directory: Arc::new(SlackDirectory::new(api.clone())),
-        options: Arc::new(Tickets),
+        // Ticket options, filtered by the query.
+        options: Arc::new(FixedOptions::new(&[
+            ("INC-1", "Ticket INC-1"),
+            ("INC-2", "Ticket INC-2"),
+            ("CHG-7", "Ticket CHG-7"),
+        ])),
         clock: Arc::new(SystemClock),
     };
-    let airlock = Airlock::new(deps, Arc::new(StartOnly));
+    let airlock = Airlock::new(deps, Arc::new(RecordingWorkflow::default()));
     // The outbox deliverer, as the local runner runs it.
     let steps = airlock.steps();
     let deliverer = tokio::spawn(async move {

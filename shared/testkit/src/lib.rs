@@ -1,11 +1,13 @@
-//! Test support shared by the adapter and end-to-end tests: a fake Slack ([`slack`]: the product's `airlock_slack::sim`), a webhook
-//! target ([`hooks`]), fixtures, and a moto server.
+//! Test support shared by the adapter and end-to-end tests: in-memory fakes of the ports ([`fakes`]),
+//! a fake Slack ([`slack`]: the product's `airlock_slack::sim`), a webhook target ([`hooks`]),
+//! fixtures, and a moto server.
 //!
 //! [`moto_endpoint`] gives the base URL of a moto server (the local AWS emulator): the one named by
 //! `MOTO_ENDPOINT` when the test script started it, or else one this process starts from the project's
 //! virtualenv (`.venv/bin/moto_server`, made by `scripts/setup-venv.sh`) on a free loopback port.
 
 pub mod aws_faults;
+pub mod fakes;
 pub mod fixtures;
 pub mod hooks;
 pub mod slack;

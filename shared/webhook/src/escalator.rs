@@ -18,7 +18,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WebhookEscalator {
     client: reqwest::Client,
     backoff: Duration,
-    /// Secrets by `secret_env` name, consulted before the process environment.
+    /// Secrets by `secret_env` name.
     secrets: Arc<HashMap<String, String>>,
 }
 
@@ -34,8 +34,8 @@ impl WebhookEscalator {
         Self { client, backoff: FIRST_BACKOFF, secrets: Arc::default() }
     }
 
-    /// The same escalator reading targets' secrets from `secrets` (keyed by `secret_env`; e.g. read
-    /// from SSM at cold start), falling back to the environment variable of that name.
+    /// The same escalator signing with `secrets`, keyed by `secret_env` (read at start from SSM, or
+    /// from the variables of those names); a target whose secret is missing fails permanently.
     pub fn with_secrets(mut self, secrets: HashMap<String, String>) -> Self {
         self.secrets = Arc::new(secrets);
         self
@@ -53,8 +53,7 @@ impl WebhookEscalator {
         let TargetKind::Webhook { url, secret_env } = &grant.target.kind else {
             return Err(EscalationError::Permanent(format!("target {} is not a webhook", grant.target.name)));
         };
-        let secret = self.secrets.get(secret_env).cloned().or_else(|| std::env::var(secret_env).ok());
-        let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+        let secret = self.secrets.get(secret_env).filter(|s| !s.is_empty()).ok_or_else(|| {
             EscalationError::Permanent(format!("the webhook secret variable {secret_env} is not set"))
         })?;
         let body = serde_json::to_vec(&json!({

@@ -55,17 +55,16 @@ fn grant(url: &str, secret_env: &str) -> GrantSpec {
     }
 }
 
-fn set_secret(name: &str) {
-    // SAFETY: each test uses its own variable name; set before any thread reads it.
-    unsafe { std::env::set_var(name, "hook-secret") };
+/// An escalator holding the receiver's secret under `name`.
+fn with_secret(name: &str) -> WebhookEscalator {
+    WebhookEscalator::new().with_secrets([(name.to_string(), "hook-secret".to_string())].into())
 }
 
 #[tokio::test]
 async fn signed_calls_retry_5xx_until_success() {
-    set_secret("HOOK_SECRET_RETRY");
     let rx = Arc::new(Receiver { script: Mutex::new(vec![503, 500]), ..Default::default() });
     let url = receiver(rx.clone()).await;
-    let escalator = WebhookEscalator::new().with_backoff(Duration::from_millis(5));
+    let escalator = with_secret("HOOK_SECRET_RETRY").with_backoff(Duration::from_millis(5));
     let g = grant(&url, "HOOK_SECRET_RETRY");
     assert_eq!(escalator.escalate(&g).await.unwrap(), Escalation::Granted);
     let calls = rx.calls.lock().unwrap().clone();
@@ -79,10 +78,9 @@ async fn signed_calls_retry_5xx_until_success() {
 
 #[tokio::test]
 async fn client_errors_are_permanent_and_persistent_5xx_transient() {
-    set_secret("HOOK_SECRET_FAIL");
     let rx = Arc::new(Receiver { script: Mutex::new(vec![400]), ..Default::default() });
     let url = receiver(rx.clone()).await;
-    let escalator = WebhookEscalator::new().with_backoff(Duration::from_millis(5));
+    let escalator = with_secret("HOOK_SECRET_FAIL").with_backoff(Duration::from_millis(5));
     let g = grant(&url, "HOOK_SECRET_FAIL");
     assert!(matches!(escalator.escalate(&g).await, Err(EscalationError::Permanent(_))));
     *rx.script.lock().unwrap() = vec![502; 4];
@@ -108,11 +106,14 @@ async fn a_secret_handed_over_signs_the_call_without_an_environment_variable() {
 
 #[tokio::test]
 async fn a_receiver_can_say_the_person_already_had_the_access() {
-    set_secret("HOOK_SECRET_STANDING");
     let rx = Arc::new(Receiver { answer: Mutex::new(r#"{"already_had": true}"#.into()), ..Default::default() });
     let url = receiver(rx.clone()).await;
     let g = grant(&url, "HOOK_SECRET_STANDING");
-    assert_eq!(WebhookEscalator::new().escalate(&g).await.unwrap(), Escalation::AlreadyHeld);
+    assert_eq!(with_secret("HOOK_SECRET_STANDING").escalate(&g).await.unwrap(), Escalation::AlreadyHeld);
     *rx.answer.lock().unwrap() = "not json".into();
-    assert_eq!(WebhookEscalator::new().escalate(&g).await.unwrap(), Escalation::Granted, "any other 2xx body");
+    assert_eq!(
+        with_secret("HOOK_SECRET_STANDING").escalate(&g).await.unwrap(),
+        Escalation::Granted,
+        "any other 2xx body"
+    );
 }

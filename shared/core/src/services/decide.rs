@@ -1,10 +1,13 @@
 //! Approve, deny and cancel: conditional writes, so double clicks and concurrent approvers are safe.
 
 use super::Airlock;
+use super::Deps;
 use crate::audit::Actor;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{ChangeRefusal, DecideError, ErrorCode, GrantChangeError};
+use crate::flow::Flow;
 use crate::ids::RequestId;
 use crate::policy::{self, DecisionRefusal};
+use crate::request::ChangeError;
 use crate::request::{AccessRequest, Status, Verdict};
 use crate::role::Identity;
 use crate::workflow::{Decision, WorkflowState};
@@ -29,22 +32,25 @@ impl Airlock {
         who: &Identity,
         verdict: Verdict,
         note: Option<String>,
-    ) -> Result<DecideOutcome> {
+    ) -> Result<DecideOutcome, DecideError> {
         let deps = &self.deps;
         let actor = actor_of(who);
         let note = note.map(|n| n.trim().chars().take(2_000).collect::<String>()).filter(|n| !n.is_empty());
         for _ in 0..MAX_ATTEMPTS {
-            let mut request = deps.load(id).await?;
-            let flow = deps.flow_of(&request)?;
-            policy::may_decide(flow, &request, who, verdict).map_err(refusal)?;
+            let (mut request, flow) = decidable(deps, id, who, verdict).await?;
             let now = deps.clock.now();
+            let status = request.status();
             let event = match verdict {
-                Verdict::Approve => request.approve(actor.clone(), flow.approvers.required, note.clone(), now)?,
-                Verdict::Deny => request.deny(actor.clone(), note.clone(), now)?,
-            };
+                Verdict::Approve => request.approve(actor.clone(), flow.approvers.required, note.clone(), now),
+                Verdict::Deny => request.deny(actor.clone(), note.clone(), now),
+            }
+            .map_err(|e| match e {
+                ChangeError::AlreadyApproved => DecideError::NotAllowed(DecisionRefusal::AlreadyApprovedByYou),
+                _ => DecideError::AlreadyDecided(status),
+            })?;
             match deps.commit(&request, Status::Pending, event).await {
                 Err(e) if e.code == ErrorCode::Conflict => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(DecideError::Unavailable(e.message)),
                 Ok(()) => {}
             }
             if request.status() == Status::Pending {
@@ -58,31 +64,30 @@ impl Airlock {
             self.release_workflow(&request, decision).await;
             return Ok(DecideOutcome::Decided(request));
         }
-        Err(Error::new(ErrorCode::Conflict, "the request is changing too often; try again"))
+        Err(DecideError::Busy)
     }
 
     /// Checks that `who` may deny the request now (before asking them for a reason).
-    pub async fn may_deny(&self, id: &RequestId, who: &Identity) -> Result<AccessRequest> {
-        let request = self.deps.load(id).await?;
-        let flow = self.deps.flow_of(&request)?;
-        policy::may_decide(flow, &request, who, Verdict::Deny).map_err(refusal)?;
-        Ok(request)
+    pub async fn may_deny(&self, id: &RequestId, who: &Identity) -> Result<AccessRequest, DecideError> {
+        Ok(decidable(&self.deps, id, who, Verdict::Deny).await?.0)
     }
 
     /// The requester withdraws a pending request.
-    pub async fn cancel(&self, id: &RequestId, who: &Identity) -> Result<AccessRequest> {
+    pub async fn cancel(&self, id: &RequestId, who: &Identity) -> Result<AccessRequest, GrantChangeError> {
         let deps = &self.deps;
-        let mut request = deps.load(id).await?;
+        let mut request = deps.store.get_request(id).await?.ok_or_else(|| GrantChangeError::NotFound(id.clone()))?;
         if request.requester().email != who.email {
-            return Err(Error::new(ErrorCode::Forbidden, "only the requester can cancel a request"));
+            return Err(GrantChangeError::NotAllowed(ChangeRefusal::Cancel));
         }
-        if request.status() != Status::Pending {
-            return Err(refusal(DecisionRefusal::AlreadyDecided(request.status())));
+        let status = request.status();
+        if status != Status::Pending {
+            return Err(GrantChangeError::NotPending(status));
         }
-        let event = request.cancel(actor_of(who), None, deps.clock.now())?;
+        let event =
+            request.cancel(actor_of(who), None, deps.clock.now()).map_err(|_| GrantChangeError::NotPending(status))?;
         deps.commit(&request, Status::Pending, event).await.map_err(|e| match e.code {
-            ErrorCode::Conflict => Error::new(ErrorCode::Conflict, "the request was decided meanwhile"),
-            _ => e,
+            ErrorCode::Conflict => GrantChangeError::DecidedMeanwhile,
+            _ => GrantChangeError::Unavailable(e.message),
         })?;
         self.release_workflow(&request, Decision::Cancelled).await;
         Ok(request)
@@ -110,10 +115,18 @@ pub(super) fn actor_of(who: &Identity) -> Actor {
     Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() }
 }
 
-fn refusal(r: DecisionRefusal) -> Error {
-    let code = match r {
-        DecisionRefusal::AlreadyDecided(_) | DecisionRefusal::AlreadyApprovedByYou => ErrorCode::Conflict,
-        DecisionRefusal::SelfApproval | DecisionRefusal::NotAnApprover => ErrorCode::Forbidden,
-    };
-    Error::new(code, r.to_string())
+/// The request and its flow, once `who` is known to be allowed to give `verdict` now.
+async fn decidable<'a>(
+    deps: &'a Deps,
+    id: &RequestId,
+    who: &Identity,
+    verdict: Verdict,
+) -> Result<(AccessRequest, &'a Flow), DecideError> {
+    let request = deps.store.get_request(id).await?.ok_or_else(|| DecideError::NotFound(id.clone()))?;
+    let flow = deps.flow_of(&request).map_err(|e| DecideError::Internal(e.message))?;
+    policy::may_decide(flow, &request, who, verdict).map_err(|r| match r {
+        DecisionRefusal::AlreadyDecided(status) => DecideError::AlreadyDecided(status),
+        r => DecideError::NotAllowed(r),
+    })?;
+    Ok((request, flow))
 }

@@ -6,10 +6,11 @@ use super::steps::{StepError, escalation_error, grant_spec};
 use super::{Airlock, Steps};
 use crate::audit::Actor;
 use crate::duration::GrantDuration;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{ChangeRefusal, Error, ErrorCode, GrantChangeError, Result};
+use crate::flow::Flow;
 use crate::ids::RequestId;
 use crate::policy;
-use crate::request::{AccessRequest, Status};
+use crate::request::{AccessRequest, ChangeError, Status};
 use crate::role::{Identity, Role};
 use crate::workflow::WorkflowState;
 
@@ -141,7 +142,12 @@ impl Airlock {
     /// Ends an active grant now: the request is `revoked` at once (a conditional write) and its
     /// removal runs in the workflow right after, so the caller never waits for the target system;
     /// the sweeper retries a removal that fails.
-    pub async fn revoke(&self, id: &RequestId, who: &Identity, reason: Option<String>) -> Result<AccessRequest> {
+    pub async fn revoke(
+        &self,
+        id: &RequestId,
+        who: &Identity,
+        reason: Option<String>,
+    ) -> Result<AccessRequest, GrantChangeError> {
         self.revoke_as(id, who, actor_of(who), reason).await
     }
 
@@ -151,21 +157,18 @@ impl Airlock {
         who: &Identity,
         actor: Actor,
         reason: Option<String>,
-    ) -> Result<AccessRequest> {
+    ) -> Result<AccessRequest, GrantChangeError> {
         let deps = &self.deps;
-        let mut request = deps.load(id).await?;
-        let flow = deps.flow_of(&request)?.clone();
-        if !policy::may_revoke(&flow, &request, who) {
-            return Err(Error::new(
-                ErrorCode::Forbidden,
-                "only the requester, the flow's approvers and admins can revoke",
-            ));
+        let (mut request, flow) = self.grant_of(id).await?;
+        if !policy::may_revoke(flow, &request, who) {
+            return Err(GrantChangeError::NotAllowed(ChangeRefusal::Revoke));
         }
-        if request.status() != Status::Active {
-            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status())));
+        let status = request.status();
+        if status != Status::Active {
+            return Err(GrantChangeError::NotActive(status));
         }
-        let event = request.revoke(actor, reason, deps.clock.now())?;
-        deps.commit(&request, Status::Active, event).await?;
+        let event = request.revoke(actor, reason, deps.clock.now()).map_err(|_| GrantChangeError::NotActive(status))?;
+        deps.commit(&request, Status::Active, event).await.map_err(lost_or_unavailable)?;
         let state = WorkflowState::start(request.id().clone(), 0);
         if let Err(e) = self.workflow.remove_now(&state).await {
             tracing::error!(request_id = %id, error = %e, "could not start the removal; the sweeper will do it");
@@ -175,9 +178,14 @@ impl Airlock {
 
     /// Ends an active grant now on behalf of an API client (acting as an admin), recorded as the
     /// system actor `name` (e.g. `api:ci`, the token's name).
-    pub async fn revoke_as_system(&self, id: &RequestId, name: &str, reason: Option<String>) -> Result<AccessRequest> {
+    pub async fn revoke_as_system(
+        &self,
+        id: &RequestId,
+        name: &str,
+        reason: Option<String>,
+    ) -> Result<AccessRequest, GrantChangeError> {
         let system = Identity {
-            email: "api@airlock.invalid".parse().map_err(|e: String| Error::new(ErrorCode::Internal, e))?,
+            email: "api@airlock.invalid".parse().map_err(GrantChangeError::Internal)?,
             slack_id: None,
             name: Some("Airlock API".into()),
             role: Role::Admin,
@@ -186,20 +194,45 @@ impl Airlock {
     }
 
     /// Moves an active grant's expiry out by `by`, keeping the whole grant within the flow's maximum.
-    pub async fn extend(&self, id: &RequestId, who: &Identity, by: GrantDuration) -> Result<AccessRequest> {
+    pub async fn extend(
+        &self,
+        id: &RequestId,
+        who: &Identity,
+        by: GrantDuration,
+    ) -> Result<AccessRequest, GrantChangeError> {
         let deps = &self.deps;
-        let mut request = deps.load(id).await?;
-        let flow = deps.flow_of(&request)?.clone();
-        if !policy::may_revoke(&flow, &request, who)
+        let (mut request, flow) = self.grant_of(id).await?;
+        if !policy::may_revoke(flow, &request, who)
             || (who.email == request.requester().email && !flow.allow_self_approval)
         {
-            return Err(Error::new(ErrorCode::Forbidden, "only the flow's approvers and admins can extend a grant"));
+            return Err(GrantChangeError::NotAllowed(ChangeRefusal::Extend));
         }
         let (Status::Active, Some(expires)) = (request.status(), request.expires_at()) else {
-            return Err(Error::new(ErrorCode::Conflict, format!("request is {}, not active", request.status())));
+            return Err(GrantChangeError::NotActive(request.status()));
         };
-        let event = request.extend(actor_of(who), expires + by.to_chrono(), flow.max_duration, deps.clock.now())?;
-        deps.commit(&request, Status::Active, event).await?;
+        let event = request
+            .extend(actor_of(who), expires + by.to_chrono(), flow.max_duration, deps.clock.now())
+            .map_err(|e| match e {
+                ChangeError::TooLong(max) => GrantChangeError::TooLong(max),
+                _ => GrantChangeError::NotActive(Status::Active),
+            })?;
+        deps.commit(&request, Status::Active, event).await.map_err(lost_or_unavailable)?;
         Ok(request)
+    }
+
+    /// The request `id` and its flow.
+    async fn grant_of(&self, id: &RequestId) -> Result<(AccessRequest, &Flow), GrantChangeError> {
+        let request = self.deps.store.get_request(id).await?.ok_or_else(|| GrantChangeError::NotFound(id.clone()))?;
+        let flow = self.deps.flow_of(&request).map_err(|e| GrantChangeError::Internal(e.message))?;
+        Ok((request, flow))
+    }
+}
+
+/// What a failed [`Deps::commit`](super::Deps) of a grant change means to the person: the
+/// conditional write lost (another change came first), or the store failed.
+fn lost_or_unavailable(e: Error) -> GrantChangeError {
+    match e.code {
+        ErrorCode::Conflict => GrantChangeError::Changed,
+        _ => GrantChangeError::Unavailable(e.message),
     }
 }

@@ -4,7 +4,7 @@ use super::Airlock;
 use super::decide::actor_of;
 use super::validate::validate_form;
 use crate::audit::Actor;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{ErrorCode, SubmitError};
 use crate::policy;
 use crate::request::{AccessRequest, NewRequest, Requester, Status};
 use crate::role::Identity;
@@ -25,17 +25,14 @@ pub struct SubmitInput {
 
 impl Airlock {
     /// Validates and records a request from `who`, then starts its workflow.
-    pub async fn submit(&self, who: &Identity, input: SubmitInput) -> Result<AccessRequest> {
+    pub async fn submit(&self, who: &Identity, input: SubmitInput) -> Result<AccessRequest, SubmitError> {
         let deps = &self.deps;
-        let flow = deps
-            .config
-            .flow(&input.flow)
-            .ok_or_else(|| Error::new(ErrorCode::UnknownFlow, format!("no flow named {:?}", input.flow)))?;
+        let flow = deps.config.flow(&input.flow).ok_or_else(|| SubmitError::UnknownFlow(input.flow.clone()))?;
         let groups = self.groups_of(flow, who).await;
-        policy::may_request(flow, who, &groups).map_err(|r| Error::new(ErrorCode::Forbidden, r.to_string()))?;
+        policy::may_request(flow, who, &groups).map_err(SubmitError::NotAllowed)?;
         let form =
             validate_form(flow, input.target.as_deref(), input.duration.as_deref(), &input.reason, &input.fields)
-                .map_err(Error::invalid)?;
+                .map_err(SubmitError::Invalid)?;
 
         let new = NewRequest {
             flow: flow.name.clone(),
@@ -57,10 +54,15 @@ impl Airlock {
             tracing::error!(request_id = %request.id(), error = %e, "workflow did not start");
             let mut abandoned = request.clone();
             let note = Some("the workflow could not start".to_string());
-            let event =
-                abandoned.cancel(Actor::system("workflow"), note, deps.clock.now())?.with_detail(Some(e.to_string()));
-            deps.commit(&abandoned, Status::Pending, event).await?;
-            return Err(Error::unavailable("could not start the approval workflow; please try again"));
+            let event = abandoned
+                .cancel(Actor::system("workflow"), note, deps.clock.now())
+                .map_err(|e| SubmitError::Unavailable(e.to_string()))?
+                .with_detail(Some(e.to_string()));
+            deps.commit(&abandoned, Status::Pending, event).await.map_err(|e| match e.code {
+                ErrorCode::Conflict => SubmitError::Changed,
+                _ => SubmitError::Unavailable(e.message),
+            })?;
+            return Err(SubmitError::Unavailable("could not start the approval workflow; please try again".into()));
         }
         Ok(request)
     }

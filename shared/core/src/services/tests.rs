@@ -1,6 +1,7 @@
 use super::testing::*;
 use super::*;
-use crate::ErrorCode;
+use crate::error::{ChangeRefusal, DecideError, GrantChangeError, SubmitError};
+use crate::policy::{DecisionRefusal, RequestRefusal};
 use crate::ports::{EscalationError, Store};
 use crate::request::{Status, Verdict};
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
@@ -41,18 +42,19 @@ async fn submit_validates_every_input_and_names_each_field() {
     let mut input = form("aws-prod", "nope", "5h", "Sometimes");
     input.reason = "  ".into();
     input.fields.insert("colour".into(), json!("blue"));
-    let e = h.airlock.submit(&carol, input).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Invalid);
-    let mut fields: Vec<_> = e.fields.iter().map(|f| f.field.as_str()).collect();
+    let SubmitError::Invalid(errors) = h.airlock.submit(&carol, input).await.unwrap_err() else {
+        panic!("expected field errors")
+    };
+    let mut fields: Vec<_> = errors.iter().map(|f| f.field.as_str()).collect();
     fields.sort();
     assert_eq!(fields, ["colour", "duration", "reason", "target", "urgency"]);
-    assert!(e.fields.iter().any(|f| f.message.contains("maximum of 4h")));
+    assert!(errors.iter().any(|f| f.message.contains("maximum of 4h")));
 
     let e = h.airlock.submit(&carol, form("aws-dev", "x", "1h", "Normal")).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::UnknownFlow);
+    assert_eq!(e, SubmitError::UnknownFlow("aws-dev".into()));
     let guest = h.airlock.identify_slack_user("U9").await.unwrap();
     let e = h.airlock.submit(&guest, form("aws-prod", "prod-admin", "1h", "Normal")).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert_eq!(e, SubmitError::NotAllowed(RequestRefusal::Guest));
     assert!(h.workflow.started.lock().unwrap().is_empty(), "nothing invalid starts a workflow");
 }
 
@@ -62,8 +64,8 @@ async fn identical_open_requests_are_not_duplicated() {
     let (first, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let e = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Normal")).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Duplicate);
-    assert!(e.message.contains(first.id().as_str()));
+    assert_eq!(e, SubmitError::Duplicate(first.id().clone()));
+    assert!(e.to_string().contains(first.id().as_str()));
     h.airlock.submit(&carol, form("aws-prod", "prod-readonly", "15m", "Normal")).await.unwrap();
 }
 
@@ -89,7 +91,7 @@ async fn approval_path_from_request_to_expiry() {
     assert_eq!((token.as_str(), decided.decision), ("tok-1", Some(Decision::Approved)));
 
     let again = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err();
-    assert_eq!(again.code, ErrorCode::Conflict, "a double click changes nothing");
+    assert_eq!(again, DecideError::AlreadyDecided(Status::Approved), "a double click changes nothing");
     assert_eq!(h.workflow.decisions.lock().unwrap().len(), 1);
 
     let state = next(step(&h, StepName::Escalate, decided.clone(), None).await);
@@ -145,8 +147,8 @@ async fn two_approvals_when_two_are_required() {
     let first = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     assert!(matches!(first, DecideOutcome::ApprovalRecorded { approvals: 1, required: 2, .. }));
     assert_eq!(
-        h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err().code,
-        ErrorCode::Conflict
+        h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err(),
+        DecideError::NotAllowed(DecisionRefusal::AlreadyApprovedByYou)
     );
     let second = h.airlock.decide(request.id(), &alice, Verdict::Approve, None).await.unwrap();
     assert!(matches!(second, DecideOutcome::Decided(ref r) if r.status() == Status::Approved));
@@ -159,12 +161,12 @@ async fn deny_with_reason_and_refusals() {
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let dave = h.airlock.identify_slack_user("U4").await.unwrap();
     assert_eq!(
-        h.airlock.decide(request.id(), &carol, Verdict::Approve, None).await.unwrap_err().code,
-        ErrorCode::Forbidden
+        h.airlock.decide(request.id(), &carol, Verdict::Approve, None).await.unwrap_err(),
+        DecideError::NotAllowed(DecisionRefusal::SelfApproval)
     );
     assert_eq!(
-        h.airlock.decide(request.id(), &dave, Verdict::Approve, None).await.unwrap_err().code,
-        ErrorCode::Forbidden
+        h.airlock.decide(request.id(), &dave, Verdict::Approve, None).await.unwrap_err(),
+        DecideError::NotAllowed(DecisionRefusal::NotAnApprover)
     );
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     h.airlock.decide(request.id(), &bob, Verdict::Deny, Some("use staging".into())).await.unwrap();
@@ -218,7 +220,10 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     let state = next(step(&h, StepName::Request, state, None).await);
     let state = next(step(&h, StepName::Escalate, state, None).await);
     let dave = h.airlock.identify_slack_user("U4").await.unwrap();
-    assert_eq!(h.airlock.revoke(request.id(), &dave, None).await.unwrap_err().code, ErrorCode::Forbidden);
+    assert_eq!(
+        h.airlock.revoke(request.id(), &dave, None).await.unwrap_err(),
+        GrantChangeError::NotAllowed(ChangeRefusal::Revoke)
+    );
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let revoked = h.airlock.revoke(request.id(), &carol, Some("done early".into())).await.unwrap();
     assert_eq!(revoked.status(), Status::Revoked);
@@ -231,7 +236,10 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     assert_eq!(done.hold, Some(Hold::Done));
     next(step(&h, StepName::Deescalate, done, None).await);
     assert_eq!(h.escalator.deescalated.lock().unwrap().len(), 1);
-    assert_eq!(h.airlock.revoke(request.id(), &carol, None).await.unwrap_err().code, ErrorCode::Conflict);
+    assert_eq!(
+        h.airlock.revoke(request.id(), &carol, None).await.unwrap_err(),
+        GrantChangeError::NotActive(Status::Revoked)
+    );
 }
 
 async fn emergency_grant(h: &Harness) -> crate::RequestId {
@@ -276,7 +284,10 @@ async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
     let state = next(step(&h, StepName::Escalate, state, None).await);
     let extended = h.airlock.extend(request.id(), &bob, "15m".parse().unwrap()).await.unwrap();
     assert_eq!(extended.expires_at().unwrap() - state.expires_at.unwrap(), chrono::Duration::minutes(15));
-    assert!(h.airlock.extend(request.id(), &bob, "1h".parse().unwrap()).await.is_err(), "past max_duration");
+    assert!(
+        matches!(h.airlock.extend(request.id(), &bob, "1h".parse().unwrap()).await, Err(GrantChangeError::TooLong(_))),
+        "past max_duration"
+    );
     h.clock.advance(16 * 60);
     let held = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(held.hold, Some(Hold::Wait), "extended grants are held again");
@@ -348,4 +359,22 @@ async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_
         Status::Active,
         "a reminder changes no status"
     );
+}
+
+#[tokio::test]
+async fn only_the_requester_cancels_and_only_while_pending() {
+    let h = harness();
+    let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
+    let (bob, carol) =
+        (h.airlock.identify_slack_user("U2").await.unwrap(), h.airlock.identify_slack_user("U3").await.unwrap());
+    assert_eq!(
+        h.airlock.cancel(request.id(), &bob).await.unwrap_err(),
+        GrantChangeError::NotAllowed(ChangeRefusal::Cancel)
+    );
+    h.airlock.decide(request.id(), &bob, Verdict::Deny, None).await.unwrap();
+    let late = h.airlock.cancel(request.id(), &carol).await.unwrap_err();
+    assert_eq!(late, GrantChangeError::NotPending(Status::Denied));
+    assert_eq!(late.to_string(), "this request is already denied");
+    let missing = crate::RequestId::generate();
+    assert_eq!(h.airlock.cancel(&missing, &carol).await.unwrap_err(), GrantChangeError::NotFound(missing));
 }

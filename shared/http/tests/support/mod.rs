@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 
 use airlock_core::escalators::EscalatorSet;
-use airlock_core::ports::{Directory, DirectoryError, DirectoryUser, Store, SystemClock};
-use airlock_core::{AccessRequest, Airlock, Config, Deps, Email, RequestId, Status};
+use airlock_core::ports::{Store, SystemClock};
+use airlock_core::{AccessRequest, Airlock, Config, Deps, RequestId, Status};
 use airlock_http::{ApiTokens, AppState, router};
 use airlock_local::{LocalRunner, LogAuditSink, SqliteStore};
 use airlock_slack::{SlackApi, SlackApp, SlackDirectory, SlackNotifier};
+use airlock_testkit::fakes::PanickingDirectory;
 use airlock_testkit::slack::{FakeSlack, FakeUser, SlackSigner};
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, header};
@@ -41,25 +41,6 @@ flows:
       auto_approve: 'fields.urgency == "Emergency"'
 "#;
 
-/// The directory over the fake Slack, except for [`PANICKING_USER`].
-struct PanicOnCommand(SlackDirectory);
-
-#[async_trait]
-impl Directory for PanicOnCommand {
-    async fn user_by_slack_id(&self, slack_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
-        assert_ne!(slack_id, PANICKING_USER, "a bug in a port, on command");
-        self.0.user_by_slack_id(slack_id).await
-    }
-
-    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, DirectoryError> {
-        self.0.user_by_email(email).await
-    }
-
-    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, DirectoryError> {
-        self.0.group_members(group_id).await
-    }
-}
-
 pub struct Harness {
     pub router: Router,
     pub airlock: Airlock,
@@ -89,7 +70,7 @@ impl Harness {
             notifier: Arc::new(SlackNotifier::new(api.clone(), config)),
             escalator: Arc::new(EscalatorSet::new()),
             audit: Arc::new(LogAuditSink),
-            directory: Arc::new(PanicOnCommand(SlackDirectory::new(api.clone()))),
+            directory: Arc::new(PanickingDirectory::new(Arc::new(SlackDirectory::new(api.clone())), PANICKING_USER)),
             options: Arc::new(airlock_webhook::HttpOptionsSource::new()),
             clock: Arc::new(SystemClock),
         };

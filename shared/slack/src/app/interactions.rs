@@ -5,8 +5,9 @@ use super::{SlackApp, SlackReply, bad_request};
 use crate::payload::{BlockAction, BlockActions, Interaction, ViewSubmission, parse_interaction};
 use crate::views::{self, limits};
 
+use airlock_core::error::{DecideError, SubmitError};
 use airlock_core::services::DecideOutcome;
-use airlock_core::{Error, ErrorCode, Flow, RequestId, Verdict};
+use airlock_core::{Flow, RequestId, Verdict};
 use serde_json::{Map, Value, json};
 
 impl SlackApp {
@@ -135,11 +136,11 @@ impl SlackApp {
                 tracing::info!(request_id = %request.id(), flow = %flow.name, "request submitted from Slack");
                 SlackReply::json(&json!({ "response_action": "clear" }))
             }
-            Err(e) if !e.fields.is_empty() => {
-                errors(e.fields.iter().map(|f| (views::block_id_of_field(&f.field), f.message.clone())))
+            Err(SubmitError::Invalid(fields)) if !fields.is_empty() => {
+                errors(fields.into_iter().map(|f| (views::block_id_of_field(&f.field), f.message)))
             }
-            Err(e) if e.code == ErrorCode::Duplicate => errors([("target".to_string(), e.message)]),
-            Err(e) => update(views::error_modal("Not submitted", &e.message)),
+            Err(e @ SubmitError::Duplicate(_)) => errors([("target".to_string(), e.to_string())]),
+            Err(e) => update(views::error_modal("Not submitted", &e.to_string())),
         }
     }
 
@@ -169,12 +170,12 @@ fn request_id(action: &BlockAction) -> Result<RequestId, String> {
 }
 
 /// Why a decision changed nothing, for the person who clicked.
-fn refusal(e: &Error) -> String {
-    match e.code {
-        ErrorCode::Unavailable | ErrorCode::Internal => {
-            format!("Sorry, something went wrong: {}. Please try again.", e.message)
+fn refusal(e: &DecideError) -> String {
+    match e {
+        DecideError::Unavailable(_) | DecideError::Internal(_) => {
+            format!("Sorry, something went wrong: {e}. Please try again.")
         }
-        _ => format!("Nothing changed: {}.", e.message.trim_end_matches('.')),
+        _ => format!("Nothing changed: {}.", e.to_string().trim_end_matches('.')),
     }
 }
 
