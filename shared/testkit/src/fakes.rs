@@ -1,6 +1,5 @@
-//! In-memory fakes of core's ports, one of each, for the adapter and handler tests. Each fails on
-//! command where a test needs a failure. (Core's own unit tests keep their copy in
-//! `airlock_core::services::testing`: core cannot depend on this crate.)
+//! In-memory fakes of core's ports, one of each, for core's service tests (its integration tests)
+//! and the adapter and handler tests. Each fails on command where a test needs a failure.
 
 use airlock_core::outbox::OutboxItem;
 use airlock_core::ports::{

@@ -1,6 +1,6 @@
-//! Test support shared by the adapter and end-to-end tests: in-memory fakes of the ports ([`fakes`]),
-//! a fake Slack ([`slack`]: the product's `airlock_slack::sim`), a webhook target ([`hooks`]),
-//! fixtures, and a moto server.
+//! Test support shared by core's service tests and the adapter and end-to-end tests: in-memory fakes
+//! of the ports ([`fakes`]), the services over them ([`harness`]), a fake Slack ([`slack`]: the
+//! product's `airlock_slack::sim`), a webhook target ([`hooks`]), fixtures, and a moto server.
 //!
 //! [`moto_endpoint`] gives the base URL of a moto server (the local AWS emulator): the one named by
 //! `MOTO_ENDPOINT` when the test script started it, or else one this process starts from the project's
@@ -9,6 +9,7 @@
 pub mod aws_faults;
 pub mod fakes;
 pub mod fixtures;
+pub mod harness;
 pub mod hooks;
 pub mod slack;
 

@@ -233,10 +233,3 @@ impl From<ChangeError> for Error {
         Error::new(code, e.to_string())
     }
 }
-
-#[cfg(test)]
-mod edge_tests;
-#[cfg(test)]
-pub(crate) mod testing;
-#[cfg(test)]
-mod tests;

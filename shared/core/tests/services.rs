@@ -1,11 +1,14 @@
-use super::testing::*;
-use super::*;
-use crate::error::{ChangeRefusal, DecideError, GrantChangeError, SubmitError};
-use crate::policy::{DecisionRefusal, RequestRefusal};
-use crate::ports::{EscalationError, Store};
-use crate::request::{Status, Verdict};
-use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
+//! The services driven through their public API over the testkit's fakes: submission, decisions,
+//! the workflow's steps, grants and their removal, drift and reminders.
+
+use airlock_core::error::{ChangeRefusal, DecideError, GrantChangeError, SubmitError};
+use airlock_core::policy::{DecisionRefusal, RequestRefusal};
+use airlock_core::ports::{EscalationError, Store};
+use airlock_core::services::{DecideOutcome, RemindersSent, StepOutcome, SubmitInput};
+use airlock_core::{Decision, Hold, Route, Status, StepCall, StepName, Verdict, WorkflowState};
+use airlock_testkit::harness::Harness;
 use serde_json::json;
+use std::time::Duration;
 
 fn form(flow: &str, target: &str, duration: &str, urgency: &str) -> SubmitInput {
     SubmitInput {
@@ -28,16 +31,16 @@ fn next(outcome: StepOutcome) -> WorkflowState {
     }
 }
 
-async fn submitted(h: &Harness, who: &str, input: SubmitInput) -> (crate::AccessRequest, WorkflowState) {
+async fn submitted(h: &Harness, who: &str, input: SubmitInput) -> (airlock_core::AccessRequest, WorkflowState) {
     let carol = h.airlock.identify_slack_user(who).await.unwrap();
     let request = h.airlock.submit(&carol, input).await.unwrap();
-    let state = h.workflow.started.lock().unwrap().last().cloned().unwrap();
+    let state = h.workflow.started().last().cloned().unwrap();
     (request, state)
 }
 
 #[tokio::test]
 async fn submit_validates_every_input_and_names_each_field() {
-    let h = harness();
+    let h = Harness::new();
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let mut input = form("aws-prod", "nope", "5h", "Sometimes");
     input.reason = "  ".into();
@@ -55,12 +58,12 @@ async fn submit_validates_every_input_and_names_each_field() {
     let guest = h.airlock.identify_slack_user("U9").await.unwrap();
     let e = h.airlock.submit(&guest, form("aws-prod", "prod-admin", "1h", "Normal")).await.unwrap_err();
     assert_eq!(e, SubmitError::NotAllowed(RequestRefusal::Guest));
-    assert!(h.workflow.started.lock().unwrap().is_empty(), "nothing invalid starts a workflow");
+    assert!(h.workflow.started().is_empty(), "nothing invalid starts a workflow");
 }
 
 #[tokio::test]
 async fn identical_open_requests_are_not_duplicated() {
-    let h = harness();
+    let h = Harness::new();
     let (first, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let e = h.airlock.submit(&carol, form("aws-prod", "prod-admin", "15m", "Normal")).await.unwrap_err();
@@ -71,7 +74,7 @@ async fn identical_open_requests_are_not_duplicated() {
 
 #[tokio::test]
 async fn approval_path_from_request_to_expiry() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "15m", "Normal")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::NeedsApproval));
@@ -87,12 +90,12 @@ async fn approval_path_from_request_to_expiry() {
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     let outcome = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     assert!(matches!(outcome, DecideOutcome::Decided(ref r) if r.status() == Status::Approved));
-    let (token, decided) = h.workflow.decisions.lock().unwrap()[0].clone();
+    let (token, decided) = h.workflow.decisions()[0].clone();
     assert_eq!((token.as_str(), decided.decision), ("tok-1", Some(Decision::Approved)));
 
     let again = h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap_err();
     assert_eq!(again, DecideError::AlreadyDecided(Status::Approved), "a double click changes nothing");
-    assert_eq!(h.workflow.decisions.lock().unwrap().len(), 1);
+    assert_eq!(h.workflow.decisions().len(), 1);
 
     let state = next(step(&h, StepName::Escalate, decided.clone(), None).await);
     let replay = next(step(&h, StepName::Escalate, decided, None).await);
@@ -101,7 +104,7 @@ async fn approval_path_from_request_to_expiry() {
 
     let held = next(step(&h, StepName::CheckExpiry, state.clone(), None).await);
     assert_eq!(held.hold, Some(Hold::Wait), "not expired yet");
-    h.clock.advance(15 * 60);
+    h.clock.advance(Duration::from_secs(15 * 60));
     let done = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(done.hold, Some(Hold::Done));
     next(step(&h, StepName::Deescalate, done.clone(), None).await);
@@ -119,7 +122,7 @@ async fn approval_path_from_request_to_expiry() {
 
 #[tokio::test]
 async fn rules_auto_approve_and_deny() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::AutoApproved));
@@ -127,9 +130,9 @@ async fn rules_auto_approve_and_deny() {
     assert_eq!(request.status(), Status::Approved);
     assert_eq!(request.decided_by().unwrap().to_string(), "rule:auto_approve");
 
-    let mut config = crate::Config::from_yaml(crate::config::EXAMPLE_CONFIG).unwrap();
-    config.flows[0].rules.auto_deny = Some(crate::rules::Rule::compile("duration_seconds > 1800").unwrap());
-    let h = harness_with(config);
+    let mut config = airlock_core::Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+    config.flows[0].rules.auto_deny = Some(airlock_core::rules::Rule::compile("duration_seconds > 1800").unwrap());
+    let h = Harness::with_config(config);
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     assert_eq!(state.route, Some(Route::AutoDenied), "deny rules win");
@@ -138,9 +141,9 @@ async fn rules_auto_approve_and_deny() {
 
 #[tokio::test]
 async fn two_approvals_when_two_are_required() {
-    let mut config = crate::Config::from_yaml(crate::config::EXAMPLE_CONFIG).unwrap();
+    let mut config = airlock_core::Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
     config.flows[0].approvers.required = 2;
-    let h = harness_with(config);
+    let h = Harness::with_config(config);
     let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     let alice = h.airlock.identify_slack_user("U1").await.unwrap();
@@ -156,7 +159,7 @@ async fn two_approvals_when_two_are_required() {
 
 #[tokio::test]
 async fn deny_with_reason_and_refusals() {
-    let h = harness();
+    let h = Harness::new();
     let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let dave = h.airlock.identify_slack_user("U4").await.unwrap();
@@ -178,7 +181,7 @@ async fn deny_with_reason_and_refusals() {
 
 #[tokio::test]
 async fn decision_before_the_token_is_stored_is_returned_by_await_decision() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
@@ -188,7 +191,7 @@ async fn decision_before_the_token_is_stored_is_returned_by_await_decision() {
 
 #[tokio::test]
 async fn timeout_records_timed_out_unless_an_approval_won() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let state = next(step(&h, StepName::TimedOut, state, None).await);
     assert_eq!(state.decision, Some(Decision::TimedOut));
@@ -197,7 +200,7 @@ async fn timeout_records_timed_out_unless_an_approval_won() {
 
 #[tokio::test]
 async fn transient_and_permanent_escalation_failures() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     h.escalator.failures.lock().unwrap().push(EscalationError::Transient("throttled".into()));
@@ -215,7 +218,7 @@ async fn transient_and_permanent_escalation_failures() {
 
 #[tokio::test]
 async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
     let state = next(step(&h, StepName::Request, state, None).await);
     let state = next(step(&h, StepName::Escalate, state, None).await);
@@ -228,7 +231,7 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     let revoked = h.airlock.revoke(request.id(), &carol, Some("done early".into())).await.unwrap();
     assert_eq!(revoked.status(), Status::Revoked);
     assert!(revoked.holds_access(), "the caller does not wait for the target system");
-    assert_eq!(*h.workflow.removals.lock().unwrap(), vec![request.id().clone()], "the workflow removes it now");
+    assert_eq!(h.workflow.removals(), vec![request.id().clone()], "the workflow removes it now");
     let removal = WorkflowState::start(request.id().clone(), 0);
     next(step(&h, StepName::Deescalate, removal, None).await);
     assert!(h.airlock.get_request(request.id()).await.unwrap().access_removed_at().is_some());
@@ -242,7 +245,7 @@ async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     );
 }
 
-async fn emergency_grant(h: &Harness) -> crate::RequestId {
+async fn emergency_grant(h: &Harness) -> airlock_core::RequestId {
     let (request, state) = submitted(h, "U3", form("aws-prod", "prod-admin", "15m", "Emergency")).await;
     let state = next(step(h, StepName::Request, state, None).await);
     next(step(h, StepName::Escalate, state, None).await);
@@ -251,7 +254,7 @@ async fn emergency_grant(h: &Harness) -> crate::RequestId {
 
 #[tokio::test]
 async fn a_late_removal_never_takes_access_another_grant_holds() {
-    let h = harness();
+    let h = Harness::new();
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let first = emergency_grant(&h).await;
     h.escalator.removal_failures.lock().unwrap().push(EscalationError::Transient("throttled".into()));
@@ -264,7 +267,7 @@ async fn a_late_removal_never_takes_access_another_grant_holds() {
     assert_eq!(revoked.removal().map(|r| r.attempts), Some(1), "the failure is on the record");
     let second = emergency_grant(&h).await;
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0, "not before the failed removal's backoff");
-    h.clock.advance(10);
+    h.clock.advance(Duration::from_secs(10));
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     assert!(h.escalator.deescalated.lock().unwrap().is_empty(), "the second grant still holds the same access");
     assert!(!h.airlock.get_request(&first).await.unwrap().holds_access());
@@ -275,7 +278,7 @@ async fn a_late_removal_never_takes_access_another_grant_holds() {
 
 #[tokio::test]
 async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
-    let h = harness();
+    let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("sandbox", "sandbox-admin", "15m", "")).await;
     let bob = h.airlock.identify_slack_user("U2").await.unwrap();
     h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
@@ -288,25 +291,25 @@ async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
         matches!(h.airlock.extend(request.id(), &bob, "1h".parse().unwrap()).await, Err(GrantChangeError::TooLong(_))),
         "past max_duration"
     );
-    h.clock.advance(16 * 60);
+    h.clock.advance(Duration::from_secs(16 * 60));
     let held = next(step(&h, StepName::CheckExpiry, state, None).await);
     assert_eq!(held.hold, Some(Hold::Wait), "extended grants are held again");
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 0);
-    h.clock.advance(15 * 60);
+    h.clock.advance(Duration::from_secs(15 * 60));
     assert_eq!(h.airlock.steps().sweep().await.unwrap(), 1);
     assert_eq!(h.store.get_request(request.id()).await.unwrap().unwrap().status(), Status::Expired);
 }
 
 #[tokio::test]
 async fn drift_removes_airlock_made_access_and_reports_the_rest() {
-    let h = harness();
-    let email = |e: &str| e.parse::<crate::Email>().unwrap();
+    let h = Harness::new();
+    let email = |e: &str| e.parse::<airlock_core::Email>().unwrap();
     // Carol's emergency grant on prod-admin is active; dave once had prod-readonly, now expired.
     let (active, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "15m", "Emergency")).await;
     next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
     let (old, state) = submitted(&h, "U4", form("aws-prod", "prod-readonly", "15m", "Emergency")).await;
     let granted = next(step(&h, StepName::Escalate, next(step(&h, StepName::Request, state, None).await), None).await);
-    h.clock.advance(16 * 60);
+    h.clock.advance(Duration::from_secs(16 * 60));
     next(step(&h, StepName::Deescalate, granted, None).await);
     assert_eq!(h.airlock.get_request(old.id()).await.unwrap().status(), Status::Expired);
     h.escalator.deescalated.lock().unwrap().clear();
@@ -333,7 +336,7 @@ async fn drift_removes_airlock_made_access_and_reports_the_rest() {
 
 #[tokio::test]
 async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_expiry() {
-    let h = harness();
+    let h = Harness::new();
     let (pending, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "4h", "Normal")).await;
     next(step(&h, StepName::Request, state, None).await);
     let (active, state) = submitted(&h, "U4", form("aws-prod", "prod-readonly", "1h", "Emergency")).await;
@@ -341,14 +344,14 @@ async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_
 
     assert_eq!(h.airlock.steps().remind().await.unwrap(), RemindersSent::default(), "too early for either");
 
-    h.clock.advance(31 * 60); // half of the 1h approval window
+    h.clock.advance(Duration::from_secs(31 * 60)); // half of the 1h approval window
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!(sent.approvers, 1);
     h.deliver().await;
     assert_eq!(h.notifier.saw(&format!("remind {}", pending.id())), 1);
     assert!(h.airlock.get_request(pending.id()).await.unwrap().reminders().approvers);
 
-    h.clock.advance(20 * 60); // 9 minutes before the 1h grant ends
+    h.clock.advance(Duration::from_secs(20 * 60)); // 9 minutes before the 1h grant ends
     let sent = h.airlock.steps().remind().await.unwrap();
     assert_eq!((sent.approvers, sent.expiry), (0, 1), "each reminder goes out once");
     h.deliver().await;
@@ -363,7 +366,7 @@ async fn approvers_are_reminded_once_half_way_and_requesters_warned_once_before_
 
 #[tokio::test]
 async fn only_the_requester_cancels_and_only_while_pending() {
-    let h = harness();
+    let h = Harness::new();
     let (request, _) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Normal")).await;
     let (bob, carol) =
         (h.airlock.identify_slack_user("U2").await.unwrap(), h.airlock.identify_slack_user("U3").await.unwrap());
@@ -375,6 +378,6 @@ async fn only_the_requester_cancels_and_only_while_pending() {
     let late = h.airlock.cancel(request.id(), &carol).await.unwrap_err();
     assert_eq!(late, GrantChangeError::NotPending(Status::Denied));
     assert_eq!(late.to_string(), "this request is already denied");
-    let missing = crate::RequestId::generate();
+    let missing = airlock_core::RequestId::generate();
     assert_eq!(h.airlock.cancel(&missing, &carol).await.unwrap_err(), GrantChangeError::NotFound(missing));
 }
