@@ -246,36 +246,12 @@ pub struct NewRequest {
 impl AccessRequest {
     /// A new pending request and its `submitted` event.
     pub fn submit(new: NewRequest, actor: Actor, now: DateTime<Utc>) -> (Self, AuditEvent) {
-        let request = Self {
-            id: RequestId::generate(),
-            version: 1,
-            status: Status::Pending,
-            flow: new.flow,
-            target: new.target.name.clone(),
-            access_key: new.access_key,
-            target_spec: Some(new.target),
-            requester: new.requester,
-            duration_secs: new.duration.as_secs(),
-            reason: new.reason,
-            fields: new.fields,
-            created_at: now,
-            updated_at: now,
-            decision_deadline: now + new.approval_timeout.to_chrono(),
-            approvals: Vec::new(),
-            decided_by: None,
-            decision_note: None,
-            task_token: None,
-            cards: Vec::new(),
-            granted_at: None,
-            expires_at: None,
-            access_removed_at: None,
-            failure: None,
-            reminders: Reminders::default(),
-            preexisting_access: false,
-            escalation_attempted: false,
-            removal: None,
-            cards_queued: false,
-        };
+        let mut request = Self::pending(&new.flow, &new.target.name, new.access_key, new.requester, now);
+        request.target_spec = Some(new.target);
+        request.duration_secs = new.duration.as_secs();
+        request.reason = new.reason;
+        request.fields = new.fields;
+        request.decision_deadline = now + new.approval_timeout.to_chrono();
         let event = AuditEvent::of(&request, actor, AuditAction::Submitted, None, Some(request.reason.clone()));
         (request, event)
     }
@@ -283,18 +259,26 @@ impl AccessRequest {
     /// A request in any state, for tests and fixtures: starts as a pending request of
     /// `requester_email` for `flow`/`target` (a one-minute grant).
     pub fn builder(requester_email: Email, flow: &str, target: &str) -> RequestBuilder {
-        let now = Utc::now();
-        RequestBuilder(Self {
+        let requester = Requester { email: requester_email, slack_id: None, role: Role::Member };
+        let mut request = Self::pending(flow, target, format!("record:{flow}:{target}"), requester, Utc::now());
+        request.duration_secs = 60;
+        request.reason = "r".into();
+        RequestBuilder(request)
+    }
+
+    /// A fresh pending request with nothing decided, granted or sent yet.
+    fn pending(flow: &str, target: &str, access_key: String, requester: Requester, now: DateTime<Utc>) -> Self {
+        Self {
             id: RequestId::generate(),
             version: 1,
             status: Status::Pending,
             flow: flow.into(),
             target: target.into(),
-            access_key: format!("record:{flow}:{target}"),
+            access_key,
             target_spec: None,
-            requester: Requester { email: requester_email, slack_id: None, role: Role::Member },
-            duration_secs: 60,
-            reason: "r".into(),
+            requester,
+            duration_secs: 0,
+            reason: String::new(),
             fields: BTreeMap::new(),
             created_at: now,
             updated_at: now,
@@ -313,7 +297,7 @@ impl AccessRequest {
             escalation_attempted: false,
             removal: None,
             cards_queued: false,
-        })
+        }
     }
 
     pub fn id(&self) -> &RequestId {
