@@ -141,13 +141,50 @@ async fn escalation_failure_is_recorded_and_fails_the_execution() {
     moto.answers(&[routed(&state, Route::AutoApproved), Moto::failure(), to_value(&state).unwrap()]).await;
     let execution = moto.start_execution(&machine, &state).await;
     assert_failed(&moto, &execution).await;
-    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Escalate", "EscalationFailed", "Failed"]);
+    assert_eq!(
+        moto.entered(&execution).await,
+        ["Request", "Route", "Escalate", "EscalationFailed", "PartlyGranted", "Failed"]
+    );
     // The Catch adds the error next to the state: EscalationFailed still gets the whole WorkflowState.
     let payloads = moto.scheduled_payloads(&execution).await;
     let recorded = payloads.iter().find(|p| p["step"] == "EscalationFailed").unwrap();
     assert_eq!(recorded["state"]["request_id"], state.request_id.as_str());
     assert_eq!(recorded["state"]["error"]["Error"], "Function.ResponseSizeTooLarge");
     let _: WorkflowState = serde_json::from_value(recorded["state"].clone()).unwrap();
+}
+
+#[tokio::test]
+async fn a_partly_granted_request_holds_its_granted_targets_until_expiry() {
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    let state = start(3600);
+    let kept = WorkflowState { hold: Some(Hold::Wait), ..granted(&state, -1) };
+    let grant = granted(&state, -1);
+    moto.answers(&[
+        routed(&state, Route::AutoApproved),
+        Moto::failure(),
+        to_value(&kept).unwrap(),
+        held(&grant, Hold::Done),
+        to_value(&grant).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(
+        moto.entered(&execution).await,
+        [
+            "Request",
+            "Route",
+            "Escalate",
+            "EscalationFailed",
+            "PartlyGranted",
+            "HoldUntilExpiry",
+            "CheckExpiry",
+            "Extended",
+            "Deescalate",
+            "Done"
+        ]
+    );
 }
 
 async fn assert_failed(moto: &Moto, execution: &str) {

@@ -162,6 +162,8 @@ pub struct AuditEvent {
     pub from: Option<Status>,
     pub to: Status,
     pub flow: String,
+    /// The target the event is about; for a change of the whole request, every target's name,
+    /// joined by commas.
     pub target: String,
     pub requester: Email,
     pub detail: Option<String>,
@@ -185,10 +187,15 @@ impl AuditEvent {
             from,
             to: request.status(),
             flow: request.flow().to_string(),
-            target: request.target().to_string(),
+            target: request.targets().iter().map(|t| t.name()).collect::<Vec<_>>().join(","),
             requester: request.requester().email.clone(),
             detail,
         }
+    }
+
+    /// The same event about one target of the request (a grant, removal or failure of that target).
+    pub fn on_target(self, target: &str) -> Self {
+        Self { target: target.to_string(), ..self }
     }
 
     /// The same event with `detail` instead.

@@ -127,19 +127,23 @@ pub struct MessageRef {
 /// Its fields are read through getters and change only through the intent methods below (each
 /// checks the status machine and its invariants and returns the audit event of the change), so
 /// nothing outside this crate can put a request in a state the status machine does not know.
+///
+/// A request names one or more targets ([`TargetGrant`]), decided together and granted, removed
+/// and audited each on its own; the status follows them: `active` while any target holds access
+/// it was granted, ended when none does, `failed` only when none could be granted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct AccessRequest {
     id: RequestId,
     version: u64,
     status: Status,
     flow: String,
+    /// The first target's name (also in `targets`; kept for readers of the single-target shape).
     target: String,
-    /// [`crate::flow::Target::access_key`] of the target when requested.
+    /// The first target's access key (as `target`).
     access_key: String,
-    /// The target as configured when the request was made: what escalation grants and what removal
-    /// takes away, even if the config changes or drops the target meanwhile.
-    #[serde(default)]
-    target_spec: Option<Target>,
+    /// Every target, in the order requested.
+    targets: Vec<TargetGrant>,
     requester: Requester,
     duration_secs: u64,
     reason: String,
@@ -157,13 +161,35 @@ pub struct AccessRequest {
     task_token: Option<String>,
     #[serde(default)]
     cards: Vec<MessageRef>,
-    granted_at: Option<DateTime<Utc>>,
+    /// When every granted target's access ends (set with the first grant; moved by an extension).
     expires_at: Option<DateTime<Utc>>,
-    /// Set once the access is gone from the target (after expiry or revoke).
-    access_removed_at: Option<DateTime<Utc>>,
+    /// Why no target could be granted (the request is `failed`).
     failure: Option<String>,
     #[serde(default)]
     reminders: Reminders,
+    /// The approval cards were queued for posting (so a replayed step does not queue them twice).
+    #[serde(default)]
+    cards_queued: bool,
+}
+
+/// One target of a request and where its grant stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGrant {
+    name: String,
+    /// [`crate::flow::Target::access_key`] of the target when requested.
+    access_key: String,
+    /// The target as configured when the request was made: what escalation grants and what removal
+    /// takes away, even if the config changes or drops the target meanwhile.
+    #[serde(default)]
+    spec: Option<Target>,
+    #[serde(default)]
+    granted_at: Option<DateTime<Utc>>,
+    /// Set once the access is gone from the target (after expiry, revoke or a failed grant).
+    #[serde(default)]
+    access_removed_at: Option<DateTime<Utc>>,
+    /// Why this target could not be granted.
+    #[serde(default)]
+    failure: Option<String>,
     /// The person held this access before Airlock granted it (standing access): it is not removed.
     #[serde(default)]
     preexisting_access: bool,
@@ -175,9 +201,126 @@ pub struct AccessRequest {
     /// Failed attempts to remove the access, while it is still held.
     #[serde(default)]
     removal: Option<RemovalAttempts>,
-    /// The approval cards were queued for posting (so a replayed step does not queue them twice).
+    /// The version of the request whose write ended this target's claim on its access key (one
+    /// open request per person and access): failed, removed, or the request ended.
     #[serde(default)]
-    cards_queued: bool,
+    closed_in: Option<u64>,
+}
+
+impl TargetGrant {
+    fn new(name: &str, access_key: String, spec: Option<Target>) -> Self {
+        Self {
+            name: name.to_string(),
+            access_key,
+            spec,
+            granted_at: None,
+            access_removed_at: None,
+            failure: None,
+            preexisting_access: false,
+            escalation_attempted: false,
+            removal: None,
+            closed_in: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// [`crate::flow::Target::access_key`] of the target when requested.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+    /// The target as configured when the request was made (none for requests stored before
+    /// targets were kept with them).
+    pub fn spec(&self) -> Option<&Target> {
+        self.spec.as_ref()
+    }
+    /// The target's label when requested, else its name.
+    pub fn label(&self) -> &str {
+        self.spec.as_ref().map_or(&self.name, |t| &t.label)
+    }
+    pub fn granted_at(&self) -> Option<DateTime<Utc>> {
+        self.granted_at
+    }
+    /// When the access was found gone from the target.
+    pub fn access_removed_at(&self) -> Option<DateTime<Utc>> {
+        self.access_removed_at
+    }
+    /// Why this target could not be granted.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+    /// The person held this access before Airlock granted it (standing access): it is not removed.
+    pub fn preexisting_access(&self) -> bool {
+        self.preexisting_access
+    }
+    /// Airlock asked the target system for this access at least once.
+    pub fn escalation_attempted(&self) -> bool {
+        self.escalation_attempted
+    }
+    /// Failed attempts to remove this access, while it is still held.
+    pub fn removal(&self) -> Option<&RemovalAttempts> {
+        self.removal.as_ref()
+    }
+    /// The request version whose write ended this target's claim on its access key.
+    pub fn closed_in(&self) -> Option<u64> {
+        self.closed_in
+    }
+    /// Neither granted nor failed yet.
+    pub fn is_pending(&self) -> bool {
+        self.granted_at.is_none() && self.failure.is_none()
+    }
+    /// Granted, and not removed yet.
+    fn granted_and_held(&self) -> bool {
+        self.granted_at.is_some() && self.access_removed_at.is_none()
+    }
+}
+
+impl Serialize for AccessRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        AccessRequest::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccessRequest {
+    /// Reads a stored request, including one stored before requests had several targets.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        upgrade_single_target(&mut value);
+        AccessRequest::deserialize(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Turns the single-target shape (the grant's `target_spec`, `granted_at`, `access_removed_at`,
+/// `preexisting_access`, `escalation_attempted`, `removal` and, when failed, `failure` on the
+/// request itself) into a request with that one entry in `targets`.
+fn upgrade_single_target(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(stored) = value.as_object_mut() else { return };
+    if stored.get("targets").is_some_and(|t| !t.is_null()) {
+        return;
+    }
+    let mut grant = serde_json::Map::new();
+    for (from, to) in [("target", "name"), ("access_key", "access_key")] {
+        grant.insert(to.into(), stored.get(from).cloned().unwrap_or(Value::Null));
+    }
+    for (from, to) in [
+        ("target_spec", "spec"),
+        ("granted_at", "granted_at"),
+        ("access_removed_at", "access_removed_at"),
+        ("preexisting_access", "preexisting_access"),
+        ("escalation_attempted", "escalation_attempted"),
+        ("removal", "removal"),
+    ] {
+        if let Some(v) = stored.remove(from).filter(|v| !v.is_null()) {
+            grant.insert(to.into(), v);
+        }
+    }
+    if stored.get("status").and_then(Value::as_str) == Some(Status::Failed.as_str()) {
+        let failure = stored.get("failure").filter(|f| f.is_string()).cloned();
+        grant.insert("failure".into(), failure.unwrap_or_else(|| "the target system did not grant the access".into()));
+    }
+    stored.insert("targets".into(), Value::Array(vec![Value::Object(grant)]));
 }
 
 /// Removal attempts that failed so far; the next one is not made before `next_attempt_at`.
@@ -187,6 +330,9 @@ pub struct RemovalAttempts {
     pub last_error: String,
     pub next_attempt_at: DateTime<Utc>,
 }
+
+/// The most targets one request may name (each is a lock and a grant of its own).
+pub const MAX_TARGETS: usize = 20;
 
 /// Longest wait between two attempts to remove access.
 pub const MAX_REMOVAL_BACKOFF_SECS: i64 = 15 * 60;
@@ -228,14 +374,30 @@ pub enum ChangeError {
     /// An extension would make the whole grant longer than the flow allows.
     #[error("a grant in this flow lasts at most {0}")]
     TooLong(GrantDuration),
+    /// A request names one to [`MAX_TARGETS`] targets, each access at most once.
+    #[error("a request names 1 to {MAX_TARGETS} targets, each access once")]
+    Targets,
+    /// The request has no target of this name.
+    #[error("the request has no target {0:?}")]
+    UnknownTarget(String),
+    /// The target was granted or failed already.
+    #[error("target {0:?} was granted or failed already")]
+    TargetSettled(String),
+}
+
+/// One target of a new request: the target as configured and its access key.
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub target: Target,
+    pub access_key: String,
 }
 
 /// What a new request is made of; [`AccessRequest::submit`] makes it a pending request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub flow: String,
-    pub target: Target,
-    pub access_key: String,
+    /// The targets, in order; at least one, each access key once.
+    pub targets: Vec<NewTarget>,
     pub requester: Requester,
     pub duration: GrantDuration,
     pub reason: String,
@@ -244,16 +406,27 @@ pub struct NewRequest {
 }
 
 impl AccessRequest {
-    /// A new pending request and its `submitted` event.
-    pub fn submit(new: NewRequest, actor: Actor, now: DateTime<Utc>) -> (Self, AuditEvent) {
-        let mut request = Self::pending(&new.flow, &new.target.name, new.access_key, new.requester, now);
-        request.target_spec = Some(new.target);
+    /// A new pending request and its `submitted` event; refused without a target, with more than
+    /// [`MAX_TARGETS`], or with an access named twice.
+    pub fn submit(new: NewRequest, actor: Actor, now: DateTime<Utc>) -> Result<(Self, AuditEvent), ChangeError> {
+        let mut keys = std::collections::HashSet::new();
+        if new.targets.is_empty()
+            || new.targets.len() > MAX_TARGETS
+            || !new.targets.iter().all(|t| keys.insert(t.access_key.as_str()))
+        {
+            return Err(ChangeError::Targets);
+        }
+        let mut targets = new.targets.into_iter();
+        let Some(first) = targets.next() else { return Err(ChangeError::Targets) };
+        let mut request = Self::pending(&new.flow, &first.target.name, first.access_key, new.requester, now);
+        request.targets[0].spec = Some(first.target);
+        request.targets.extend(targets.map(|t| TargetGrant::new(&t.target.name, t.access_key.clone(), Some(t.target.clone()))));
         request.duration_secs = new.duration.as_secs();
         request.reason = new.reason;
         request.fields = new.fields;
         request.decision_deadline = now + new.approval_timeout.to_chrono();
         let event = AuditEvent::of(&request, actor, AuditAction::Submitted, None, Some(request.reason.clone()));
-        (request, event)
+        Ok((request, event))
     }
 
     /// A request in any state, for tests and fixtures: starts as a pending request of
@@ -274,8 +447,8 @@ impl AccessRequest {
             status: Status::Pending,
             flow: flow.into(),
             target: target.into(),
-            access_key,
-            target_spec: None,
+            access_key: access_key.clone(),
+            targets: vec![TargetGrant::new(target, access_key, None)],
             requester,
             duration_secs: 0,
             reason: String::new(),
@@ -288,14 +461,9 @@ impl AccessRequest {
             decision_note: None,
             task_token: None,
             cards: Vec::new(),
-            granted_at: None,
             expires_at: None,
-            access_removed_at: None,
             failure: None,
             reminders: Reminders::default(),
-            preexisting_access: false,
-            escalation_attempted: false,
-            removal: None,
             cards_queued: false,
         }
     }
@@ -312,17 +480,63 @@ impl AccessRequest {
     pub fn flow(&self) -> &str {
         &self.flow
     }
+    /// The first target's name.
     pub fn target(&self) -> &str {
         &self.target
     }
-    /// [`crate::flow::Target::access_key`] of the target when requested.
+    /// [`crate::flow::Target::access_key`] of the first target when requested.
     pub fn access_key(&self) -> &str {
         &self.access_key
     }
-    /// The target as configured when the request was made (none for requests stored before
+    /// The first target as configured when the request was made (none for requests stored before
     /// targets were kept with them).
     pub fn target_spec(&self) -> Option<&Target> {
-        self.target_spec.as_ref()
+        self.targets.first().and_then(TargetGrant::spec)
+    }
+    /// Every target of the request, in the order requested.
+    pub fn targets(&self) -> &[TargetGrant] {
+        &self.targets
+    }
+    /// The target named `name`.
+    pub fn target_named(&self, name: &str) -> Option<&TargetGrant> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+    /// The target that grants the access `access_key`.
+    pub fn target_with_key(&self, access_key: &str) -> Option<&TargetGrant> {
+        self.targets.iter().find(|t| t.access_key == access_key)
+    }
+    /// The targets neither granted nor failed yet, while the request may still grant them.
+    pub fn pending_targets(&self) -> Vec<&TargetGrant> {
+        match self.status {
+            Status::Approved | Status::Active => self.targets.iter().filter(|t| t.is_pending()).collect(),
+            _ => Vec::new(),
+        }
+    }
+    /// Where one target stands: `pending` and `approved` (being granted) before its grant,
+    /// `active`, `expired`, `revoked` or `failed` after, and the request's own status when it ended
+    /// before the target was granted (denied, timed out, cancelled, revoked, expired).
+    pub fn status_of(&self, target: &TargetGrant) -> Status {
+        if target.failure.is_some() {
+            return Status::Failed;
+        }
+        match (target.granted_at, self.status) {
+            (Some(_), Status::Revoked) => Status::Revoked,
+            (Some(_), Status::Active) if target.access_removed_at.is_none() => Status::Active,
+            (Some(_), _) => Status::Expired,
+            (None, Status::Active) => Status::Approved,
+            (None, status) => status,
+        }
+    }
+    /// True while access this target's grant made may still exist in the target system: from its
+    /// grant, or from an attempt that failed or that the request's end cut short, until removed.
+    pub fn target_holds_access(&self, target: &TargetGrant) -> bool {
+        let cut_short = target.escalation_attempted && (target.failure.is_some() || self.status.is_terminal());
+        (target.granted_at.is_some() || cut_short) && target.access_removed_at.is_none()
+    }
+    /// True while `target` claims its access key for this request: one open request per person
+    /// and access.
+    pub fn target_is_open(&self, target: &TargetGrant) -> bool {
+        target.closed_in.is_none() && !self.status.is_terminal()
     }
     pub fn requester(&self) -> &Requester {
         &self.requester
@@ -364,33 +578,39 @@ impl AccessRequest {
     pub fn cards(&self) -> &[MessageRef] {
         &self.cards
     }
+    /// When the first target was granted.
     pub fn granted_at(&self) -> Option<DateTime<Utc>> {
-        self.granted_at
+        self.targets.iter().filter_map(|t| t.granted_at).min()
     }
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
     }
-    /// When the access was found gone from the target (after expiry, revoke or a failed grant).
+    /// When the access was found gone from every target (after expiry, revoke or a failed grant):
+    /// the last removal, once no target holds access.
     pub fn access_removed_at(&self) -> Option<DateTime<Utc>> {
-        self.access_removed_at
+        if self.holds_access() {
+            return None;
+        }
+        self.targets.iter().filter_map(|t| t.access_removed_at).max()
     }
+    /// Why no target could be granted.
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
     }
     pub fn reminders(&self) -> Reminders {
         self.reminders
     }
-    /// The person held this access before Airlock granted it (standing access): it is not removed.
+    /// Some target's access existed before Airlock granted it (standing access): it is not removed.
     pub fn preexisting_access(&self) -> bool {
-        self.preexisting_access
+        self.targets.iter().any(|t| t.preexisting_access)
     }
-    /// Airlock asked the target system for the access at least once.
+    /// Airlock asked a target system for access at least once.
     pub fn escalation_attempted(&self) -> bool {
-        self.escalation_attempted
+        self.targets.iter().any(|t| t.escalation_attempted)
     }
-    /// Failed attempts to remove the access, while it is still held.
+    /// Failed attempts to remove access, while it is still held (the first target's that has any).
     pub fn removal(&self) -> Option<&RemovalAttempts> {
-        self.removal.as_ref()
+        self.targets.iter().filter(|t| self.target_holds_access(t)).find_map(|t| t.removal.as_ref())
     }
     /// The approval cards were queued for posting.
     pub fn cards_queued(&self) -> bool {
@@ -405,6 +625,12 @@ impl AccessRequest {
         let previous = self.status;
         self.status = next;
         self.touch(now);
+        if next.is_terminal() {
+            let version = self.version;
+            for target in self.targets.iter_mut().filter(|t| t.closed_in.is_none()) {
+                target.closed_in = Some(version);
+            }
+        }
         Ok(previous)
     }
 
@@ -416,6 +642,23 @@ impl AccessRequest {
 
     fn expect(&self, expected: Status) -> Result<(), ChangeError> {
         if self.status == expected { Ok(()) } else { Err(ChangeError::NotIn { expected, actual: self.status }) }
+    }
+
+    /// The index of the target `name`, which must be neither granted nor failed while the request
+    /// is approved or active (the only statuses that grant).
+    fn grantable(&self, name: &str) -> Result<usize, ChangeError> {
+        if !matches!(self.status, Status::Approved | Status::Active) {
+            return Err(ChangeError::NotIn { expected: Status::Approved, actual: self.status });
+        }
+        let index = self.index_of(name)?;
+        if !self.targets[index].is_pending() {
+            return Err(ChangeError::TargetSettled(name.to_string()));
+        }
+        Ok(index)
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize, ChangeError> {
+        self.targets.iter().position(|t| t.name == name).ok_or_else(|| ChangeError::UnknownTarget(name.to_string()))
     }
 
     /// Ends a pending request with a decision: `decided_by` is always set with the final status.
@@ -511,38 +754,74 @@ impl AccessRequest {
         Ok(queue_cards)
     }
 
-    /// Records that the target system is about to be asked for the access (before the first call).
-    pub fn escalation_started(&mut self, now: DateTime<Utc>) -> Result<(), ChangeError> {
-        self.expect(Status::Approved)?;
-        self.escalation_attempted = true;
+    /// Records that `target`'s system is about to be asked for the access (before the first call).
+    pub fn escalation_started(&mut self, target: &str, now: DateTime<Utc>) -> Result<(), ChangeError> {
+        let index = self.grantable(target)?;
+        self.targets[index].escalation_attempted = true;
         self.touch(now);
         Ok(())
     }
 
-    /// The access was granted at `granted_at` (`standing`: the person already held it, so Airlock
-    /// leaves it in place at the end); the request is active until its duration has passed.
+    /// `target`'s access was granted at `granted_at` (`standing`: the person already held it, so
+    /// Airlock leaves it in place at the end). The first grant makes the request active until its
+    /// duration has passed; later ones share that expiry.
     pub fn activate(
         &mut self,
+        target: &str,
         granted_at: DateTime<Utc>,
         standing: bool,
         now: DateTime<Utc>,
     ) -> Result<AuditEvent, ChangeError> {
-        let from = self.transition(Status::Active, now)?;
-        self.granted_at = Some(granted_at);
-        self.expires_at = Some(self.expiry_if_granted_at(granted_at));
-        self.preexisting_access = standing;
+        let index = self.grantable(target)?;
+        let from = if self.status == Status::Approved {
+            let from = self.transition(Status::Active, now)?;
+            self.expires_at = Some(self.expiry_if_granted_at(granted_at));
+            from
+        } else {
+            self.touch(now);
+            self.status
+        };
+        let grant = &mut self.targets[index];
+        grant.granted_at = Some(granted_at);
+        grant.preexisting_access = standing;
         let detail = standing
             .then(|| "the access already existed (standing access); Airlock will leave it in place".to_string());
-        Ok(AuditEvent::of(self, Actor::system("escalate"), AuditAction::AccessGranted, Some(from), detail))
+        Ok(AuditEvent::of(self, Actor::system("escalate"), AuditAction::AccessGranted, Some(from), detail)
+            .on_target(target))
     }
 
-    /// The grant could not be made. What the target may have applied before failing is removed
-    /// as if granted.
-    pub fn fail(&mut self, failure: &str, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
-        let from = self.transition(Status::Failed, now)?;
-        self.failure = Some(failure.to_string());
-        self.escalation_attempted = true;
-        Ok(AuditEvent::of(self, Actor::system("escalate"), AuditAction::EscalationFailed, Some(from), None))
+    /// `target` could not be granted; what its system may have applied before failing is removed
+    /// as if granted. The request fails when no target was or can still be granted; otherwise it
+    /// stays as it is.
+    pub fn fail(&mut self, target: &str, failure: &str, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
+        let index = self.grantable(target)?;
+        let mut next = self.clone();
+        let grant = &mut next.targets[index];
+        grant.failure = Some(failure.to_string());
+        grant.escalation_attempted = true;
+        let none_granted = next.targets.iter().all(|t| t.failure.is_some());
+        let from = if none_granted {
+            let from = next.transition(Status::Failed, now)?;
+            let failures: Vec<String> = match next.targets.as_slice() {
+                [only] => vec![only.failure.clone().unwrap_or_default()],
+                all => all.iter().map(|t| format!("{}: {}", t.name, t.failure.as_deref().unwrap_or_default())).collect(),
+            };
+            next.failure = Some(failures.join("; "));
+            from
+        } else {
+            next.touch(now);
+            next.status
+        };
+        next.targets[index].closed_in = Some(next.version);
+        *self = next;
+        Ok(AuditEvent::of(
+            self,
+            Actor::system("escalate"),
+            AuditAction::EscalationFailed,
+            Some(from),
+            Some(failure.to_string()),
+        )
+        .on_target(target))
     }
 
     /// Ends an active grant now; its access is removed afterwards.
@@ -562,7 +841,7 @@ impl AccessRequest {
         now: DateTime<Utc>,
     ) -> Result<AuditEvent, ChangeError> {
         self.expect(Status::Active)?;
-        let granted = self.granted_at.ok_or(ChangeError::NoAccessHeld)?;
+        let granted = self.granted_at().ok_or(ChangeError::NoAccessHeld)?;
         if until - granted > max.to_chrono() {
             return Err(ChangeError::TooLong(max));
         }
@@ -572,60 +851,88 @@ impl AccessRequest {
         Ok(AuditEvent::of(self, by, AuditAction::Extended, Some(Status::Active), detail))
     }
 
-    /// The access of an active grant was removed at its end: the request is `expired`.
-    /// `kept` says why the access was left in place, if it was.
-    pub fn expire(&mut self, by: Actor, kept: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
-        if !self.holds_access() {
-            return Err(ChangeError::NoAccessHeld);
-        }
-        let from = self.transition(Status::Expired, now)?;
-        self.access_removed_at = Some(now);
-        self.removal = None;
-        Ok(AuditEvent::of(self, by, AuditAction::Expired, Some(from), kept))
-    }
-
-    /// The access of an ended grant (revoked, failed) was removed; the status stays.
-    pub fn record_removal(
+    /// The access `target` was granted was removed at the end of the active grant; when no other
+    /// target holds granted access any more, the request is `expired` (a target still being
+    /// granted is then cut short). `kept` says why the access was left in place, if it was.
+    pub fn expire(
         &mut self,
+        target: &str,
         by: Actor,
         kept: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<AuditEvent, ChangeError> {
-        if !self.holds_access() {
+        self.expect(Status::Active)?;
+        let index = self.index_of(target)?;
+        if !self.targets[index].granted_and_held() {
             return Err(ChangeError::NoAccessHeld);
         }
-        if self.status == Status::Active {
+        let mut next = self.clone();
+        next.targets[index].access_removed_at = Some(now);
+        next.targets[index].removal = None;
+        let from = if next.targets.iter().any(TargetGrant::granted_and_held) {
+            next.touch(now);
+            next.status
+        } else {
+            next.transition(Status::Expired, now)?
+        };
+        next.targets[index].closed_in.get_or_insert(next.version);
+        *self = next;
+        Ok(AuditEvent::of(self, by, AuditAction::Expired, Some(from), kept).on_target(target))
+    }
+
+    /// The access of `target` was removed where no active grant of it ends by [`expire`](Self::expire):
+    /// the request ended (revoked, failed, expired) or the target failed; the status stays.
+    pub fn record_removal(
+        &mut self,
+        target: &str,
+        by: Actor,
+        kept: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEvent, ChangeError> {
+        let index = self.index_of(target)?;
+        let grant = &self.targets[index];
+        if !self.target_holds_access(grant) {
+            return Err(ChangeError::NoAccessHeld);
+        }
+        if self.status == Status::Active && grant.granted_at.is_some() {
             return Err(TransitionError { from: Status::Active, to: Status::Active }.into());
         }
         self.touch(now);
-        self.access_removed_at = Some(now);
-        self.removal = None;
-        Ok(AuditEvent::of(self, by, AuditAction::AccessRemoved, Some(self.status), kept))
+        let version = self.version;
+        let grant = &mut self.targets[index];
+        grant.access_removed_at = Some(now);
+        grant.removal = None;
+        grant.closed_in.get_or_insert(version);
+        Ok(AuditEvent::of(self, by, AuditAction::AccessRemoved, Some(self.status), kept).on_target(target))
     }
 
-    /// Records a failed removal attempt and schedules the next one (exponential backoff from 5 s,
-    /// capped at 15 minutes). Past the first [`QUIET_REMOVAL_FAILURES`] attempts the failure is
-    /// also an audit event.
+    /// Records a failed attempt to remove `target`'s access and schedules the next one
+    /// (exponential backoff from 5 s, capped at 15 minutes). Past the first
+    /// [`QUIET_REMOVAL_FAILURES`] attempts the failure is also an audit event.
     pub fn record_removal_failure(
         &mut self,
+        target: &str,
         by: Actor,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<AuditEvent>, ChangeError> {
-        if !self.holds_access() {
+        let index = self.index_of(target)?;
+        if !self.target_holds_access(&self.targets[index]) {
             return Err(ChangeError::NoAccessHeld);
         }
-        let attempts = self.removal.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
+        let grant = &mut self.targets[index];
+        let attempts = grant.removal.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
         let wait = (5i64 << attempts.min(12).saturating_sub(1)).min(MAX_REMOVAL_BACKOFF_SECS);
-        self.removal = Some(RemovalAttempts {
+        grant.removal = Some(RemovalAttempts {
             attempts,
             last_error: error.chars().take(500).collect(),
             next_attempt_at: now + chrono::Duration::seconds(wait),
         });
         self.touch(now);
         let detail = Some(format!("attempt {attempts}: {error}"));
-        Ok((attempts > QUIET_REMOVAL_FAILURES)
-            .then(|| AuditEvent::of(self, by, AuditAction::RemovalFailed, Some(self.status), detail)))
+        Ok((attempts > QUIET_REMOVAL_FAILURES).then(|| {
+            AuditEvent::of(self, by, AuditAction::RemovalFailed, Some(self.status), detail).on_target(target)
+        }))
     }
 
     /// Adds a posted card; false when it was already there.
@@ -664,28 +971,51 @@ impl AccessRequest {
         }
     }
 
-    /// True while access granted by this request may still exist in the target system (including
+    /// True while access granted by this request may still exist in a target system (including
     /// a failed escalation the target may have applied anyway).
     pub fn holds_access(&self) -> bool {
-        let failed_escalation = self.escalation_attempted && self.status == Status::Failed;
-        (self.granted_at.is_some() || failed_escalation) && self.access_removed_at.is_none()
+        self.targets.iter().any(|t| self.target_holds_access(t))
     }
 
-    /// When the access must be removed by, for the sweeper: expiry for active grants, at once for
-    /// ended grants whose removal has not succeeded yet, and after a failed attempt not before its
-    /// backoff (so one failing target never starves the others).
-    pub fn removal_due(&self) -> Option<DateTime<Utc>> {
-        if !self.holds_access() {
+    /// When `target`'s access must be removed by: expiry for a granted target of an active
+    /// request, at once otherwise (ended requests, failed targets); `None` when it holds none.
+    fn removal_base(&self, target: &TargetGrant) -> Option<DateTime<Utc>> {
+        if !self.target_holds_access(target) {
             return None;
         }
-        let due = match self.status {
-            Status::Active => self.expires_at?,
-            _ => self.updated_at,
-        };
-        Some(match &self.removal {
+        match (self.status, target.granted_at) {
+            (Status::Active, Some(_)) => self.expires_at,
+            _ => Some(self.updated_at),
+        }
+    }
+
+    /// When `target`'s access must be removed by, not before the backoff after a failed attempt.
+    fn target_removal_due(&self, target: &TargetGrant) -> Option<DateTime<Utc>> {
+        let due = self.removal_base(target)?;
+        Some(match &target.removal {
             Some(failed) => due.max(failed.next_attempt_at),
             None => due,
         })
+    }
+
+    /// When the next removal is due, for the sweeper: expiry for active grants, at once for
+    /// ended grants and failed targets whose removal has not succeeded yet, and after a failed
+    /// attempt not before its backoff (so one failing target never starves the others).
+    pub fn removal_due(&self) -> Option<DateTime<Utc>> {
+        self.targets.iter().filter_map(|t| self.target_removal_due(t)).min()
+    }
+
+    /// The targets whose access is to be removed at `now`: every target that holds access but a
+    /// granted one of an active request before its expiry; with `backoff`, only those past the
+    /// backoff of their last failed attempt.
+    pub fn targets_to_remove(&self, now: DateTime<Utc>, backoff: bool) -> Vec<&TargetGrant> {
+        self.targets
+            .iter()
+            .filter(|t| {
+                let due = if backoff { self.target_removal_due(t) } else { self.removal_base(t) };
+                due.is_some_and(|due| due <= now)
+            })
+            .collect()
     }
 
     pub fn duration(&self) -> GrantDuration {
@@ -698,21 +1028,35 @@ impl AccessRequest {
 }
 
 /// Builds an [`AccessRequest`] in any state, for tests and fixtures (see [`AccessRequest::builder`]).
-/// Nothing is checked: the services only ever change a request through its intent methods.
+/// Nothing is checked: the services only ever change a request through its intent methods. The
+/// per-target settings (`access_key`, `target_spec`, `granted_at`, `access_removed_at`, `failure`)
+/// apply to the target added last (the first one until [`target`](Self::target) adds another).
 #[derive(Debug, Clone)]
 pub struct RequestBuilder(AccessRequest);
 
 impl RequestBuilder {
+    fn last(&mut self) -> &mut TargetGrant {
+        let last = self.0.targets.len() - 1;
+        &mut self.0.targets[last]
+    }
     pub fn status(mut self, status: Status) -> Self {
         self.0.status = status;
         self
     }
+    /// Adds a target `name` with `access_key`.
+    pub fn target(mut self, name: &str, access_key: &str) -> Self {
+        self.0.targets.push(TargetGrant::new(name, access_key.into(), None));
+        self
+    }
     pub fn access_key(mut self, key: &str) -> Self {
-        self.0.access_key = key.into();
+        if self.0.targets.len() == 1 {
+            self.0.access_key = key.into();
+        }
+        self.last().access_key = key.into();
         self
     }
     pub fn target_spec(mut self, target: Target) -> Self {
-        self.0.target_spec = Some(target);
+        self.last().spec = Some(target);
         self
     }
     pub fn requester(mut self, requester: Requester) -> Self {
@@ -774,7 +1118,7 @@ impl RequestBuilder {
         self
     }
     pub fn granted_at(mut self, at: DateTime<Utc>) -> Self {
-        self.0.granted_at = Some(at);
+        self.last().granted_at = Some(at);
         self
     }
     pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
@@ -782,11 +1126,14 @@ impl RequestBuilder {
         self
     }
     pub fn access_removed_at(mut self, at: DateTime<Utc>) -> Self {
-        self.0.access_removed_at = Some(at);
+        self.last().access_removed_at = Some(at);
         self
     }
+    /// The last target's failure, and the request's.
     pub fn failure(mut self, failure: impl Into<String>) -> Self {
-        self.0.failure = Some(failure.into());
+        let failure = failure.into();
+        self.last().failure = Some(failure.clone());
+        self.0.failure = Some(failure);
         self
     }
     pub fn build(self) -> AccessRequest {
@@ -858,10 +1205,10 @@ mod tests {
     fn a_grant_is_active_until_its_duration_has_passed_and_removal_needs_held_access() {
         let now = Utc::now();
         let mut request = pending();
-        assert!(request.activate(now, false, now).is_err(), "no grant without approval");
-        assert_eq!(request.record_removal(bob(), None, now), Err(ChangeError::NoAccessHeld));
+        assert!(request.activate("prod-admin", now, false, now).is_err(), "no grant without approval");
+        assert_eq!(request.record_removal("prod-admin", bob(), None, now), Err(ChangeError::NoAccessHeld));
         request.approve(bob(), 1, None, now).unwrap();
-        let event = request.activate(now, true, now).unwrap();
+        let event = request.activate("prod-admin", now, true, now).unwrap();
         assert_eq!(event.action, AuditAction::AccessGranted);
         assert_eq!(request.expires_at(), Some(now + chrono::Duration::seconds(600)));
         assert!(request.preexisting_access() && request.holds_access());
@@ -869,12 +1216,16 @@ mod tests {
         let too_late = now + chrono::Duration::seconds(901);
         assert_eq!(request.extend(bob(), too_late, max, now), Err(ChangeError::TooLong(max)));
         request.extend(bob(), now + chrono::Duration::seconds(900), max, now).unwrap();
-        assert_eq!(request.record_removal_failure(bob(), "boom", now).unwrap(), None, "the first failures are quiet");
+        assert_eq!(
+            request.record_removal_failure("prod-admin", bob(), "boom", now).unwrap(),
+            None,
+            "the first failures are quiet"
+        );
         assert!(request.removal().is_some());
-        let event = request.expire(bob(), None, now).unwrap();
+        let event = request.expire("prod-admin", bob(), None, now).unwrap();
         assert_eq!((event.action, request.status()), (AuditAction::Expired, Status::Expired));
         assert!(!request.holds_access() && request.removal().is_none());
-        assert_eq!(request.expire(bob(), None, now), Err(ChangeError::NoAccessHeld));
+        assert!(request.expire("prod-admin", bob(), None, now).is_err());
     }
 
     #[test]
@@ -882,10 +1233,10 @@ mod tests {
         let now = Utc::now();
         let mut request = pending();
         request.approve(bob(), 1, None, now).unwrap();
-        request.activate(now, false, now).unwrap();
+        request.activate("prod-admin", now, false, now).unwrap();
         let revoked = request.revoke(bob(), Some("done".into()), now).unwrap();
         assert_eq!((revoked.action, request.expires_at()), (AuditAction::Revoked, Some(now)));
-        let removed = request.record_removal(Actor::system("expiry"), None, now).unwrap();
+        let removed = request.record_removal("prod-admin", Actor::system("expiry"), None, now).unwrap();
         assert_eq!(
             (removed.action, removed.from, removed.to),
             (AuditAction::AccessRemoved, Some(Status::Revoked), Status::Revoked)

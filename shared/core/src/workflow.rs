@@ -20,6 +20,7 @@ pub enum StepName {
     TimedOut,
     Escalate,
     EscalationFailed,
+    PartlyGranted,
     HoldUntilExpiry,
     CheckExpiry,
     Extended,
@@ -30,7 +31,7 @@ pub enum StepName {
 }
 
 impl StepName {
-    pub const ALL: [StepName; 14] = [
+    pub const ALL: [StepName; 15] = [
         StepName::Request,
         StepName::Route,
         StepName::AwaitDecision,
@@ -38,6 +39,7 @@ impl StepName {
         StepName::TimedOut,
         StepName::Escalate,
         StepName::EscalationFailed,
+        StepName::PartlyGranted,
         StepName::HoldUntilExpiry,
         StepName::CheckExpiry,
         StepName::Extended,
@@ -67,6 +69,7 @@ impl StepName {
             StepName::TimedOut => "TimedOut",
             StepName::Escalate => "Escalate",
             StepName::EscalationFailed => "EscalationFailed",
+            StepName::PartlyGranted => "PartlyGranted",
             StepName::HoldUntilExpiry => "HoldUntilExpiry",
             StepName::CheckExpiry => "CheckExpiry",
             StepName::Extended => "Extended",
@@ -233,7 +236,11 @@ impl StepName {
                 State::Choice(Choice { cases: &[(Case::Decision(Decision::Approved), Escalate)], default: Done })
             }
             Escalate => task(HoldUntilExpiry, EscalationFailed, RetryClass::Escalation),
-            EscalationFailed => task(Failed, Failed, RetryClass::Standard),
+            EscalationFailed => task(PartlyGranted, Failed, RetryClass::Standard),
+            // Targets granted before the others failed are held until expiry; none granted: failed.
+            PartlyGranted => {
+                State::Choice(Choice { cases: &[(Case::Hold(Hold::Wait), HoldUntilExpiry)], default: Failed })
+            }
             HoldUntilExpiry => State::Wait { next: CheckExpiry },
             CheckExpiry => task(Extended, Failed, RetryClass::Standard),
             Extended => {
@@ -291,7 +298,8 @@ pub fn resume_from(status: Status) -> Resume {
     match status {
         Status::Pending => Resume::Await { parked: StepName::AwaitDecision, otherwise: StepName::Request },
         Status::Approved => Resume::From { from: StepName::Escalate, decision: Decision::Approved },
-        Status::Active => Resume::From { from: StepName::HoldUntilExpiry, decision: Decision::Approved },
+        // Escalate first: it grants targets a stopped execution left ungranted, then holds.
+        Status::Active => Resume::From { from: StepName::Escalate, decision: Decision::Approved },
         Status::Denied | Status::TimedOut | Status::Cancelled | Status::Failed | Status::Revoked | Status::Expired => {
             Resume::Ended { removal: StepName::Deescalate }
         }
@@ -317,7 +325,8 @@ pub enum Decision {
     TimedOut,
 }
 
-/// What CheckExpiry found: keep holding (extended) or remove the access.
+/// What CheckExpiry found: keep holding (extended) or remove the access; and what
+/// EscalationFailed found: hold the targets that were granted, or none was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hold {

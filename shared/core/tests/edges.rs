@@ -15,6 +15,7 @@ fn form(flow: &str, target: &str, duration: &str, urgency: &str) -> SubmitInput 
         duration: Some(duration.into()),
         reason: "incident".into(),
         fields: if urgency.is_empty() { Default::default() } else { [("urgency".to_string(), json!(urgency))].into() },
+        ..Default::default()
     }
 }
 

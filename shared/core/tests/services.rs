@@ -17,6 +17,7 @@ fn form(flow: &str, target: &str, duration: &str, urgency: &str) -> SubmitInput 
         duration: Some(duration.into()),
         reason: "deploy hotfix".into(),
         fields: if urgency.is_empty() { Default::default() } else { [("urgency".to_string(), json!(urgency))].into() },
+        ..Default::default()
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::{ApiClient, Scope};
 use crate::error::ApiError;
-use airlock_core::{AccessRequest, RequestId, Status};
+use airlock_core::{AccessRequest, RequestId, Status, TargetGrant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -65,6 +65,23 @@ pub fn request_json(r: &AccessRequest) -> Value {
         "preexisting_access": r.preexisting_access(),
         "removal": r.removal(),
         "failure": r.failure(),
+        "targets": r.targets().iter().map(|t| target_json(r, t)).collect::<Vec<_>>(),
+    })
+}
+
+/// One target of a request: where its grant stands, granted, expired, revoked or failed on its own.
+fn target_json(r: &AccessRequest, t: &TargetGrant) -> Value {
+    json!({
+        "name": t.name(),
+        "label": t.label(),
+        "status": r.status_of(t),
+        "granted_at": t.granted_at(),
+        "expires_at": t.granted_at().and(r.expires_at()),
+        "access_removed_at": t.access_removed_at(),
+        "holds_access": r.target_holds_access(t),
+        "preexisting_access": t.preexisting_access(),
+        "removal": t.removal(),
+        "failure": t.failure(),
     })
 }
 
@@ -75,6 +92,8 @@ struct CreateBody {
     requester: String,
     flow: String,
     target: Option<String>,
+    /// Several targets, for a flow with `multiple_targets` (instead of `target`).
+    targets: Option<Vec<String>>,
     /// `"15m"`-style or whole seconds.
     duration: Option<Value>,
     #[serde(default)]
@@ -96,10 +115,18 @@ pub async fn create_request(
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => return Err(ApiError::bad_request("duration must be a string like \"15m\" or whole seconds")),
     };
+    let targets = match (&body.target, body.targets) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either \"target\" or \"targets\", not both")),
+        (_, Some(targets)) if targets.is_empty() => {
+            return Err(ApiError::bad_request("\"targets\" must name at least one target"));
+        }
+        (_, targets) => targets.unwrap_or_default(),
+    };
     let who = state.airlock.identify(&body.requester).await?;
     let input = airlock_core::services::SubmitInput {
         flow: body.flow,
         target: body.target,
+        targets,
         duration,
         reason: body.reason,
         fields: body.fields,

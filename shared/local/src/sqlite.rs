@@ -23,8 +23,6 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_by_user ON requests (requester, id);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
 CREATE INDEX IF NOT EXISTS requests_by_removal_due ON requests (removal_due) WHERE removal_due IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_request_per_access ON requests (requester, access_key)
-    WHERE status IN ('pending', 'approved', 'active');
 CREATE TABLE IF NOT EXISTS audit_events (
     id TEXT PRIMARY KEY,
     request_id TEXT NOT NULL,
@@ -47,9 +45,23 @@ CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (request_id, id) WHERE re
 ";
 
 /// Schema changes after version 1, applied in order to older files (`PRAGMA user_version` counts them).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE outbox ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0",
+    // One row per target of a request: the access keys it grants (a user's history of one access)
+    // and whether it still claims the key (one open request per user and access, per target).
+    "CREATE TABLE request_access (
+         request_id TEXT NOT NULL,
+         requester TEXT NOT NULL,
+         access_key TEXT NOT NULL,
+         open INTEGER NOT NULL,
+         PRIMARY KEY (request_id, access_key)
+     );
+     INSERT INTO request_access (request_id, requester, access_key, open)
+         SELECT id, requester, access_key, status IN ('pending', 'approved', 'active') FROM requests;
+     DROP INDEX IF EXISTS one_open_request_per_access;
+     CREATE UNIQUE INDEX one_open_request_per_access ON request_access (requester, access_key) WHERE open = 1;
+     CREATE INDEX request_access_by_user ON request_access (requester, access_key, request_id);",
 ];
 
 /// Statuses whose requests can be compacted once their access is gone.
@@ -201,7 +213,7 @@ impl Store for SqliteStore {
         let (request, event, outbox) = (request.clone(), event.clone(), outbox.to_vec());
         self.call(move |conn| {
             let tx = conn.transaction().map_err(unavailable)?;
-            let inserted = tx.execute(
+            tx.execute(
                 "INSERT INTO requests (id, status, version, requester, access_key, removal_due, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -213,21 +225,35 @@ impl Store for SqliteStore {
                     request.removal_due().map(sortable),
                     to_json(&request)?
                 ],
-            );
-            match inserted {
-                Ok(_) => {}
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    let existing: String = tx
-                        .query_row(
-                            "SELECT id FROM requests WHERE requester = ?1 AND access_key = ?2
-                             AND status IN ('pending', 'approved', 'active')",
-                            params![request.requester().user_key(), request.access_key()],
-                            |row| row.get(0),
-                        )
-                        .map_err(unavailable)?;
-                    return Err(StoreError::Duplicate(existing.parse().map_err(unavailable)?));
+            )
+            .map_err(unavailable)?;
+            for target in request.targets() {
+                let inserted = tx.execute(
+                    "INSERT INTO request_access (request_id, requester, access_key, open) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        request.id().as_str(),
+                        request.requester().user_key(),
+                        target.access_key(),
+                        request.target_is_open(target)
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        let existing: String = tx
+                            .query_row(
+                                "SELECT request_id FROM request_access WHERE requester = ?1 AND access_key = ?2
+                                 AND open = 1",
+                                params![request.requester().user_key(), target.access_key()],
+                                |row| row.get(0),
+                            )
+                            .map_err(unavailable)?;
+                        return Err(StoreError::Duplicate(existing.parse().map_err(unavailable)?));
+                    }
+                    Err(e) => return Err(unavailable(e)),
                 }
-                Err(e) => return Err(unavailable(e)),
             }
             insert_event(&tx, &event)?;
             insert_outbox(&tx, &outbox)?;
@@ -276,6 +302,13 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::Conflict);
             }
+            for target in request.targets().iter().filter(|t| !request.target_is_open(t)) {
+                tx.execute(
+                    "UPDATE request_access SET open = 0 WHERE request_id = ?1 AND access_key = ?2 AND open = 1",
+                    params![request.id().as_str(), target.access_key()],
+                )
+                .map_err(unavailable)?;
+            }
             if let Some(event) = &event {
                 insert_event(&tx, event)?;
             }
@@ -312,7 +345,8 @@ impl Store for SqliteStore {
         self.call(move |conn| {
             query_requests(
                 conn,
-                "SELECT body FROM requests WHERE requester = ?1 AND access_key = ?2 ORDER BY id DESC",
+                "SELECT r.body FROM request_access a JOIN requests r ON r.id = a.request_id
+                 WHERE a.requester = ?1 AND a.access_key = ?2 ORDER BY r.id DESC",
                 params![user, key],
             )
         })

@@ -63,10 +63,10 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         self.reachable()?;
         let mut requests = self.requests.lock().unwrap();
+        let claims = |r: &AccessRequest, key: &str| r.target_with_key(key).is_some_and(|t| r.target_is_open(t));
         if let Some(open) = requests.values().find(|r| {
-            !r.status().is_terminal()
-                && r.requester().email == request.requester().email
-                && r.access_key() == request.access_key()
+            r.requester().email == request.requester().email
+                && request.targets().iter().any(|t| claims(r, t.access_key()))
         }) {
             return Err(StoreError::Duplicate(open.id().clone()));
         }
@@ -124,7 +124,7 @@ impl Store for MemoryStore {
         let requests = self.requests.lock().unwrap();
         let mut found: Vec<_> = requests
             .values()
-            .filter(|r| r.requester().user_key() == user_key && r.access_key() == access_key)
+            .filter(|r| r.requester().user_key() == user_key && r.target_with_key(access_key).is_some())
             .cloned()
             .collect();
         found.sort_by(|a, b| b.id().cmp(a.id()));

@@ -35,10 +35,10 @@ pub fn advanced(request: &AccessRequest, to: Status) -> Result<(AccessRequest, A
         Status::Denied => next.deny(tester, None, now)?,
         Status::TimedOut => next.time_out(now)?,
         Status::Cancelled => next.cancel(tester, None, now)?,
-        Status::Active => next.activate(now, false, now)?,
-        Status::Failed => next.fail("test failure", now)?,
+        Status::Active => next.activate(request.target(), now, false, now)?,
+        Status::Failed => next.fail(request.target(), "test failure", now)?,
         Status::Revoked => next.revoke(tester, None, now)?,
-        Status::Expired => next.expire(tester, None, now)?,
+        Status::Expired => next.expire(request.target(), tester, None, now)?,
         Status::Pending => next.decide_by_rule(Verdict::Approve, "test", None, now)?,
     };
     Ok((next, event))
@@ -47,7 +47,7 @@ pub fn advanced(request: &AccessRequest, to: Status) -> Result<(AccessRequest, A
 /// `request` (approved) granted at `granted_at`: active until `granted_at` plus its duration.
 pub fn granted(request: &AccessRequest, granted_at: chrono::DateTime<Utc>) -> Result<AccessRequest, ChangeError> {
     let mut next = request.clone();
-    next.activate(granted_at, false, Utc::now())?;
+    next.activate(request.target(), granted_at, false, Utc::now())?;
     Ok(next)
 }
 

@@ -54,6 +54,8 @@ pub fn request_item(request: &AccessRequest) -> Result<Item, StoreError> {
         ("gsi2pk".to_string(), S(status_key(request.status(), shard))),
         ("gsi2sk".to_string(), S(id.to_string())),
     ]);
+    let keys: Vec<String> = request.targets().iter().map(|t| t.access_key().to_string()).collect();
+    item.insert("access_keys".into(), AttributeValue::Ss(keys));
     if let Some(due) = request.removal_due() {
         item.insert("gsi3pk".into(), S(format!("DUE#{shard}")));
         item.insert("gsi3sk".into(), S(format!("{}#{id}", due_key(due))));

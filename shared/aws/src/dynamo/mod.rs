@@ -12,11 +12,11 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | request | `REQ#<id>` | `REQ` | `data` (S, the request as JSON), `status` (S), `version` (N), `access_key` (S), index keys |
+//! | request | `REQ#<id>` | `REQ` | `data` (S, the request as JSON), `status` (S), `version` (N), `access_key` (S, the first target's), `access_keys` (SS, every target's), index keys |
 //! | audit event | `REQ#<id>` | `EVT#<event id>` | `data` (S, the event as JSON) |
 //! | notification of a request | `REQ#<id>` | `NTF#<notification id>` | `data` (S, the outbox item as JSON), index keys |
 //! | notification of no request | `NTF#<notification id>` | `NTF` | as above |
-//! | open-request lock | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
+//! | open-request lock, one per target | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (N, epoch seconds) |
 //!
 //! Indexes, one per non-key access pattern of docs/architecture.md#records-and-access-patterns (no scans); each index holds several
@@ -34,8 +34,9 @@
 //!
 //! Audit events and notifications live in their request's partition, ordered by their sortable ids.
 //! Every status change is one `TransactWriteItems`: the request put conditional on the expected
-//! status and version, its audit event, the open-request lock (created with a new request, deleted
-//! when it ends) and the notifications the change implies. A transaction holds at most 100 items:
+//! status and version, its audit event, the open-request locks (one per target, created with a new
+//! request, each deleted by the write that ends its target's claim: the target failed or was
+//! removed, or the request ended) and the notifications the change implies. A transaction holds at most 100 items:
 //! notifications beyond that are written in further transactions right after the change (not
 //! atomically with it; a failure there is logged, the change stands).
 //!
@@ -192,9 +193,9 @@ impl DynamoStore {
             .collect()
     }
 
-    fn lock_key(request: &AccessRequest) -> Item {
+    fn lock_key(request: &AccessRequest, access_key: &str) -> Item {
         HashMap::from([
-            ("pk".into(), S(format!("OPEN#{}#{}", request.requester().user_key(), request.access_key()))),
+            ("pk".into(), S(format!("OPEN#{}#{access_key}", request.requester().user_key()))),
             ("sk".into(), S("OPEN".into())),
         ])
     }
@@ -319,32 +320,34 @@ impl Store for DynamoStore {
         event: &AuditEvent,
         outbox: &[OutboxItem],
     ) -> Result<(), StoreError> {
-        let mut lock = Self::lock_key(request);
-        lock.insert("request_id".into(), S(request.id().to_string()));
         let absent = Some("attribute_not_exists(pk)");
-        let lock_put = self.put_if(lock, absent, &[], &[])?;
+        let mut items = Vec::new();
+        for target in request.targets() {
+            let mut lock = Self::lock_key(request, target.access_key());
+            lock.insert("request_id".into(), S(request.id().to_string()));
+            items.push(TransactWriteItem::builder().put(self.put_if(lock, absent, &[], &[])?).build());
+        }
         let request_put = self.put_if(request_item(request)?, absent, &[], &[])?;
-        let items = vec![
-            TransactWriteItem::builder().put(lock_put).build(),
-            TransactWriteItem::builder().put(request_put).build(),
-            self.event_put(event)?,
-        ];
+        items.push(TransactWriteItem::builder().put(request_put).build());
+        items.push(self.event_put(event)?);
         match self.transact_with_outbox(items, outbox).await? {
             Ok(()) => Ok(()),
             Err(e) if is_cancelled(&e) => {
-                let lock = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::lock_key(request)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                match lock.item.as_ref().and_then(|i| codec::string(i, "request_id")) {
-                    Some(open) => Err(StoreError::Duplicate(open.parse().map_err(StoreError::Unavailable)?)),
-                    None => Err(StoreError::Conflict),
+                for target in request.targets() {
+                    let lock = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::lock_key(request, target.access_key())))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    if let Some(open) = lock.item.as_ref().and_then(|i| codec::string(i, "request_id")) {
+                        return Err(StoreError::Duplicate(open.parse().map_err(StoreError::Unavailable)?));
+                    }
                 }
+                Err(StoreError::Conflict)
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -382,10 +385,10 @@ impl Store for DynamoStore {
         if let Some(event) = event {
             items.push(self.event_put(event)?);
         }
-        if request.status().is_terminal() && !expected.is_terminal() {
+        for target in request.targets().iter().filter(|t| t.closed_in() == Some(request.version())) {
             let delete = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(Self::lock_key(request)))
+                .set_key(Some(Self::lock_key(request, target.access_key())))
                 .build()
                 .map_err(unavailable)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
@@ -419,14 +422,14 @@ impl Store for DynamoStore {
         ]);
         // Requests stored before `access_key` was an attribute are filtered after reading.
         let filter = Filter {
-            expression: "#access = :access OR attribute_not_exists(#access)",
-            names: &[("#access", "access_key")],
+            expression: "#access = :access OR contains(#keys, :access) OR attribute_not_exists(#access)",
+            names: &[("#access", "access_key"), ("#keys", "access_keys")],
         };
         let items = self.query("gsi1", "gsi1pk = :pk", values, Some(&filter), Order::Descending, usize::MAX).await?;
         let mut found = Vec::new();
         for item in &items {
             let request = codec::request_of(item)?;
-            if request.access_key() == access_key {
+            if request.target_with_key(access_key).is_some() {
                 found.push(request);
             }
         }

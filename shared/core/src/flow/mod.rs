@@ -40,6 +40,8 @@ pub struct Flow {
     pub max_duration: GrantDuration,
     pub approval_timeout: GrantDuration,
     pub targets: Vec<Target>,
+    /// A request may name several of the targets (granted, removed and audited each on its own).
+    pub multiple_targets: bool,
     pub fields: Vec<FieldSpec>,
     pub rules: Rules,
 }
@@ -60,6 +62,8 @@ struct RawFlow {
     max_duration: GrantDuration,
     approval_timeout: Option<GrantDuration>,
     targets: Vec<Target>,
+    #[serde(default)]
+    multiple_targets: bool,
     #[serde(default)]
     fields: Vec<FieldSpec>,
     #[serde(default)]
@@ -102,6 +106,7 @@ impl TryFrom<RawFlow> for Flow {
             max_duration: raw.max_duration,
             approval_timeout: raw.approval_timeout.unwrap_or(GrantDuration::from_secs(3_600)),
             targets: raw.targets,
+            multiple_targets: raw.multiple_targets,
             fields: raw.fields,
             rules: raw.rules,
         })

@@ -10,7 +10,7 @@ use crate::email::Email;
 use crate::error::Result;
 use crate::flow::Target;
 use crate::outbox::{Notification, OutboxItem};
-use crate::request::{AccessRequest, Status};
+use crate::request::AccessRequest;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -60,17 +60,18 @@ impl Steps {
     async fn check_holder(&self, target: &Target, key: &str, email: Email, report: &mut DriftReport) -> Result<()> {
         let deps = &self.deps;
         let same: Vec<AccessRequest> = deps.store.requests_for_access(email.as_str(), key).await?;
-        // Approved: escalation is in flight and the grant not yet recorded.
-        if same.iter().any(|r| r.holds_access() || r.status() == Status::Approved) {
+        let grants = || same.iter().filter_map(|r| r.target_with_key(key).map(|t| (r, t)));
+        // Still held, or being granted (the escalation is in flight and the grant not yet recorded).
+        if grants().any(|(r, t)| r.target_holds_access(t) || r.pending_targets().iter().any(|p| p.name() == t.name())) {
             return Ok(());
         }
         // The newest grant decides: standing access Airlock found in place is not Airlock's to remove.
-        let made_by_airlock = same.iter().find(|r| r.granted_at().is_some() || r.escalation_attempted());
-        match made_by_airlock.filter(|past| !past.preexisting_access()) {
-            Some(past) => {
-                let grant =
+        let made_by_airlock = grants().find(|(_, t)| t.granted_at().is_some() || t.escalation_attempted());
+        match made_by_airlock.filter(|(_, t)| !t.preexisting_access()) {
+            Some((past, grant)) => {
+                let grant_spec =
                     super::steps::grant_spec(past, target.clone(), past.expires_at().unwrap_or(past.updated_at()));
-                if let Err(e) = deps.escalator.deescalate(&grant).await {
+                if let Err(e) = deps.escalator.deescalate(&grant_spec).await {
                     tracing::error!(request_id = %past.id(), error = %e, "drift: could not remove access no grant backs");
                     return Ok(());
                 }
@@ -81,7 +82,8 @@ impl Steps {
                     AuditAction::DriftRemoved,
                     Some(past.status()),
                     Some(detail),
-                );
+                )
+                .on_target(grant.name());
                 if let Err(e) = deps.store.append_audit_event(&event).await {
                     tracing::warn!(request_id = %past.id(), error = %e, "drift removal not recorded in the store");
                 }

@@ -20,41 +20,66 @@ const SWEEP_BATCH: usize = 100;
 const SWEEP_MAX_BATCHES: usize = 50;
 
 impl Steps {
-    /// Removes the access `request` granted, if it still holds any: an active grant becomes
-    /// `expired`; an ended one (revoked, failed) just records the removal. Access the person held
-    /// before Airlock granted it, or that another active grant still gives them, stays. A failed
-    /// attempt is recorded on the request with its next attempt time (and, past the first few, as
-    /// a `removal_failed` audit event). Idempotent.
+    /// Removes the access `request` granted, target by target, where it is due: every target of an
+    /// ended request, failed targets, and granted targets of an active request once it expired (an
+    /// active request becomes `expired` when its last granted target is removed; an ended one just
+    /// records each removal). Access the person held before Airlock granted it, or that another
+    /// active grant still gives them, stays. A failed attempt is recorded on its target with its
+    /// next attempt time (and, past the first few, as a `removal_failed` audit event), and the
+    /// other targets are still removed. Idempotent.
     pub async fn remove_access(&self, request: AccessRequest, actor: Actor) -> Result<(), StepError> {
-        let deps = &self.deps;
-        if !request.holds_access() {
-            return Ok(());
+        self.remove_targets(request, actor, false).await
+    }
+
+    /// [`remove_access`](Self::remove_access) of the targets due now; with `backoff`, a target
+    /// whose last attempt failed waits for its next attempt time (the sweeper's pace).
+    async fn remove_targets(&self, request: AccessRequest, actor: Actor, backoff: bool) -> Result<(), StepError> {
+        let now = self.deps.clock.now();
+        let names: Vec<String> =
+            request.targets_to_remove(now, backoff).into_iter().map(|t| t.name().to_string()).collect();
+        let mut failed = None;
+        for name in names {
+            if let Err(e) = self.remove_target(&request, &name, &actor).await {
+                tracing::warn!(request_id = %request.id(), target = %name, error = %e, "access removal failed");
+                failed.get_or_insert(e);
+            }
         }
-        let still_held_by = self.other_holder(&request).await?;
-        let kept = if request.preexisting_access() {
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Removes the access of `request`'s target `name`, unless standing or still granted by another
+    /// request, and records it.
+    async fn remove_target(&self, request: &AccessRequest, name: &str, actor: &Actor) -> Result<(), StepError> {
+        let deps = &self.deps;
+        let Some(target) = request.target_named(name).filter(|t| request.target_holds_access(t)) else {
+            return Ok(());
+        };
+        let still_held_by = self.other_holder(request, target.access_key()).await?;
+        let kept = if target.preexisting_access() {
             Some("access kept: it existed before Airlock granted it".to_string())
         } else {
             still_held_by.map(|id| format!("access kept: still granted by {id}"))
         };
         if kept.is_none() {
-            let target = self.target_of(&request)?;
-            let grant = grant_spec(&request, target, request.expires_at().unwrap_or(request.updated_at()));
+            let spec = self.target_of(request, name)?;
+            let grant = grant_spec(request, spec, request.expires_at().unwrap_or(request.updated_at()));
             if let Err(e) = deps.escalator.deescalate(&grant).await {
-                self.record_removal_failure(request.id(), &actor, &e.to_string()).await;
+                self.record_removal_failure(request.id(), name, actor, &e.to_string()).await;
                 return Err(escalation_error(e));
             }
         }
         for _ in 0..10 {
             let mut request = deps.load(request.id()).await?;
-            if !request.holds_access() {
+            let Some(target) = request.target_named(name) else { return Ok(()) };
+            if !request.target_holds_access(target) {
                 return Ok(());
             }
             let now = deps.clock.now();
             let expected = request.status();
-            let event = if expected == Status::Active {
-                request.expire(actor.clone(), kept.clone(), now)
+            let event = if expected == Status::Active && target.granted_at().is_some() {
+                request.expire(name, actor.clone(), kept.clone(), now)
             } else {
-                request.record_removal(actor.clone(), kept.clone(), now)
+                request.record_removal(name, actor.clone(), kept.clone(), now)
             }
             .map_err(Error::from)?;
             match deps.commit(&request, expected, event).await {
@@ -66,15 +91,17 @@ impl Steps {
         Err(StepError::Transient("request kept changing while recording the removal".into()))
     }
 
-    /// Records a failed removal on the request (so the sweeper backs off this one and goes on with
-    /// the others); past the first few attempts, each failure is also an audit event.
-    async fn record_removal_failure(&self, id: &RequestId, actor: &Actor, error: &str) {
+    /// Records a failed removal of target `name` on the request (so the sweeper backs it off and
+    /// goes on with the others); past the first few attempts, each failure is also an audit event.
+    async fn record_removal_failure(&self, id: &RequestId, name: &str, actor: &Actor, error: &str) {
         let deps = &self.deps;
-        tracing::error!(request_id = %id, error, "access removal failed; will retry");
+        tracing::error!(request_id = %id, target = name, error, "access removal failed; will retry");
         for _ in 0..5 {
             let Ok(Some(mut request)) = deps.store.get_request(id).await else { return };
             let expected = request.status();
-            let Ok(event) = request.record_removal_failure(actor.clone(), error, deps.clock.now()) else { return };
+            let Ok(event) = request.record_removal_failure(name, actor.clone(), error, deps.clock.now()) else {
+                return;
+            };
             let written = match event {
                 Some(event) => deps.commit(&request, expected, event).await,
                 None => deps.save(&request, expected, &[]).await.map_err(Error::from),
@@ -90,16 +117,16 @@ impl Steps {
         }
     }
 
-    /// Another request of the same user that still holds the same access, if any.
-    async fn other_holder(&self, request: &AccessRequest) -> Result<Option<RequestId>, StepError> {
+    /// Another request of the same user whose active grant still holds the access `access_key`, if any.
+    async fn other_holder(&self, request: &AccessRequest, access_key: &str) -> Result<Option<RequestId>, StepError> {
         let now = self.deps.clock.now();
-        let same = self.deps.store.requests_for_access(request.requester().user_key(), request.access_key()).await?;
+        let same = self.deps.store.requests_for_access(request.requester().user_key(), access_key).await?;
         Ok(same
             .into_iter()
             .find(|r| {
                 r.id() != request.id()
                     && r.status() == Status::Active
-                    && r.holds_access()
+                    && r.target_with_key(access_key).is_some_and(|t| t.granted_at().is_some() && r.target_holds_access(t))
                     && r.expires_at().is_some_and(|e| e > now)
             })
             .map(|r| r.id().clone()))
@@ -118,7 +145,7 @@ impl Steps {
             for request in due {
                 let id = request.id().clone();
                 let before = request.removal_due();
-                match self.remove_access(request, Actor::system("sweeper")).await {
+                match self.remove_targets(request, Actor::system("sweeper"), true).await {
                     Ok(()) => {
                         removed += 1;
                         progressed = true;

@@ -199,9 +199,15 @@ impl Deps {
 
 /// What people are told when `action` happens to `request`: its cards show the new state (once
 /// they were queued), and the requester gets a DM about every decision and change of their grant.
+/// With several targets, the requester hears once the escalation has settled (every target granted
+/// or failed) and once the last target expired, while the cards follow each target.
 fn implied(request: &AccessRequest, action: AuditAction) -> Vec<Notification> {
     use AuditAction::*;
+    let settled = request.pending_targets().is_empty();
     let update = match action {
+        AccessGranted | EscalationFailed if !settled => None,
+        EscalationFailed if request.status() == Status::Active => Some(RequesterUpdate::Active),
+        Expired if request.status() != Status::Expired => None,
         Submitted => Some(RequesterUpdate::Submitted),
         Approved | AutoApproved => Some(RequesterUpdate::Approved),
         Denied | AutoDenied => Some(RequesterUpdate::Denied),

@@ -10,6 +10,7 @@ use crate::outbox::Notification;
 use crate::ports::{Escalation, EscalationError, GrantSpec, StoreError};
 use crate::request::{AccessRequest, Status, Verdict};
 use crate::rules::RuleInput;
+use crate::ids::RequestId;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use serde_json::{Value, json};
 
@@ -77,25 +78,28 @@ impl Steps {
         }
     }
 
-    /// Request: evaluate the flow's rules and route (deny rules win over approve rules).
+    /// Request: evaluate the flow's rules and route (deny rules win over approve rules). A request
+    /// for several targets is auto-approved only when the rule holds for every target, and
+    /// auto-denied when it holds for any.
     async fn request(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
         let flow = deps.flow_of(&request)?.clone();
         let route = match request.status() {
             Status::Pending => {
-                let input = rule_input(&request, &flow);
-                let matched = |name: &str, rule: &Option<crate::rules::Rule>| {
+                let inputs: Vec<RuleInput> =
+                    request.targets().iter().map(|t| rule_input(&request, &flow, t.name())).collect();
+                let matched = |name: &str, rule: &Option<crate::rules::Rule>, input: &RuleInput| {
                     rule.as_ref().is_some_and(|r| {
-                        r.matches(&input).unwrap_or_else(|e| {
+                        r.matches(input).unwrap_or_else(|e| {
                             tracing::warn!(request_id = %request.id(), rule = name, error = %e, "rule did not evaluate; treated as no match");
                             false
                         })
                     })
                 };
-                let auto = if matched("auto_deny", &flow.rules.auto_deny) {
+                let auto = if inputs.iter().any(|i| matched("auto_deny", &flow.rules.auto_deny, i)) {
                     Some((Verdict::Deny, "auto_deny", &flow.rules.auto_deny, Route::AutoDenied))
-                } else if matched("auto_approve", &flow.rules.auto_approve) {
+                } else if inputs.iter().all(|i| matched("auto_approve", &flow.rules.auto_approve, i)) {
                     Some((Verdict::Approve, "auto_approve", &flow.rules.auto_approve, Route::AutoApproved))
                 } else {
                     None
@@ -172,15 +176,18 @@ impl Steps {
         Ok(StepOutcome::Next(state))
     }
 
-    /// Escalate: grant the access, then mark the request active with its expiry. The escalator is
-    /// called once per attempt; losing the conditional write afterwards re-reads and applies the
-    /// result again rather than calling the target system a second time.
+    /// Escalate: grant every target not granted yet, each on its own (the first grant makes the
+    /// request active with its expiry). A target that refuses for good is recorded as failed and
+    /// the others go on; a transient failure of any target fails the step after the others were
+    /// tried, so the retry grants only what is still missing. Fails for good when no target could
+    /// be granted (EscalationFailed then cleans up).
     async fn escalate(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let request = deps.load(&state.request_id).await?;
         match request.status() {
-            Status::Approved => {}
-            Status::Active => {
+            Status::Approved | Status::Active => {}
+            // Granted, then ended (revoked, or expired meanwhile): on to the removal.
+            Status::Revoked | Status::Expired => {
                 state.expires_at = request.expires_at();
                 return Ok(StepOutcome::Next(state));
             }
@@ -188,36 +195,77 @@ impl Steps {
                 return Err(StepError::Permanent(format!("request is {other}, not approved")));
             }
         }
-        let target = self.target_of(&request)?;
+        let mut transient = Vec::new();
+        for name in request.pending_targets().into_iter().map(|t| t.name().to_string()).collect::<Vec<_>>() {
+            match self.grant_target(&state.request_id, &name).await {
+                Ok(()) => {}
+                Err(StepError::Transient(e)) => transient.push(format!("{name}: {e}")),
+                Err(permanent) => return Err(permanent),
+            }
+        }
+        let request = deps.load(&state.request_id).await?;
+        if request.status() == Status::Active
+            && request.targets().iter().any(|t| t.failure().is_some() && request.target_holds_access(t))
+        {
+            self.clean_up_failed_targets(request.clone()).await;
+        }
+        if !transient.is_empty() {
+            return Err(StepError::Transient(transient.join("; ")));
+        }
+        match request.status() {
+            Status::Active | Status::Revoked | Status::Expired => {
+                state.expires_at = request.expires_at();
+                Ok(StepOutcome::Next(state))
+            }
+            Status::Failed => Err(StepError::Permanent(format!(
+                "no target could be granted: {}",
+                request.failure().unwrap_or("unknown error")
+            ))),
+            other => Err(StepError::Permanent(format!("request became {other} while escalating"))),
+        }
+    }
+
+    /// Grants `name` of request `id` if it is still to be granted: the escalator is called once
+    /// per attempt; losing the conditional write afterwards re-reads and applies the result again
+    /// rather than calling the target system a second time. A refusal for good is recorded as the
+    /// target's failure (not a step error); a transient failure is returned for a retry.
+    async fn grant_target(&self, id: &RequestId, name: &str) -> Result<(), StepError> {
+        let deps = &self.deps;
+        let request = deps.load(id).await?;
+        let Some(grant) = request.pending_targets().into_iter().find(|t| t.name() == name) else { return Ok(()) };
+        let target = self.target_of(&request, name)?;
         // Recorded before the first call: if that call applies the access and then fails (or the
         // process dies), a retry finding it "already held" must not mistake it for standing access.
-        let first_attempt = !request.escalation_attempted();
+        let first_attempt = !grant.escalation_attempted();
         if first_attempt {
             let mut marked = request.clone();
-            marked.escalation_started(deps.clock.now()).map_err(Error::from)?;
-            deps.save(&marked, Status::Approved, &[]).await?;
+            marked.escalation_started(name, deps.clock.now()).map_err(Error::from)?;
+            deps.save(&marked, request.status(), &[]).await?;
         }
         let granted_at = deps.clock.now();
-        let expires_at = request.expiry_if_granted_at(granted_at);
+        let expires_at = request.expires_at().unwrap_or_else(|| request.expiry_if_granted_at(granted_at));
         let grant = grant_spec(&request, target, expires_at);
-        let found = deps.escalator.escalate(&grant).await.map_err(escalation_error)?;
-        let standing = found == Escalation::AlreadyHeld && first_attempt;
+        let outcome = match deps.escalator.escalate(&grant).await {
+            Ok(found) => Ok(found == Escalation::AlreadyHeld && first_attempt),
+            Err(EscalationError::Transient(m)) => return Err(StepError::Transient(m)),
+            Err(EscalationError::Permanent(m)) => Err(m),
+        };
         for _ in 0..10 {
-            let mut request = deps.load(&state.request_id).await?;
-            match request.status() {
-                Status::Approved => {}
-                Status::Active => {
-                    state.expires_at = request.expires_at();
-                    return Ok(StepOutcome::Next(state));
-                }
-                other => return Err(StepError::Permanent(format!("request became {other} while escalating"))),
+            let mut request = deps.load(id).await?;
+            let expected = request.status();
+            // Ended meanwhile, or recorded by a replay of this step: nothing more to write here
+            // (an attempt the request's end cut short is removed with the rest).
+            if !request.pending_targets().iter().any(|t| t.name() == name) {
+                return Ok(());
             }
-            let event = request.activate(granted_at, standing, deps.clock.now()).map_err(Error::from)?;
-            match deps.commit(&request, Status::Approved, event).await {
-                Ok(()) => {
-                    state.expires_at = Some(expires_at);
-                    return Ok(StepOutcome::Next(state));
-                }
+            let now = deps.clock.now();
+            let event = match &outcome {
+                Ok(standing) => request.activate(name, granted_at, *standing, now),
+                Err(failure) => request.fail(name, failure, now),
+            }
+            .map_err(Error::from)?;
+            match deps.commit(&request, expected, event).await {
+                Ok(()) => return Ok(()),
                 Err(e) if e.code == ErrorCode::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -225,35 +273,60 @@ impl Steps {
         Err(StepError::Transient("request kept changing while recording the grant".into()))
     }
 
-    /// The target a request grants: as it was when requested, or (for requests stored before
+    /// Removes what failed targets of an active request may have applied; the sweeper keeps
+    /// trying what this could not remove.
+    async fn clean_up_failed_targets(&self, request: AccessRequest) {
+        let id = request.id().clone();
+        if let Err(e) = self.remove_access(request, Actor::system("escalation-cleanup")).await {
+            tracing::warn!(request_id = %id, error = %e, "cleanup after a failed target deferred to the sweeper");
+        }
+    }
+
+    /// The target `name` of a request: as it was when requested, or (for requests stored before
     /// targets were kept with them) as configured now.
-    pub(super) fn target_of(&self, request: &AccessRequest) -> Result<Target, StepError> {
-        if let Some(target) = request.target_spec() {
+    pub(super) fn target_of(&self, request: &AccessRequest, name: &str) -> Result<Target, StepError> {
+        if let Some(target) = request.target_named(name).and_then(|t| t.spec()) {
             return Ok(target.clone());
         }
         self.deps
             .config
             .flow(request.flow())
-            .and_then(|f| f.target(request.target()))
+            .and_then(|f| f.target(name))
             .cloned()
-            .ok_or_else(|| StepError::Permanent(format!("target {:?} is no longer configured", request.target())))
+            .ok_or_else(|| StepError::Permanent(format!("target {name:?} is no longer configured")))
     }
 
-    /// EscalationFailed: the grant could not be made; record it, tell people, and remove whatever
-    /// the target system may have applied before failing (the sweeper keeps trying if this fails).
-    async fn escalation_failed(&self, state: WorkflowState) -> StepResult {
+    /// EscalationFailed: the grants still missing could not be made; record each target as
+    /// failed, tell people, and remove whatever the target systems may have applied before failing
+    /// (the sweeper keeps trying if this fails). Targets granted before stay: then the grant is
+    /// held until expiry (`hold: wait`); otherwise the request is `failed`.
+    async fn escalation_failed(&self, mut state: WorkflowState) -> StepResult {
         let deps = &self.deps;
         let mut request = deps.load(&state.request_id).await?;
-        if request.status() == Status::Approved {
-            let event =
-                request.fail("the target system did not grant the access", deps.clock.now()).map_err(Error::from)?;
-            deps.commit(&request, Status::Approved, event).await?;
+        let mut attempts = 0;
+        while let Some(name) = request.pending_targets().first().map(|t| t.name().to_string()) {
+            attempts += 1;
+            if attempts > 10 {
+                return Err(StepError::Transient("request kept changing while recording the failure".into()));
+            }
+            let expected = request.status();
+            let event = request
+                .fail(&name, "the target system did not grant the access", deps.clock.now())
+                .map_err(Error::from)?;
+            match deps.commit(&request, expected, event).await {
+                Ok(()) => {}
+                Err(e) if e.code == ErrorCode::Conflict => request = deps.load(&state.request_id).await?,
+                Err(e) => return Err(e.into()),
+            }
         }
         if request.holds_access()
-            && let Err(e) = self.remove_access(request, Actor::system("escalation-cleanup")).await
+            && let Err(e) = self.remove_access(request.clone(), Actor::system("escalation-cleanup")).await
         {
             tracing::warn!(request_id = %state.request_id, error = %e, "cleanup after a failed escalation deferred to the sweeper");
         }
+        let granted = matches!(request.status(), Status::Active | Status::Revoked | Status::Expired);
+        state.hold = Some(if granted { Hold::Wait } else { Hold::Done });
+        state.expires_at = request.expires_at().filter(|_| granted);
         Ok(StepOutcome::Next(state))
     }
 
@@ -314,13 +387,14 @@ pub(super) fn grant_spec(
     }
 }
 
-/// The variables rules see for `request`.
-pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> RuleInput {
+/// The variables rules see for `request`'s target `target`.
+pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow, target: &str) -> RuleInput {
     let mut fields = serde_json::Map::new();
     for spec in &flow.fields {
         fields.insert(spec.name.clone(), request.fields().get(&spec.name).cloned().unwrap_or(Value::Null));
     }
-    let target = flow.target(request.target());
+    let name = target;
+    let target = flow.target(name);
     let account_id = match target.map(|t| &t.kind) {
         Some(crate::flow::TargetKind::AwsSso { account_id, .. }) => Value::from(account_id.clone()),
         _ => Value::Null,
@@ -333,7 +407,7 @@ pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow) -> R
             "slack_id": request.requester().slack_id,
         }),
         target: json!({
-            "name": request.target(),
+            "name": name,
             "label": target.map(|t| t.label.as_str()),
             "kind": target.map(|t| t.kind.name()),
             "account_id": account_id,

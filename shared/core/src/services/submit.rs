@@ -6,7 +6,7 @@ use super::validate::validate_form;
 use crate::audit::Actor;
 use crate::error::{ErrorCode, SubmitError};
 use crate::policy;
-use crate::request::{AccessRequest, NewRequest, Requester, Status};
+use crate::request::{AccessRequest, NewRequest, NewTarget, Requester, Status};
 use crate::role::Identity;
 use crate::workflow::WorkflowState;
 use serde_json::Value;
@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 pub struct SubmitInput {
     pub flow: String,
     pub target: Option<String>,
+    /// Several targets by name or label, in a flow with `multiple_targets` (instead of `target`).
+    pub targets: Vec<String>,
     /// `15m`-style, or whole seconds.
     pub duration: Option<String>,
     pub reason: String,
@@ -30,21 +32,33 @@ impl Airlock {
         let flow = deps.config.flow(&input.flow).ok_or_else(|| SubmitError::UnknownFlow(input.flow.clone()))?;
         let groups = self.groups_of(flow, who).await;
         policy::may_request(flow, who, &groups).map_err(SubmitError::NotAllowed)?;
-        let form =
-            validate_form(flow, input.target.as_deref(), input.duration.as_deref(), &input.reason, &input.fields)
-                .map_err(SubmitError::Invalid)?;
+        let form = validate_form(
+            flow,
+            input.target.as_deref(),
+            &input.targets,
+            input.duration.as_deref(),
+            &input.reason,
+            &input.fields,
+        )
+        .map_err(SubmitError::Invalid)?;
 
+        let targets = form
+            .targets
+            .iter()
+            .map(|target| NewTarget { target: (*target).clone(), access_key: target.access_key(&flow.name) })
+            .collect();
         let new = NewRequest {
             flow: flow.name.clone(),
-            target: form.target.clone(),
-            access_key: form.target.access_key(&flow.name),
+            targets,
             requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
             duration: form.duration,
             reason: form.reason,
             fields: form.fields,
             approval_timeout: flow.approval_timeout,
         };
-        let (request, event) = AccessRequest::submit(new, actor_of(who), deps.clock.now());
+        let (request, event) = AccessRequest::submit(new, actor_of(who), deps.clock.now()).map_err(|e| {
+            SubmitError::Invalid(vec![crate::error::FieldError { field: "targets".into(), message: e.to_string() }])
+        })?;
         let outbox = deps.outbox_for(&request, Some(&event), &super::implied(&request, event.action));
         deps.store.insert_request_with(&request, &event, &outbox).await?;
         deps.emit(&event).await;

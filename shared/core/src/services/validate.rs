@@ -4,6 +4,7 @@ use crate::duration::GrantDuration;
 use crate::error::FieldError;
 use crate::flow::{FieldSpec, FieldType, Flow, Target};
 use crate::policy;
+use crate::request::MAX_TARGETS;
 use crate::slack_ids::is_slack_user_id;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -11,9 +12,10 @@ use std::collections::BTreeMap;
 /// The longest reason accepted (Slack's plain-text input limit is 3,000).
 pub const MAX_REASON_CHARS: usize = 2_000;
 
-/// A valid form: target, duration, reason, and typed field values.
+/// A valid form: targets (one, or several in a flow with `multiple_targets`), duration, reason,
+/// and typed field values.
 pub(super) struct ValidForm<'f> {
-    pub target: &'f Target,
+    pub targets: Vec<&'f Target>,
     pub duration: GrantDuration,
     pub reason: String,
     pub fields: BTreeMap<String, Value>,
@@ -22,22 +24,13 @@ pub(super) struct ValidForm<'f> {
 pub(super) fn validate_form<'f>(
     flow: &'f Flow,
     target: Option<&str>,
+    targets: &[String],
     duration: Option<&str>,
     reason: &str,
     fields: &BTreeMap<String, Value>,
 ) -> Result<ValidForm<'f>, Vec<FieldError>> {
-    let mut errors = Vec::new();
+    let (chosen, mut errors) = choose_targets(flow, target, targets);
     let mut error = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
-
-    let target = match target.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(name) => flow.target(name).or_else(|| flow.find_target(name)),
-        None if flow.targets.len() == 1 => flow.targets.first(),
-        None => None,
-    };
-    if target.is_none() {
-        let names: Vec<_> = flow.targets.iter().map(|t| t.name.as_str()).collect();
-        error("target", format!("choose one of: {}", names.join(", ")));
-    }
 
     let duration = match duration.map(str::trim).filter(|d| !d.is_empty()) {
         None => Err("choose a duration".to_string()),
@@ -71,10 +64,52 @@ pub(super) fn validate_form<'f>(
         }
     }
 
-    match (target, duration) {
-        (Some(target), Ok(duration)) if errors.is_empty() => Ok(ValidForm { target, duration, reason, fields: values }),
+    match duration {
+        Ok(duration) if errors.is_empty() => Ok(ValidForm { targets: chosen, duration, reason, fields: values }),
         _ => Err(errors),
     }
+}
+
+/// The targets a form names (`target`, or `targets` in a flow with `multiple_targets`), and the
+/// errors found in them.
+fn choose_targets<'f>(flow: &'f Flow, target: Option<&str>, targets: &[String]) -> (Vec<&'f Target>, Vec<FieldError>) {
+    let error = |field: &str, message: String| vec![FieldError { field: field.into(), message }];
+    let names: Vec<_> = flow.targets.iter().map(|t| t.name.as_str()).collect();
+    let find = |name: &str| flow.target(name).or_else(|| flow.find_target(name));
+    let chosen: Vec<&Target> = match (target.map(str::trim).filter(|t| !t.is_empty()), targets) {
+        (Some(_), [_, ..]) => return (Vec::new(), error("targets", "give either target or targets, not both".into())),
+        (None, [_, ..]) if !flow.multiple_targets => {
+            let message = format!("flow {} grants one target per request: give target", flow.name);
+            return (Vec::new(), error("targets", message));
+        }
+        (None, [_, ..]) if targets.len() > MAX_TARGETS => {
+            return (Vec::new(), error("targets", format!("at most {MAX_TARGETS} targets per request")));
+        }
+        (None, [_, ..]) => {
+            let found: Vec<Option<&Target>> = targets.iter().map(|t| find(t.trim())).collect();
+            let unknown: Vec<&str> =
+                targets.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| t.as_str()).collect();
+            if !unknown.is_empty() {
+                let message = format!("unknown {}; choose from: {}", unknown.join(", "), names.join(", "));
+                return (Vec::new(), error("targets", message));
+            }
+            let found: Vec<&Target> = found.into_iter().flatten().collect();
+            let mut keys = std::collections::HashSet::new();
+            if !found.iter().all(|t| keys.insert(t.access_key(&flow.name))) {
+                let message = "name each target once (two of these grant the same access)".into();
+                return (Vec::new(), error("targets", message));
+            }
+            found
+        }
+        (Some(name), []) => find(name).into_iter().collect(),
+        (None, []) if flow.targets.len() == 1 => flow.targets.iter().collect(),
+        (None, []) => Vec::new(),
+    };
+    if chosen.is_empty() {
+        let choose = if flow.multiple_targets { "choose one or more of" } else { "choose one of" };
+        return (chosen, error("target", format!("{choose}: {}", names.join(", "))));
+    }
+    (chosen, Vec::new())
 }
 
 fn is_blank(v: &Value) -> bool {

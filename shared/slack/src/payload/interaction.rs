@@ -163,6 +163,11 @@ impl StateValue {
             .or(self.selected_conversation.as_deref())
     }
 
+    /// The values chosen in a multi-select (or the checkboxes ticked), in order.
+    pub fn selected_values(&self) -> Vec<&str> {
+        self.selected_options.iter().flatten().map(|o| o.value.as_str()).collect()
+    }
+
     /// True when a checkbox is ticked.
     pub fn any_selected(&self) -> bool {
         self.selected_options.as_ref().is_some_and(|o| !o.is_empty())

@@ -2,7 +2,7 @@
 //! modal asking a denier for a reason.
 
 use super::limits;
-use super::messages::{field_value, slack_date, status_line};
+use super::messages::{field_value, slack_date, status_line, target_labels, target_lines};
 use super::text::{context, escape, header, mrkdwn, plain, section, truncate};
 use airlock_core::{AccessRequest, FieldType, Flow, RequestId, Status};
 use slack_morphism::prelude::*;
@@ -21,7 +21,7 @@ const DECISION_BLOCK: &str = "decision";
 /// The approval card for `request`: who asks for what and why, its status, and Approve / Deny
 /// buttons while it is pending.
 pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageContent {
-    let target = flow.target(request.target()).map_or(request.target(), |t| t.label.as_str());
+    let target = target_labels(request, flow);
     let requester = match &request.requester().slack_id {
         Some(id) => format!("<@{id}> ({})", escape(request.requester().email.as_str())),
         None => escape(request.requester().email.as_str()),
@@ -29,7 +29,7 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
     let facts = [
         format!("*Requester*\n{requester}"),
         format!("*Access*\n{}", escape(&flow.label)),
-        format!("*Target*\n{}", escape(target)),
+        format!("*{}*\n{}", if request.targets().len() > 1 { "Targets" } else { "Target" }, escape(&target)),
         format!("*Duration*\n{}", super::form::humanize(request.duration())),
     ];
     let mut blocks: Vec<SlackBlock> = vec![
@@ -51,6 +51,9 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
         blocks.push(section(&custom.join("\n")));
     }
     blocks.push(section(&status_line(request, flow)));
+    if let Some(lines) = target_lines(request, flow) {
+        blocks.push(section(&lines));
+    }
     let id_line = match request.status() {
         Status::Pending => {
             format!("Request `{}` · decide by {}", request.id(), slack_date(request.decision_deadline()))

@@ -8,6 +8,7 @@ use super::text::{choice, escape, plain, section, truncate};
 use crate::payload::View;
 use airlock_core::ports::SelectOption;
 use airlock_core::services::SubmitInput;
+use airlock_core::request::MAX_TARGETS;
 use airlock_core::{FieldSpec, FieldType, Flow, GrantDuration};
 use serde_json::{Value, json};
 use slack_morphism::prelude::*;
@@ -30,6 +31,8 @@ const MAX_REASON_CHARS: u64 = 2_000;
 pub fn block_id_of_field(field: &str) -> String {
     match field {
         TARGET | DURATION | REASON => field.to_string(),
+        // Several targets are chosen in the target input too.
+        "targets" => TARGET.to_string(),
         custom => truncate(&format!("{FIELD_PREFIX}{custom}"), limits::ID),
     }
 }
@@ -117,6 +120,15 @@ fn target_input(flow: &Flow, preselect: Option<&str>) -> SlackInputBlock {
         None => None,
     };
     let initial = chosen.and_then(|t| options.iter().find(|o| o.value == t.name).cloned());
+    if flow.multiple_targets {
+        let select = SlackBlockMultiStaticSelectElement::new()
+            .with_action_id(action_id(TARGET))
+            .with_placeholder(plain("Choose one or more targets", limits::PLACEHOLDER))
+            .with_max_selected_items(MAX_TARGETS as u64)
+            .with_options(options)
+            .opt_initial_options(initial.map(|o| vec![o]));
+        return input(TARGET, "Targets", select);
+    }
     let select = SlackBlockStaticSelectElement::new()
         .with_action_id(action_id(TARGET))
         .with_placeholder(plain("Choose a target", limits::PLACEHOLDER))
@@ -190,12 +202,19 @@ fn field_input(spec: &FieldSpec) -> SlackInputBlock {
 }
 
 /// The submitted form as core's input: strings for text, select, date and user inputs, number
-/// inputs as their text, checkboxes as booleans; inputs left empty are absent.
+/// inputs as their text, checkboxes as booleans, the targets of a multi-select as `targets`;
+/// inputs left empty are absent.
 pub fn form_input(flow: &Flow, view: &View) -> SubmitInput {
     let single = |block: &str| view.value(block, block).and_then(|v| v.single()).map(str::to_string);
+    let targets: Vec<String> = view
+        .value(TARGET, TARGET)
+        .filter(|v| v.kind == "multi_static_select")
+        .map(|v| v.selected_values().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
     let mut input = SubmitInput {
         flow: flow.name.clone(),
         target: single(TARGET),
+        targets,
         duration: single(DURATION),
         reason: single(REASON).unwrap_or_default(),
         ..SubmitInput::default()

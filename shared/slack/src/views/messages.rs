@@ -70,9 +70,33 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
     truncate(&line, limits::SECTION_TEXT)
 }
 
+/// The labels of the request's targets (as configured now, else as when requested), joined.
+pub(crate) fn target_labels(request: &AccessRequest, flow: &Flow) -> String {
+    let labels: Vec<&str> =
+        request.targets().iter().map(|t| flow.target(t.name()).map_or(t.label(), |c| c.label.as_str())).collect();
+    labels.join(", ")
+}
+
+/// With several targets, one line per target with where it stands (and why it failed).
+pub(crate) fn target_lines(request: &AccessRequest, flow: &Flow) -> Option<String> {
+    if request.targets().len() < 2 {
+        return None;
+    }
+    let lines: Vec<String> = request
+        .targets()
+        .iter()
+        .map(|t| {
+            let label = flow.target(t.name()).map_or(t.label(), |c| c.label.as_str());
+            let why = t.failure().map(|f| format!(": {}", escape(f))).unwrap_or_default();
+            format!("• {}: {}{why}", escape(label), request.status_of(t).as_str().replace('_', " "))
+        })
+        .collect();
+    Some(truncate(&lines.join("\n"), limits::SECTION_TEXT))
+}
+
 fn subject(request: &AccessRequest, flow: &Flow) -> String {
-    let target = flow.target(request.target()).map_or(request.target(), |t| t.label.as_str());
-    format!("*{}* / {} ({})", escape(&flow.label), escape(target), humanize(request.duration()))
+    let targets = target_labels(request, flow);
+    format!("*{}* / {} ({})", escape(&flow.label), escape(&targets), humanize(request.duration()))
 }
 
 /// The nudge DMed to approvers while a request waits for them.
@@ -115,7 +139,16 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
             format!(":hourglass: Your request for {what} timed out: nobody decided in time ({id}).")
         }
         RequesterUpdate::Cancelled => format!(":no_entry_sign: Your request for {what} was cancelled ({id})."),
-        RequesterUpdate::Active => format!(":unlock: Your access to {what} is active{until}."),
+        RequesterUpdate::Active => {
+            let failed: Vec<String> = request
+                .targets()
+                .iter()
+                .filter_map(|t| t.failure().map(|f| format!("{} ({})", escape(t.label()), escape(f))))
+                .collect();
+            let not_granted =
+                if failed.is_empty() { String::new() } else { format!(" Not granted: {}.", failed.join(", ")) };
+            format!(":unlock: Your access to {what} is active{until}.{not_granted}")
+        }
         RequesterUpdate::Failed => format!(
             ":warning: Your access to {what} could not be granted: {} ({id}).",
             escape(request.failure().unwrap_or("unknown error"))

@@ -39,6 +39,7 @@ fn flow_with(label: &str, targets: Vec<Target>, fields: Vec<FieldSpec>, duration
         max_duration: GrantDuration::from_secs(14_400),
         approval_timeout: GrantDuration::from_secs(3_600),
         targets,
+        multiple_targets: false,
         fields,
         rules: Rules::default(),
     }
