@@ -287,3 +287,107 @@ async fn idempotency_keys_are_claimed_once_and_carry_a_ttl() {
     tokio::time::sleep(StdDuration::from_millis(1100)).await;
     assert!(store.claim_idempotency_key("event:Ev3", StdDuration::from_secs(60)).await.unwrap());
 }
+
+#[tokio::test]
+async fn each_target_holds_its_own_lock_until_its_claim_ends() {
+    let (store, _, _) = store().await;
+    let both = airlock_testkit::fixtures::sample_builder("carol@example.com", "record:prod-admin")
+        .target("billing", "webhook:billing")
+        .build();
+    store.insert_request(&both, &sample_event(&both, AuditAction::Submitted)).await.unwrap();
+    let billing = sample_request("carol@example.com", "webhook:billing");
+    let err = store.insert_request(&billing, &sample_event(&billing, AuditAction::Submitted)).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(both.id().clone()), "the second target's access is claimed too");
+    assert!(store.get_request(billing.id()).await.unwrap().is_none());
+
+    let approved = moved(&store, &both, Status::Approved).await.unwrap();
+    let now = Utc::now();
+    let mut active = approved.clone();
+    active.activate("prod-admin", now, false, now).unwrap();
+    store.update_request(&active, Status::Approved, None).await.unwrap();
+    let mut partly = active.clone();
+    partly.fail("billing", "refused", now).unwrap();
+    store.update_request(&partly, Status::Active, None).await.unwrap();
+    // The failed target's lock went with that write; the granted one keeps its own.
+    store.insert_request(&billing, &sample_event(&billing, AuditAction::Submitted)).await.unwrap();
+    let admin = sample_request("carol@example.com", "record:prod-admin");
+    let err = store.insert_request(&admin, &sample_event(&admin, AuditAction::Submitted)).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(both.id().clone()));
+    // A later write of the first request leaves the lock the new request holds alone.
+    let mut removed = partly.clone();
+    removed.record_removal("billing", airlock_core::Actor::system("test"), None, now).unwrap();
+    store.update_request(&removed, Status::Active, None).await.unwrap();
+    let again = sample_request("carol@example.com", "webhook:billing");
+    let err = store.insert_request(&again, &sample_event(&again, AuditAction::Submitted)).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(billing.id().clone()));
+
+    let history = store.requests_for_access("carol@example.com", "webhook:billing").await.unwrap();
+    assert_eq!(history.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), [billing.id().clone(), both.id().clone()]);
+    assert_eq!(store.requests_for_access("carol@example.com", "record:prod-admin").await.unwrap(), vec![removed]);
+}
+
+#[tokio::test]
+async fn a_request_stored_with_one_target_still_loads_ends_and_frees_its_access() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let (store, client, table) = store().await;
+    let id = airlock_core::RequestId::generate();
+    let body = serde_json::json!({
+        "id": id, "version": 3, "status": "active", "flow": "aws-prod",
+        "target": "prod-admin", "access_key": "record:prod-admin",
+        "requester": {"email": "carol@example.com", "slack_id": "U3", "role": "member"},
+        "duration_secs": 60, "reason": "r", "fields": {},
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
+        "decision_deadline": "2026-01-01T01:00:00Z", "approvals": [],
+        "decided_by": {"type": "system", "name": "test"}, "decision_note": null, "task_token": null,
+        "cards": [], "granted_at": "2026-01-01T00:00:01Z", "expires_at": "2026-01-01T00:01:01Z",
+        "access_removed_at": null, "failure": null, "reminders": {"approvers": false, "expiry": false},
+        "preexisting_access": false, "escalation_attempted": true, "removal": null, "cards_queued": true
+    });
+    // The items the previous release wrote: the request (no `access_keys`) and its one lock.
+    let shard = airlock_aws::dynamo::shard_of_request(&id);
+    client
+        .put_item()
+        .table_name(&table)
+        .item("pk", S(format!("REQ#{id}")))
+        .item("sk", S("REQ".into()))
+        .item("data", S(body.to_string()))
+        .item("status", S("active".into()))
+        .item("version", N("3".into()))
+        .item("access_key", S("record:prod-admin".into()))
+        .item("gsi1pk", S("USER#carol@example.com".into()))
+        .item("gsi1sk", S(id.to_string()))
+        .item("gsi2pk", S(format!("STATUS#active#{shard}")))
+        .item("gsi2sk", S(id.to_string()))
+        .item("gsi3pk", S(format!("DUE#{shard}")))
+        .item("gsi3sk", S(format!("2026-01-01T00:01:01.000Z#{id}")))
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(&table)
+        .item("pk", S("OPEN#carol@example.com#record:prod-admin".into()))
+        .item("sk", S("OPEN".into()))
+        .item("request_id", S(id.to_string()))
+        .send()
+        .await
+        .unwrap();
+
+    let stored = store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(stored.targets().len(), 1);
+    assert!(stored.holds_access());
+    assert_eq!(
+        store.requests_for_access("carol@example.com", "record:prod-admin").await.unwrap(),
+        vec![stored.clone()]
+    );
+    assert_eq!(store.removals_due(Utc::now(), 10).await.unwrap(), vec![stored.clone()]);
+    let again = sample_request("carol@example.com", "record:prod-admin");
+    let err = store.insert_request(&again, &sample_event(&again, AuditAction::Submitted)).await.unwrap_err();
+    assert_eq!(err, StoreError::Duplicate(id.clone()), "its lock still holds");
+
+    let mut expired = stored.clone();
+    expired.expire("prod-admin", airlock_core::Actor::system("test"), None, Utc::now()).unwrap();
+    store.update_request(&expired, Status::Active, None).await.unwrap();
+    store.insert_request(&again, &sample_event(&again, AuditAction::Submitted)).await.unwrap();
+    assert!(store.removals_due(Utc::now(), 10).await.unwrap().is_empty());
+}

@@ -30,8 +30,8 @@ pub use flow::{Approvers, FieldSpec, FieldType, Flow, Requesters, Rules, Target,
 pub use ids::{EventId, RequestId};
 pub use outbox::{Notification, OutboxItem};
 pub use request::{
-    AccessRequest, Approval, ChangeError, MessageRef, NewRequest, NewTarget, Reminders, RemovalAttempts, RequestBuilder,
-    Requester, Status, TargetGrant, TransitionError, Verdict,
+    AccessRequest, Approval, ChangeError, MessageRef, NewRequest, NewTarget, Reminders, RemovalAttempts,
+    RequestBuilder, Requester, Status, TargetGrant, TransitionError, Verdict,
 };
 pub use role::{Identity, Role};
 pub use services::{Airlock, Deps, Steps};

@@ -420,7 +420,9 @@ impl AccessRequest {
         let Some(first) = targets.next() else { return Err(ChangeError::Targets) };
         let mut request = Self::pending(&new.flow, &first.target.name, first.access_key, new.requester, now);
         request.targets[0].spec = Some(first.target);
-        request.targets.extend(targets.map(|t| TargetGrant::new(&t.target.name, t.access_key.clone(), Some(t.target.clone()))));
+        request
+            .targets
+            .extend(targets.map(|t| TargetGrant::new(&t.target.name, t.access_key.clone(), Some(t.target.clone()))));
         request.duration_secs = new.duration.as_secs();
         request.reason = new.reason;
         request.fields = new.fields;
@@ -804,7 +806,9 @@ impl AccessRequest {
             let from = next.transition(Status::Failed, now)?;
             let failures: Vec<String> = match next.targets.as_slice() {
                 [only] => vec![only.failure.clone().unwrap_or_default()],
-                all => all.iter().map(|t| format!("{}: {}", t.name, t.failure.as_deref().unwrap_or_default())).collect(),
+                all => {
+                    all.iter().map(|t| format!("{}: {}", t.name, t.failure.as_deref().unwrap_or_default())).collect()
+                }
             };
             next.failure = Some(failures.join("; "));
             from
@@ -930,9 +934,8 @@ impl AccessRequest {
         });
         self.touch(now);
         let detail = Some(format!("attempt {attempts}: {error}"));
-        Ok((attempts > QUIET_REMOVAL_FAILURES).then(|| {
-            AuditEvent::of(self, by, AuditAction::RemovalFailed, Some(self.status), detail).on_target(target)
-        }))
+        Ok((attempts > QUIET_REMOVAL_FAILURES)
+            .then(|| AuditEvent::of(self, by, AuditAction::RemovalFailed, Some(self.status), detail).on_target(target)))
     }
 
     /// Adds a posted card; false when it was already there.

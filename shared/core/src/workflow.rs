@@ -494,6 +494,12 @@ mod tests {
             StepName::HoldUntilExpiry
         );
         assert_eq!(choose(StepName::Extended, state.clone()), StepName::Deescalate);
+        assert_eq!(
+            choose(StepName::PartlyGranted, WorkflowState { hold: Some(Hold::Wait), ..state.clone() }),
+            StepName::HoldUntilExpiry,
+            "targets granted before the others failed are held"
+        );
+        assert_eq!(choose(StepName::PartlyGranted, state.clone()), StepName::Failed);
         let every_case = [
             Case::Route(Route::AutoApproved),
             Case::Route(Route::AutoDenied),

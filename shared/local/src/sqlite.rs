@@ -239,9 +239,7 @@ impl Store for SqliteStore {
                 );
                 match inserted {
                     Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                    {
+                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                         let existing: String = tx
                             .query_row(
                                 "SELECT request_id FROM request_access WHERE requester = ?1 AND access_key = ?2

@@ -464,6 +464,20 @@ pub struct ScriptedEscalator {
     pub escalated: Mutex<Vec<RequestId>>,
     /// Requests deescalated.
     pub deescalated: Mutex<Vec<RequestId>>,
+    /// Targets (by name) whose every escalation fails with the given error.
+    pub refusing: Mutex<HashMap<String, EscalationError>>,
+    /// Targets (by name) whose every deescalation fails with the given error.
+    pub refusing_removal: Mutex<HashMap<String, EscalationError>>,
+    /// Every escalation and deescalation that succeeded: (action, request, target name).
+    pub calls: Mutex<Vec<(&'static str, RequestId, String)>>,
+}
+
+impl ScriptedEscalator {
+    /// The targets `action` (`escalate` / `deescalate`) succeeded for on `request`, in order.
+    pub fn targets(&self, action: &str, request: &RequestId) -> Vec<String> {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().filter(|(a, r, _)| *a == action && r == request).map(|(_, _, t)| t.clone()).collect()
+    }
 }
 
 #[async_trait]
@@ -472,7 +486,11 @@ impl Escalator for ScriptedEscalator {
         if let Some(e) = self.failures.lock().unwrap().pop() {
             return Err(e);
         }
+        if let Some(e) = self.refusing.lock().unwrap().get(&grant.target.name) {
+            return Err(e.clone());
+        }
         self.escalated.lock().unwrap().push(grant.request_id.clone());
+        self.calls.lock().unwrap().push(("escalate", grant.request_id.clone(), grant.target.name.clone()));
         if self.standing.lock().unwrap().contains(&grant.user_email) {
             return Ok(Escalation::AlreadyHeld);
         }
@@ -486,7 +504,11 @@ impl Escalator for ScriptedEscalator {
         if let Some(e) = self.removal_failures.lock().unwrap().pop() {
             return Err(e);
         }
+        if let Some(e) = self.refusing_removal.lock().unwrap().get(&grant.target.name) {
+            return Err(e.clone());
+        }
         self.deescalated.lock().unwrap().push(grant.request_id.clone());
+        self.calls.lock().unwrap().push(("deescalate", grant.request_id.clone(), grant.target.name.clone()));
         Ok(())
     }
 

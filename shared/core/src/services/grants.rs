@@ -126,7 +126,8 @@ impl Steps {
             .find(|r| {
                 r.id() != request.id()
                     && r.status() == Status::Active
-                    && r.target_with_key(access_key).is_some_and(|t| t.granted_at().is_some() && r.target_holds_access(t))
+                    && r.target_with_key(access_key)
+                        .is_some_and(|t| t.granted_at().is_some() && r.target_holds_access(t))
                     && r.expires_at().is_some_and(|e| e > now)
             })
             .map(|r| r.id().clone()))

@@ -6,11 +6,11 @@ use super::Steps;
 use crate::audit::Actor;
 use crate::error::{Error, ErrorCode};
 use crate::flow::{Principal, Target};
+use crate::ids::RequestId;
 use crate::outbox::Notification;
 use crate::ports::{Escalation, EscalationError, GrantSpec, StoreError};
 use crate::request::{AccessRequest, Status, Verdict};
 use crate::rules::RuleInput;
-use crate::ids::RequestId;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use serde_json::{Value, json};
 

@@ -210,3 +210,110 @@ async fn claims_left_by_a_dead_process_are_released_at_start_but_backoffs_are_ke
     let again = store.claim_notifications(Utc::now(), Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(again.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [claimed[0].id.as_str()]);
 }
+
+/// Carol's pending request for two accesses, `k1` (target `prod-admin`) and `k2` (`billing`).
+fn two_targets() -> AccessRequest {
+    airlock_testkit::fixtures::sample_builder("carol@example.com", "k1").target("billing", "k2").build()
+}
+
+async fn write(store: &SqliteStore, before: &AccessRequest, after: &AccessRequest) {
+    store.update_request(after, before.status(), None).await.unwrap();
+}
+
+#[tokio::test]
+async fn each_target_claims_its_own_access_until_its_claim_ends() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let both = two_targets();
+    store.insert_request(&both, &event(&both, "submitted")).await.unwrap();
+    let second = request("carol@example.com", "k2");
+    assert_eq!(
+        store.insert_request(&second, &event(&second, "submitted")).await,
+        Err(StoreError::Duplicate(both.id().clone())),
+        "the second target's access is claimed too"
+    );
+    assert!(store.get_request(second.id()).await.unwrap().is_none(), "nothing of a refused insert is kept");
+
+    let approved = moved(&store, &both, Status::Approved).await.unwrap();
+    let mut active = approved.clone();
+    active.activate("prod-admin", Utc::now(), false, Utc::now()).unwrap();
+    write(&store, &approved, &active).await;
+    let mut partly = active.clone();
+    partly.fail("billing", "refused", Utc::now()).unwrap();
+    write(&store, &active, &partly).await;
+    store.insert_request(&second, &event(&second, "submitted")).await.unwrap();
+    let first_again = request("carol@example.com", "k1");
+    assert_eq!(
+        store.insert_request(&first_again, &event(&first_again, "submitted")).await,
+        Err(StoreError::Duplicate(both.id().clone())),
+        "the granted target still claims its access"
+    );
+
+    let history: Vec<RequestId> =
+        store.requests_for_access("carol@example.com", "k2").await.unwrap().iter().map(|r| r.id().clone()).collect();
+    assert_eq!(history, [second.id().clone(), both.id().clone()], "a user's history of one access, newest first");
+    assert_eq!(store.requests_for_access("carol@example.com", "k1").await.unwrap(), vec![partly.clone()]);
+    assert_eq!(
+        store.removals_due(Utc::now() + chrono::Duration::seconds(1), 10).await.unwrap(),
+        vec![partly],
+        "the failed target's removal is due at once"
+    );
+}
+
+#[tokio::test]
+async fn a_file_from_before_several_targets_keeps_its_requests_and_their_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let id = RequestId::generate();
+    let body = serde_json::json!({
+        "id": id, "version": 3, "status": "active", "flow": "aws-prod",
+        "target": "prod-admin", "access_key": "k1",
+        "requester": {"email": "carol@example.com", "slack_id": "U3", "role": "member"},
+        "duration_secs": 60, "reason": "r", "fields": {},
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
+        "decision_deadline": "2026-01-01T01:00:00Z", "approvals": [],
+        "decided_by": {"type": "system", "name": "test"}, "decision_note": null, "task_token": null,
+        "cards": [], "granted_at": "2026-01-01T00:00:01Z", "expires_at": "2026-01-01T00:01:01Z",
+        "access_removed_at": null, "failure": null, "reminders": {"approvers": false, "expiry": false},
+        "preexisting_access": false, "escalation_attempted": true, "removal": null, "cards_queued": true
+    });
+    {
+        // The schema as the previous release left it (version 3), with one active grant.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE requests (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,
+             requester TEXT NOT NULL, access_key TEXT NOT NULL, removal_due TEXT, body TEXT NOT NULL,
+             compacted INTEGER NOT NULL DEFAULT 0);
+             CREATE UNIQUE INDEX one_open_request_per_access ON requests (requester, access_key)
+                 WHERE status IN ('pending', 'approved', 'active');
+             CREATE TABLE outbox (id TEXT PRIMARY KEY, request_id TEXT, due_at TEXT NOT NULL, body TEXT NOT NULL,
+             claimed INTEGER NOT NULL DEFAULT 0);
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO requests (id, status, version, requester, access_key, removal_due, body)
+             VALUES (?1, 'active', 3, 'carol@example.com', 'k1', '2026-01-01T00:01:01.000000Z', ?2)",
+            params![id.as_str(), body.to_string()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let stored = store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(stored.targets().len(), 1);
+    assert!(stored.holds_access());
+    let again = request("carol@example.com", "k1");
+    assert_eq!(
+        store.insert_request(&again, &event(&again, "submitted")).await,
+        Err(StoreError::Duplicate(id.clone())),
+        "the open grant still claims its access"
+    );
+    assert_eq!(store.requests_for_access("carol@example.com", "k1").await.unwrap(), vec![stored.clone()]);
+    let due = store.removals_due(Utc::now(), 10).await.unwrap();
+    assert_eq!(due.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), [id.clone()]);
+
+    // Removed at its expiry as before; then the access is free again.
+    let mut expired = stored.clone();
+    expired.expire("prod-admin", Actor::system("test"), None, Utc::now()).unwrap();
+    store.update_request(&expired, Status::Active, None).await.unwrap();
+    store.insert_request(&again, &event(&again, "submitted")).await.unwrap();
+}
