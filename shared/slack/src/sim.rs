@@ -520,6 +520,8 @@ pub enum Input {
     Number(String),
     /// A static or external select's chosen option value.
     Select(String),
+    /// A multi-select's chosen option values, in order.
+    MultiSelect(Vec<String>),
     /// A datepicker's `YYYY-MM-DD`.
     Date(String),
     /// A users select's user id.
@@ -535,6 +537,11 @@ impl Input {
             Input::Number(v) => json!({"type": "number_input", "value": v}),
             Input::Select(v) => {
                 json!({"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": v}, "value": v}})
+            }
+            Input::MultiSelect(values) => {
+                let options: Vec<Value> =
+                    values.iter().map(|v| json!({"text": {"type": "plain_text", "text": v}, "value": v})).collect();
+                json!({"type": "multi_static_select", "selected_options": options})
             }
             Input::Date(v) => json!({"type": "datepicker", "selected_date": v}),
             Input::User(v) => json!({"type": "users_select", "selected_user": v}),
