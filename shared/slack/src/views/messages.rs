@@ -5,7 +5,7 @@ use super::form::humanize;
 use super::limits;
 use super::text::{actor_label, escape, truncate};
 use airlock_core::ports::RequesterUpdate;
-use airlock_core::{AccessRequest, AuditEvent, Email, FieldType, Flow, Identity, Status};
+use airlock_core::{AccessRequest, AuditEvent, Email, FieldType, Flow, Identity, Status, TargetGrant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -70,10 +70,14 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
     truncate(&line, limits::SECTION_TEXT)
 }
 
-/// The labels of the request's targets (as configured now, else as when requested), joined.
+/// A target's label as configured now, else as when requested.
+fn label_of<'a>(flow: &'a Flow, target: &'a TargetGrant) -> &'a str {
+    flow.target(target.name()).map_or(target.label(), |c| c.label.as_str())
+}
+
+/// The labels of the request's targets, joined.
 pub(crate) fn target_labels(request: &AccessRequest, flow: &Flow) -> String {
-    let labels: Vec<&str> =
-        request.targets().iter().map(|t| flow.target(t.name()).map_or(t.label(), |c| c.label.as_str())).collect();
+    let labels: Vec<&str> = request.targets().iter().map(|t| label_of(flow, t)).collect();
     labels.join(", ")
 }
 
@@ -86,7 +90,7 @@ pub(crate) fn target_lines(request: &AccessRequest, flow: &Flow) -> Option<Strin
         .targets()
         .iter()
         .map(|t| {
-            let label = flow.target(t.name()).map_or(t.label(), |c| c.label.as_str());
+            let label = label_of(flow, t);
             let why = t.failure().map(|f| format!(": {}", escape(f))).unwrap_or_default();
             format!("• {}: {}{why}", escape(label), request.status_of(t).as_str().replace('_', " "))
         })
@@ -143,7 +147,7 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
             let failed: Vec<String> = request
                 .targets()
                 .iter()
-                .filter_map(|t| t.failure().map(|f| format!("{} ({})", escape(t.label()), escape(f))))
+                .filter_map(|t| t.failure().map(|f| format!("{} ({})", escape(label_of(flow, t)), escape(f))))
                 .collect();
             let not_granted =
                 if failed.is_empty() { String::new() } else { format!(" Not granted: {}.", failed.join(", ")) };

@@ -156,6 +156,9 @@ fn walk(v: &Value) {
                 if let Some(initial) = map.get("initial_option") {
                     assert!(options.contains(initial), "initial option {initial} is not among the options");
                 }
+                for initial in map.get("initial_options").and_then(Value::as_array).into_iter().flatten() {
+                    assert!(options.contains(initial), "initial option {initial} is not among the options");
+                }
             }
             for key in ["block_id", "action_id", "callback_id"] {
                 if let Some(id) = map.get(key).and_then(Value::as_str) {
@@ -548,5 +551,84 @@ proptest! {
         let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
         let many = vec![request.clone(); 120];
         assert_within_limits(&to_json(home_view(&config, &many)), limits::VIEW_BLOCKS);
+    }
+}
+
+#[test]
+fn a_flow_with_several_targets_offers_a_multi_select_and_reads_back_every_choice() {
+    let mut flow = sample_flow();
+    flow.multiple_targets = true;
+    let view = to_json(request_form_modal(&flow, Some("Prod read-only")));
+    let select = &block(&view, "target")["element"];
+    assert_eq!((select["type"].as_str(), select["action_id"].as_str()), (Some("multi_static_select"), Some("target")));
+    assert_eq!(select["max_selected_items"], 20);
+    assert_eq!(select["initial_options"][0]["value"], "prod-readonly", "the target named after the flow is chosen");
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    assert_eq!(block_id_of_field("targets"), "target", "errors about the targets show on the target input");
+
+    let state = json!({
+        "target": {"target": {"type": "multi_static_select",
+                              "selected_options": [{"value": "prod-readonly"}, {"value": "prod-admin"}]}},
+        "duration": {"duration": {"type": "static_select", "selected_option": {"value": "1h"}}},
+        "reason": {"reason": {"type": "plain_text_input", "value": "incident"}}
+    });
+    let payload = json!({"type": "view_submission", "user": {"id": "U1"},
+        "view": {"id": "V1", "callback_id": "request:aws-prod", "private_metadata": "aws-prod", "state": {"values": state}}});
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let crate::payload::Interaction::ViewSubmission(submission) = parse_interaction(body.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let input = form_input(&flow, &submission.view);
+    assert_eq!((input.target, input.targets), (None, vec!["prod-readonly".to_string(), "prod-admin".to_string()]));
+}
+
+/// An active request of `flow` for its first two targets: the first granted, the second refused.
+fn partly_granted(flow: &Flow) -> AccessRequest {
+    let now = Utc::now();
+    building(flow, Status::Active)
+        .granted_at(now)
+        .expires_at(now + chrono::Duration::hours(1))
+        .target(&flow.targets[1].name, "record:prod-readonly")
+        .failure("403 <forbidden>")
+        .build()
+}
+
+#[test]
+fn cards_and_messages_list_several_targets_with_where_each_stands() {
+    let flow = sample_flow();
+    let request = partly_granted(&flow);
+    let card = card_json(&request, &flow);
+    let text = card.to_string();
+    assert!(text.contains("*Targets*\\nProd admin, Prod read-only"), "{text}");
+    assert!(text.contains("• Prod admin: active\\n• Prod read-only: failed: 403 &lt;forbidden&gt;"), "{text}");
+    assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+    let active = requester_update_text(&request, &flow, RequesterUpdate::Active);
+    assert!(active.contains("Prod admin, Prod read-only"), "{active}");
+    assert!(active.contains("Not granted: Prod read-only (403 &lt;forbidden&gt;)"), "{active}");
+
+    let one = card_json(&request_for(&flow, Status::Active), &flow).to_string();
+    assert!(one.contains("*Target*\\nProd admin") && !one.contains("• Prod admin"), "one target, as before: {one}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn several_targets_stay_within_slacks_limits(flow in any_flow(), status in proptest::sample::select(Status::ALL.to_vec())) {
+        let mut multi = flow.clone();
+        multi.multiple_targets = true;
+        let preselect = flow.targets.last().map(|t| t.name.clone());
+        assert_within_limits(&to_json(request_form_modal(&multi, preselect.as_deref())), limits::VIEW_BLOCKS);
+        let mut request = building(&flow, status);
+        for (i, target) in flow.targets.iter().enumerate().skip(1).take(19) {
+            request = request.target(&target.name, &format!("k{i}")).failure("y".repeat(3_000));
+        }
+        let request = request.build();
+        let card = card_json(&request, &flow);
+        assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+        prop_assert!(chars(card["text"].as_str().unwrap()) <= limits::MESSAGE_TEXT);
+        for update in [RequesterUpdate::Active, RequesterUpdate::Failed, RequesterUpdate::Expired] {
+            prop_assert!(chars(&requester_update_text(&request, &flow, update)) <= limits::SECTION_TEXT);
+        }
     }
 }
