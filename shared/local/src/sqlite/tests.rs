@@ -309,7 +309,7 @@ async fn a_file_from_before_several_targets_keeps_its_requests_and_their_claims(
     );
     assert_eq!(store.requests_for_access("carol@example.com", "k1").await.unwrap(), vec![stored.clone()]);
     let due = store.removals_due(Utc::now(), 10).await.unwrap();
-    assert_eq!(due.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), [id.clone()]);
+    assert_eq!(due.iter().map(|r| r.id()).collect::<Vec<_>>(), [&id]);
 
     // Removed at its expiry as before; then the access is free again.
     let mut expired = stored.clone();
