@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+mod extension;
+pub use extension::{Extension, ExtensionLimits, ExtensionStatus};
+
 /// Where a request stands. Terminal: denied, timed_out, cancelled, failed, revoked, expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +136,9 @@ pub struct AccessRequest {
     version: u64,
     status: Status,
     flow: String,
+    /// The flow's environment (requests stored before environments were `prod`).
+    #[serde(default = "default_environment")]
+    environment: String,
     target: String,
     /// [`crate::flow::Target::access_key`] of the target when requested.
     access_key: String,
@@ -178,6 +184,19 @@ pub struct AccessRequest {
     /// The approval cards were queued for posting (so a replayed step does not queue them twice).
     #[serde(default)]
     cards_queued: bool,
+    /// Extensions asked for while active, oldest first.
+    #[serde(default)]
+    extensions: Vec<Extension>,
+    /// The duration asked for, when an approver shortened it (approve with changes).
+    #[serde(default)]
+    requested_duration_secs: Option<u64>,
+    /// Who revoked the grant early.
+    #[serde(default)]
+    revoked_by: Option<Actor>,
+}
+
+fn default_environment() -> String {
+    crate::flow::DEFAULT_ENVIRONMENT.to_string()
 }
 
 /// Removal attempts that failed so far; the next one is not made before `next_attempt_at`.
@@ -228,12 +247,24 @@ pub enum ChangeError {
     /// An extension would make the whole grant longer than the flow allows.
     #[error("a grant in this flow lasts at most {0}")]
     TooLong(GrantDuration),
+    #[error("an extension of this grant is already waiting for a decision")]
+    ExtensionPending,
+    /// The flow allows this many extensions per grant (0: none).
+    #[error("this grant has had the {0} extension(s) its flow allows")]
+    ExtensionLimit(u32),
+    #[error("no extension of this grant is waiting for a decision")]
+    NoExtensionPending,
+    /// An approver may shorten a grant, never lengthen it; this is what was asked.
+    #[error("an approver may shorten the duration, not lengthen it (asked: {0})")]
+    LongerThanAsked(GrantDuration),
 }
 
 /// What a new request is made of; [`AccessRequest::submit`] makes it a pending request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub flow: String,
+    /// The flow's environment.
+    pub environment: String,
     pub target: Target,
     pub access_key: String,
     pub requester: Requester,
@@ -247,6 +278,7 @@ impl AccessRequest {
     /// A new pending request and its `submitted` event.
     pub fn submit(new: NewRequest, actor: Actor, now: DateTime<Utc>) -> (Self, AuditEvent) {
         let mut request = Self::pending(&new.flow, &new.target.name, new.access_key, new.requester, now);
+        request.environment = new.environment;
         request.target_spec = Some(new.target);
         request.duration_secs = new.duration.as_secs();
         request.reason = new.reason;
@@ -273,6 +305,7 @@ impl AccessRequest {
             version: 1,
             status: Status::Pending,
             flow: flow.into(),
+            environment: default_environment(),
             target: target.into(),
             access_key,
             target_spec: None,
@@ -297,6 +330,9 @@ impl AccessRequest {
             escalation_attempted: false,
             removal: None,
             cards_queued: false,
+            extensions: Vec::new(),
+            requested_duration_secs: None,
+            revoked_by: None,
         }
     }
 
@@ -311,6 +347,10 @@ impl AccessRequest {
     }
     pub fn flow(&self) -> &str {
         &self.flow
+    }
+    /// The flow's environment.
+    pub fn environment(&self) -> &str {
+        &self.environment
     }
     pub fn target(&self) -> &str {
         &self.target
@@ -396,6 +436,14 @@ impl AccessRequest {
     pub fn cards_queued(&self) -> bool {
         self.cards_queued
     }
+    /// The duration the requester asked for, when an approver shortened it.
+    pub fn requested_duration(&self) -> Option<GrantDuration> {
+        self.requested_duration_secs.map(GrantDuration::from_secs)
+    }
+    /// Who revoked the grant early (the time is `expires_at`).
+    pub fn revoked_by(&self) -> Option<&Actor> {
+        self.revoked_by.as_ref()
+    }
 
     /// Moves to `next`, bumping the version; illegal moves are errors and change nothing.
     fn transition(&mut self, next: Status, now: DateTime<Utc>) -> Result<Status, TransitionError> {
@@ -434,11 +482,14 @@ impl AccessRequest {
     }
 
     /// `by` approves: the approval is recorded, and the request is approved once `required`
-    /// approvals are in (`approved`; before that `approval_recorded`).
+    /// approvals are in (`approved`; before that `approval_recorded`). `shorter` grants less time
+    /// than asked (never more: `LongerThanAsked`); with several approvals the shortest asked by any
+    /// of them applies. The audit event's detail names the change and holds the note.
     pub fn approve(
         &mut self,
         by: Actor,
         required: u32,
+        shorter: Option<GrantDuration>,
         note: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<AuditEvent, ChangeError> {
@@ -447,13 +498,34 @@ impl AccessRequest {
             return Err(ChangeError::AlreadyApproved);
         }
         let mut next = self.clone();
+        let asked = self.requested_duration().unwrap_or(self.duration());
+        let change = match shorter {
+            Some(d) if d > asked => return Err(ChangeError::LongerThanAsked(asked)),
+            Some(d) if d < asked => {
+                let granted = d.min(self.duration());
+                next.requested_duration_secs = Some(asked.as_secs());
+                next.duration_secs = granted.as_secs();
+                Some(if granted == d {
+                    format!("duration shortened to {d} (asked: {asked})")
+                } else {
+                    format!("duration {d} instead of {asked}; the shorter {granted} another approver chose stands")
+                })
+            }
+            _ => None,
+        };
         next.approvals.push(Approval { by: by.clone(), at: now });
-        let event = if next.approvals.len() >= required as usize {
-            next.decide(Status::Approved, by, note, AuditAction::Approved, now)?
+        let mut event = if next.approvals.len() >= required as usize {
+            next.decide(Status::Approved, by, note.clone(), AuditAction::Approved, now)?
         } else {
             next.touch(now);
-            AuditEvent::of(&next, by, AuditAction::ApprovalRecorded, Some(Status::Pending), note)
+            AuditEvent::of(&next, by, AuditAction::ApprovalRecorded, Some(Status::Pending), note.clone())
         };
+        if let Some(change) = change {
+            event.detail = Some(match note {
+                Some(note) => format!("{change}: {note}"),
+                None => change,
+            });
+        }
         *self = next;
         Ok(event)
     }
@@ -548,28 +620,11 @@ impl AccessRequest {
     /// Ends an active grant now; its access is removed afterwards.
     pub fn revoke(&mut self, by: Actor, reason: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
         let from = self.transition(Status::Revoked, now)?;
+        self.revoked_by = Some(by.clone());
         self.expires_at = Some(now);
+        self.lapse_pending_extension(now);
         self.decision_note = reason.clone();
         Ok(AuditEvent::of(self, by, AuditAction::Revoked, Some(from), reason))
-    }
-
-    /// Moves an active grant's expiry to `until`, keeping the whole grant within `max`.
-    pub fn extend(
-        &mut self,
-        by: Actor,
-        until: DateTime<Utc>,
-        max: GrantDuration,
-        now: DateTime<Utc>,
-    ) -> Result<AuditEvent, ChangeError> {
-        self.expect(Status::Active)?;
-        let granted = self.granted_at.ok_or(ChangeError::NoAccessHeld)?;
-        if until - granted > max.to_chrono() {
-            return Err(ChangeError::TooLong(max));
-        }
-        self.expires_at = Some(until);
-        self.touch(now);
-        let detail = Some(format!("until {}", until.to_rfc3339()));
-        Ok(AuditEvent::of(self, by, AuditAction::Extended, Some(Status::Active), detail))
     }
 
     /// The access of an active grant was removed at its end: the request is `expired`.
@@ -579,6 +634,7 @@ impl AccessRequest {
             return Err(ChangeError::NoAccessHeld);
         }
         let from = self.transition(Status::Expired, now)?;
+        self.lapse_pending_extension(now);
         self.access_removed_at = Some(now);
         self.removal = None;
         Ok(AuditEvent::of(self, by, AuditAction::Expired, Some(from), kept))
@@ -703,6 +759,10 @@ impl AccessRequest {
 pub struct RequestBuilder(AccessRequest);
 
 impl RequestBuilder {
+    pub fn environment(mut self, environment: &str) -> Self {
+        self.0.environment = environment.into();
+        self
+    }
     pub fn status(mut self, status: Status) -> Self {
         self.0.status = status;
         self
@@ -835,15 +895,15 @@ mod tests {
     fn approvals_count_until_enough_and_the_decider_is_recorded() {
         let now = Utc::now();
         let mut request = pending();
-        let first = request.approve(bob(), 2, None, now).unwrap();
+        let first = request.approve(bob(), 2, None, None, now).unwrap();
         assert_eq!(
             (first.action, request.status(), request.version()),
             (AuditAction::ApprovalRecorded, Status::Pending, 2)
         );
         assert!(request.decided_by().is_none());
-        assert_eq!(request.approve(bob(), 2, None, now), Err(ChangeError::AlreadyApproved));
+        assert_eq!(request.approve(bob(), 2, None, None, now), Err(ChangeError::AlreadyApproved));
         let alice = Actor::User { email: "alice@example.com".parse().unwrap(), slack_id: None };
-        let second = request.approve(alice.clone(), 2, Some("ok".into()), now).unwrap();
+        let second = request.approve(alice.clone(), 2, None, Some("ok".into()), now).unwrap();
         assert_eq!(
             (second.action, second.from, second.to),
             (AuditAction::Approved, Some(Status::Pending), Status::Approved)
@@ -860,15 +920,11 @@ mod tests {
         let mut request = pending();
         assert!(request.activate(now, false, now).is_err(), "no grant without approval");
         assert_eq!(request.record_removal(bob(), None, now), Err(ChangeError::NoAccessHeld));
-        request.approve(bob(), 1, None, now).unwrap();
+        request.approve(bob(), 1, None, None, now).unwrap();
         let event = request.activate(now, true, now).unwrap();
         assert_eq!(event.action, AuditAction::AccessGranted);
         assert_eq!(request.expires_at(), Some(now + chrono::Duration::seconds(600)));
         assert!(request.preexisting_access() && request.holds_access());
-        let max = GrantDuration::from_secs(900);
-        let too_late = now + chrono::Duration::seconds(901);
-        assert_eq!(request.extend(bob(), too_late, max, now), Err(ChangeError::TooLong(max)));
-        request.extend(bob(), now + chrono::Duration::seconds(900), max, now).unwrap();
         assert_eq!(request.record_removal_failure(bob(), "boom", now).unwrap(), None, "the first failures are quiet");
         assert!(request.removal().is_some());
         let event = request.expire(bob(), None, now).unwrap();
@@ -881,7 +937,7 @@ mod tests {
     fn a_revoked_grant_records_its_removal_and_keeps_its_status() {
         let now = Utc::now();
         let mut request = pending();
-        request.approve(bob(), 1, None, now).unwrap();
+        request.approve(bob(), 1, None, None, now).unwrap();
         request.activate(now, false, now).unwrap();
         let revoked = request.revoke(bob(), Some("done".into()), now).unwrap();
         assert_eq!((revoked.action, request.expires_at()), (AuditAction::Revoked, Some(now)));

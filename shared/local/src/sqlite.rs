@@ -47,9 +47,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (request_id, id) WHERE re
 ";
 
 /// Schema changes after version 1, applied in order to older files (`PRAGMA user_version` counts them).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE outbox ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0",
+    roles::MIGRATION,
 ];
 
 /// Statuses whose requests can be compacted once their access is gone.
@@ -450,6 +451,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    fn roles(&self) -> Option<&dyn airlock_core::roles::RoleStore> {
+        Some(self)
+    }
+
     async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError> {
         let item = item.clone();
         self.call(move |conn| {
@@ -473,6 +478,8 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+mod roles;
 
 #[cfg(test)]
 mod tests;
