@@ -261,7 +261,11 @@ pub async fn extend_request(
     };
     let added = parse_duration(&duration)?;
     if body.reason.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "reason: say why you need longer"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "reason: say why you need longer",
+        ));
     }
     let id = parse_id(&id)?;
     let name = format!("api:{}", client.name);
@@ -272,7 +276,8 @@ pub async fn extend_request(
 
 /// `"30m"`-style or whole seconds, within a year.
 fn parse_duration(text: &str) -> Result<airlock_core::GrantDuration, ApiError> {
-    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("duration: {m}"));
+    let invalid =
+        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("duration: {m}"));
     match text.trim().parse::<u64>() {
         Ok(secs) if (1..=airlock_core::GrantDuration::MAX_SECS).contains(&secs) => {
             Ok(airlock_core::GrantDuration::from_secs(secs))

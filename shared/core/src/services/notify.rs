@@ -207,7 +207,8 @@ impl Steps {
             if !request.record_extension_card(card.clone(), deps.clock.now()) {
                 return Ok(());
             }
-            let outbox = if request.pending_extension().is_some() { Vec::new() } else { vec![Notification::CardUpdate] };
+            let outbox =
+                if request.pending_extension().is_some() { Vec::new() } else { vec![Notification::CardUpdate] };
             match deps.save(&request, request.status(), &outbox).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict) => continue,

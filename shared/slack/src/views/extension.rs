@@ -87,7 +87,8 @@ pub fn extension_card(request: &AccessRequest, extension: &Extension, flow: &Flo
     let status = match (extension.status, &extension.decided_by) {
         (ExtensionStatus::Pending, _) => ":hourglass: Waiting for a decision".to_string(),
         (ExtensionStatus::Approved, by) => {
-            let until = request.expires_at().map(|t| format!(": access now ends {}", slack_date(t))).unwrap_or_default();
+            let until =
+                request.expires_at().map(|t| format!(": access now ends {}", slack_date(t))).unwrap_or_default();
             format!(":white_check_mark: Extended by {}{until}{}", decider(by), comment(extension))
         }
         (ExtensionStatus::Denied, by) => format!(":x: Denied by {}{}", decider(by), comment(extension)),
@@ -109,12 +110,7 @@ pub fn extension_card(request: &AccessRequest, extension: &Extension, flow: &Flo
     }
     blocks.truncate(limits::MESSAGE_BLOCKS);
     let text = truncate(
-        &format!(
-            "Extension of {} for {}: +{}",
-            request.requester().email,
-            flow.label,
-            humanize(extension.added())
-        ),
+        &format!("Extension of {} for {}: +{}", request.requester().email, flow.label, humanize(extension.added())),
         limits::MESSAGE_TEXT,
     );
     SlackMessageContent::new().with_text(text).with_blocks(blocks)
