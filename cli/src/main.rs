@@ -13,6 +13,10 @@ USAGE:
     airlock requests USER [STATUS]  List a user's requests from the local store (AIRLOCK_DATA)
     airlock audit REQUEST_ID      Show a request's audit trail from the local store
     airlock sweep                 Remove every grant past its expiry now (local store)
+    airlock users list            Admins and people whose role was set, one line each (AIRLOCK_STORE)
+    airlock users set-role EMAIL admin|member|guest [--by EMAIL]
+    airlock domains list|add|remove [DOMAIN] [--by EMAIL]
+                                  Member domains; changes hold for a running server at once
 
 ENVIRONMENT (serve):
     AIRLOCK_CONFIG          config file (default: the built-in example)
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         ["requests", user, status] => runtime.block_on(admin::requests(user, Some(status))),
         ["audit", id] => runtime.block_on(admin::audit(id)),
         ["sweep"] => runtime.block_on(admin::sweep()),
+        ["users" | "domains", ..] => runtime.block_on(admin::people(&args)),
         ["help" | "--help" | "-h"] | [] => {
             print!("{USAGE}");
             Ok(())

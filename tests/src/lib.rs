@@ -30,6 +30,10 @@ pub const DAVE: &str = "U0DAVE";
 pub const GINA: &str = "U0GINA";
 /// Alice: an admin.
 pub const ALICE: &str = "U0ALICE";
+/// Erin: a member, in the Slack user group [`SRE`].
+pub const ERIN: &str = "U0ERIN";
+/// A Slack user group whose one member is Erin.
+pub const SRE: &str = "S0SRE";
 pub const APPROVALS: &str = "C0APPROVALS";
 
 /// How long the e2e server retries an escalation before the grant fails (the product's default is
@@ -124,8 +128,9 @@ impl TestApp {
                 FakeUser::new(DAVE, "dave@example.com", "Dave"),
                 FakeUser::new(GINA, "gina@gmail.com", "Gina"),
                 FakeUser::new(ALICE, "alice@example.com", "Alice"),
+                FakeUser::new(ERIN, "erin@example.com", "Erin"),
             ],
-            vec![],
+            vec![(SRE.into(), vec![ERIN.into()])],
         )
         .await;
         let hooks = HookReceiver::start(HOOK_SECRET).await;
@@ -234,6 +239,24 @@ impl TestApp {
         self.slack.wait_for("chat.postMessage", |c| to_user(c) && c.text().contains(needle), SOON).await
     }
 
+    /// Clicks `action` (e.g. `cancel_request`, `revoke_request`) for the request as `user` on a
+    /// message in `channel` (`D<user>` for the requester's DM, [`APPROVALS`] for the card).
+    pub async fn click_in(&self, user: &str, action: &str, id: &RequestId, channel: &str) -> reqwest::Response {
+        let body = airlock_testkit::slack::block_actions_body(user, action, id.as_str(), channel, "1700000000.000200");
+        self.slack_post("/slack/interactions", &body, FORM).await
+    }
+
+    /// Clicks `action` for the request as `user` on their App Home.
+    pub async fn click_home(&self, user: &str, action: &str, id: &RequestId) -> reqwest::Response {
+        let body = airlock_testkit::slack::home_block_actions_body(user, action, id.as_str());
+        self.slack_post("/slack/interactions", &body, FORM).await
+    }
+
+    /// Waits for an App Home published to `user` (views.publish) that matches `predicate`.
+    pub async fn home(&self, user: &str, predicate: impl Fn(&SlackCall) -> bool) -> SlackCall {
+        self.slack.wait_for("views.publish", |c| c.arg("user_id") == Some(user) && predicate(c), SOON).await
+    }
+
     /// A `/api/v1` call with the API token.
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_TOKEN)
@@ -276,6 +299,30 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The buttons of a message or view sent to Slack (a call's `blocks`, or its `view`'s), as
+/// (visible text, action_id, value), in order: how a person (or a check) finds a button.
+pub fn buttons(call: &SlackCall) -> Vec<(String, String, String)> {
+    let blocks = call.body.get("blocks").or_else(|| call.body.get("view").and_then(|v| v.get("blocks")));
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    blocks
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["type"] == "button")
+        .map(|e| (text(&e["text"]["text"]), text(&e["action_id"]), text(&e["value"])))
+        .collect()
+}
+
+/// The button with visible text `label` whose value is `id` in `call`, as its action id.
+pub fn button(call: &SlackCall, label: &str, id: &RequestId) -> Option<String> {
+    buttons(call)
+        .into_iter()
+        .find(|(text, _, value)| text == label && value == id.as_str())
+        .map(|(_, action, _)| action)
 }
 
 pub fn email_of(user: &str) -> String {

@@ -2,7 +2,9 @@
 //! errors typed `Airlock.Transient` / `Airlock.Permanent` for the definition's Retry and Catch.
 
 use crate::Failure;
+use airlock_core::ports::Workflow;
 use airlock_core::services::{StepError, StepOutcome};
+use airlock_core::workflow::State;
 use airlock_core::{StepCall, StepName, Steps};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -14,10 +16,13 @@ pub struct StepFunction {
 }
 
 /// Runs one invocation: a task state (`{"step", "state", "task_token"}`) or, for the function that
-/// owns it, the sweeper (`{"sweep": true}`).
+/// owns it, the sweeper (`{"sweep": true}`). `decisions` sends the outcome of a task that waits for
+/// its token when the step finds it decided already (a decision that came before the token was
+/// stored): Step Functions ignores such a task's own output.
 pub async fn step_handler(
     steps: &Steps,
     serves: &StepFunction,
+    decisions: Option<&dyn Workflow>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let payload = event.payload;
@@ -30,13 +35,26 @@ pub async fn step_handler(
         return Err(Failure::permanent(format!("this function does not run {}", call.step.as_str())).into());
     }
     let (step, request_id, state) = (call.step, call.state.request_id.clone(), call.state.clone());
+    let waits_for_token = matches!(step.state(), State::Task(task) if task.awaits_token.is_some());
+    let token = call.task_token.clone().filter(|_| waits_for_token);
     let outcome = steps.run(call).await.map_err(|e| {
         tracing::error!(request_id = %request_id, step = step.as_str(), error = %e, "step failed");
         Failure(e)
     })?;
     // A waitForTaskToken task's own output is ignored: the decision arrives with SendTaskSuccess.
     let next = match outcome {
-        StepOutcome::Next(next) => next,
+        StepOutcome::Next(next) => {
+            if let Some(token) = &token {
+                let decisions = decisions.ok_or_else(|| {
+                    Failure::permanent(format!("{} found a decision but cannot send it with its token", step.as_str()))
+                })?;
+                decisions.send_decision(token, &next).await.map_err(|e| {
+                    tracing::error!(request_id = %request_id, error = %e, "could not send the decision found");
+                    Failure(StepError::Transient(format!("sending the decision: {e}")))
+                })?;
+            }
+            next
+        }
         StepOutcome::Waiting => state,
     };
     Ok(serde_json::to_value(next).map_err(|e| Failure::permanent(e.to_string()))?)
@@ -70,8 +88,16 @@ async fn sweep(steps: &Steps) -> Result<Value, Diagnostic> {
 /// A step function's whole `main`: logging, the adapters built once, then the Lambda runtime loop.
 pub async fn run_step_function(serves: &'static StepFunction) -> anyhow::Result<()> {
     crate::init_logging();
-    let steps: &'static Steps = Box::leak(Box::new(Steps::new(crate::build().await?.deps)));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, serves, event)))
+    let app = crate::build().await?;
+    let decisions: Option<&'static dyn Workflow> = if serves.steps.contains(&StepName::AwaitDecision) {
+        let sender: &'static std::sync::Arc<dyn Workflow> =
+            Box::leak(Box::new(airlock_aws::bootstrap::decision_sender().await));
+        Some(sender.as_ref())
+    } else {
+        None
+    };
+    let steps: &'static Steps = Box::leak(Box::new(Steps::new(app.deps)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, serves, decisions, event)))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -7,7 +7,7 @@ use airlock_core::ports::{Store, SystemClock};
 use airlock_core::{AccessRequest, AuditAction, Status, StepName, Steps, WorkflowState};
 use airlock_fn_common::{StepFunction, step_handler};
 use airlock_local::SqliteStore;
-use airlock_testkit::fakes::{MemoryStore, RecordingNotifier};
+use airlock_testkit::fakes::{MemoryStore, RecordingNotifier, RecordingWorkflow};
 use airlock_testkit::fixtures::{advanced, granted, sample_event, sample_request};
 use chrono::Utc;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
@@ -23,7 +23,7 @@ static APPROVE_FN: StepFunction = StepFunction { steps: &[StepName::AwaitDecisio
 static DEESCALATE_FN: StepFunction = StepFunction { steps: &[StepName::Deescalate], sweeper: true };
 
 async fn call(steps: &Steps, serves: &StepFunction, payload: Value) -> Result<Value, Diagnostic> {
-    step_handler(steps, serves, LambdaEvent::new(payload, Context::default())).await
+    step_handler(steps, serves, None, LambdaEvent::new(payload, Context::default())).await
 }
 
 fn step(name: &str, request: &AccessRequest) -> Value {
@@ -60,6 +60,26 @@ async fn a_waiting_step_returns_its_input_and_keeps_the_token() {
     assert_eq!(out, payload["state"]);
     let stored = store.get_request(request.id()).await.unwrap().unwrap();
     assert_eq!(stored.task_token(), Some("token-1"));
+}
+
+#[tokio::test]
+async fn a_decision_found_before_the_token_was_stored_is_sent_with_the_token() {
+    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let request = pending(&store).await;
+    let (cancelled, _) = advanced(&request, Status::Cancelled).unwrap();
+    store.update_request(&cancelled, Status::Pending, None).await.unwrap();
+    let steps = steps(store.clone());
+    let workflow = RecordingWorkflow::default();
+    let payload = step("AwaitDecision", &request);
+    let event = LambdaEvent::new(payload.clone(), Context::default());
+    let out = step_handler(&steps, &APPROVE_FN, Some(&workflow), event).await.unwrap();
+    assert_eq!(out["decision"], "cancelled");
+    let sent = workflow.decisions();
+    assert_eq!(sent.len(), 1, "Step Functions ignores the task's output: the decision goes with the token");
+    assert_eq!((sent[0].0.as_str(), sent[0].1.decision), ("token-1", Some(airlock_core::Decision::Cancelled)));
+
+    let unsent = call(&steps, &APPROVE_FN, payload).await.unwrap_err();
+    assert_eq!(unsent.error_type, "Airlock.Permanent", "a function that cannot send the decision says so");
 }
 
 #[tokio::test]

@@ -309,3 +309,107 @@ async fn an_early_revoke_ends_through_a_no_op_deescalation() {
     expected.extend(TO_EXPIRY);
     assert_eq!(moto.entered(&execution).await, expected);
 }
+
+/// A request of the example config submitted and cancelled through the services over the
+/// testkit's fakes, and the states its execution starts from.
+mod cancelled {
+    use airlock_core::services::{StepOutcome, SubmitInput};
+    use airlock_core::{AccessRequest, Airlock, StepCall, StepName, WorkflowState};
+    use airlock_testkit::harness::Harness;
+    use serde_json::json;
+
+    pub async fn submitted(h: &Harness) -> (AccessRequest, WorkflowState) {
+        let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+        let input = SubmitInput {
+            flow: "aws-prod".into(),
+            target: Some("prod-admin".into()),
+            duration: Some("15m".into()),
+            reason: "deploy".into(),
+            fields: [("urgency".to_string(), json!("Normal"))].into(),
+            ..SubmitInput::default()
+        };
+        let request = h.airlock.submit(&carol, input).await.unwrap();
+        let state = h.workflow.started().last().cloned().unwrap();
+        (request, state)
+    }
+
+    pub async fn cancel(airlock: &Airlock, request: &AccessRequest) {
+        let carol = airlock.identify_slack_user("U3").await.unwrap();
+        airlock.cancel(request.id(), &carol, Some("not needed".into())).await.unwrap();
+    }
+
+    /// What the step handler answers for `step` now (what its Lambda would return).
+    pub async fn answer(h: &Harness, step: StepName, state: &WorkflowState, token: Option<&str>) -> StepOutcome {
+        let call = StepCall { step, state: state.clone(), task_token: token.map(String::from) };
+        h.airlock.steps().run(call).await.unwrap()
+    }
+
+    pub fn next(outcome: StepOutcome) -> WorkflowState {
+        match outcome {
+            StepOutcome::Next(state) => state,
+            StepOutcome::Waiting => panic!("the step parked on a cancelled request"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_cancelled_before_its_execution_ran_ends_at_the_route() {
+    let h = airlock_testkit::harness::Harness::new();
+    let (request, state) = cancelled::submitted(&h).await;
+    cancelled::cancel(&h.airlock, &request).await;
+    let routed = cancelled::next(cancelled::answer(&h, airlock_core::StepName::Request, &state, None).await);
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    moto.answers(&[to_value(&routed).unwrap()]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "Done"]);
+}
+
+#[tokio::test]
+async fn cancelling_a_parked_request_sends_its_token_and_ends_the_execution() {
+    use airlock_core::StepName;
+    let h = airlock_testkit::harness::Harness::new();
+    let (request, state) = cancelled::submitted(&h).await;
+    let routed = cancelled::next(cancelled::answer(&h, StepName::Request, &state, None).await);
+    assert_eq!(routed.route, Some(Route::NeedsApproval));
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    moto.answers(&[to_value(&routed).unwrap(), Value::Null]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    let token = moto.task_token(&execution).await;
+    // AwaitDecision keeps the token with the request; the cancel hands the decision to Step
+    // Functions through the real adapter.
+    let parked = cancelled::answer(&h, StepName::AwaitDecision, &routed, Some(&token)).await;
+    assert_eq!(parked, airlock_core::services::StepOutcome::Waiting);
+    let workflow = airlock_aws::StepFunctionsWorkflow::new(moto.sfn.clone(), machine.clone());
+    let airlock = airlock_core::Airlock::new(h.deps.clone(), std::sync::Arc::new(workflow));
+    cancelled::cancel(&airlock, &request).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "Decided", "Done"]);
+}
+
+#[tokio::test]
+async fn a_cancel_before_await_decision_stored_its_token_ends_the_execution_at_once() {
+    // The cancel finds no token to send. AwaitDecision then finds the request cancelled; as Step
+    // Functions ignores a waiting task's own output, its function sends the decision with the
+    // token it was given (functions/common's step handler; tested there), and the execution ends.
+    use airlock_core::StepName;
+    use airlock_core::ports::Workflow;
+    let h = airlock_testkit::harness::Harness::new();
+    let (request, state) = cancelled::submitted(&h).await;
+    let routed = cancelled::next(cancelled::answer(&h, StepName::Request, &state, None).await);
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    moto.answers(&[to_value(&routed).unwrap(), Value::Null]).await;
+    let execution = moto.start_execution(&machine, &state).await;
+    let token = moto.task_token(&execution).await;
+    cancelled::cancel(&h.airlock, &request).await;
+    let awaited = cancelled::next(cancelled::answer(&h, StepName::AwaitDecision, &routed, Some(&token)).await);
+    assert_eq!(awaited.decision, Some(Decision::Cancelled));
+    let decisions = airlock_aws::StepFunctionsWorkflow::new(moto.sfn.clone(), machine.clone());
+    decisions.send_decision(&token, &awaited).await.unwrap();
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "Decided", "Done"]);
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), airlock_core::Status::Cancelled);
+}

@@ -77,6 +77,12 @@ pub async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> Arc
     Arc::new(workflow)
 }
 
+/// A Step Functions client that only sends decisions with task tokens (for the function running
+/// AwaitDecision, which finds some requests decided before their token was stored).
+pub async fn decision_sender() -> Arc<dyn Workflow> {
+    Arc::new(StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(aws_config().await), String::new()))
+}
+
 /// Secret `name`'s value from the SSM SecureString `parameter`. The value is never logged.
 pub async fn ssm_parameter(name: &str, parameter: &str) -> anyhow::Result<String> {
     let client = aws_sdk_ssm::Client::new(aws_config().await);

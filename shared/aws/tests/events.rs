@@ -45,7 +45,7 @@ async fn each_audit_event_becomes_one_eventbridge_event() {
 
     let mut request = sample_request("carol@example.com", "record:prod-admin");
     let actor = Actor::User { email: "bob@example.com".parse().unwrap(), slack_id: Some("U2".into()) };
-    let event = request.approve(actor, 1, Some("looks fine".into()), chrono::Utc::now()).unwrap();
+    let event = request.approve(actor, 1, None, Some("looks fine".into()), chrono::Utc::now()).unwrap();
     EventBridgeAuditSink::new(bridge, &bus).emit(&event).await;
 
     let received = sqs.receive_message().queue_url(queue_url).wait_time_seconds(5).send().await.unwrap();

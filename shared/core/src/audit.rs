@@ -57,7 +57,9 @@ pub enum AuditAction {
     TimedOut,
     AccessGranted,
     EscalationFailed,
+    ExtensionRequested,
     Extended,
+    ExtensionDenied,
     Revoked,
     Expired,
     AccessRemoved,
@@ -66,7 +68,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::Submitted,
         AuditAction::ApprovalRecorded,
         AuditAction::Approved,
@@ -77,7 +79,9 @@ impl AuditAction {
         AuditAction::TimedOut,
         AuditAction::AccessGranted,
         AuditAction::EscalationFailed,
+        AuditAction::ExtensionRequested,
         AuditAction::Extended,
+        AuditAction::ExtensionDenied,
         AuditAction::Revoked,
         AuditAction::Expired,
         AuditAction::AccessRemoved,
@@ -98,7 +102,9 @@ impl AuditAction {
             AuditAction::TimedOut => "timed_out",
             AuditAction::AccessGranted => "access_granted",
             AuditAction::EscalationFailed => "escalation_failed",
+            AuditAction::ExtensionRequested => "extension_requested",
             AuditAction::Extended => "extended",
+            AuditAction::ExtensionDenied => "extension_denied",
             AuditAction::Revoked => "revoked",
             AuditAction::Expired => "expired",
             AuditAction::AccessRemoved => "access_removed",
@@ -120,7 +126,9 @@ impl AuditAction {
             AuditAction::TimedOut => "Request Timed Out",
             AuditAction::AccessGranted => "Access Granted",
             AuditAction::EscalationFailed => "Escalation Failed",
+            AuditAction::ExtensionRequested => "Extension Requested",
             AuditAction::Extended => "Access Extended",
+            AuditAction::ExtensionDenied => "Extension Denied",
             AuditAction::Revoked => "Access Revoked",
             AuditAction::Expired => "Access Expired",
             AuditAction::AccessRemoved => "Access Removed",

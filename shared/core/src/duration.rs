@@ -12,7 +12,7 @@ impl GrantDuration {
     /// The longest grant: a year (366 days).
     pub const MAX_SECS: u64 = 366 * 86_400;
 
-    pub fn from_secs(secs: u64) -> Self {
+    pub const fn from_secs(secs: u64) -> Self {
         Self(secs)
     }
 

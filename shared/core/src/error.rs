@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Conflict,
     /// The same access is already pending or active for this user.
     Duplicate,
+    /// The grant has had every extension its flow allows, or one is already waiting.
+    ExtensionLimit,
     /// A dependency failed; retrying may help.
     Unavailable,
     Internal,
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Duplicate => "duplicate_request",
+            ErrorCode::ExtensionLimit => "extension_limit",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -155,16 +158,19 @@ pub enum DecideError {
     /// The request names a flow that is no longer configured.
     #[error("{0}")]
     Internal(String),
+    /// Approve with changes asked for more time than the requester did (this much).
+    #[error("an approver may shorten the duration, not lengthen it: the request asks for {0}")]
+    LongerThanAsked(GrantDuration),
 }
 
 /// Who may do what to a grant, for [`GrantChangeError::NotAllowed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeRefusal {
-    #[error("only the requester can cancel a request")]
+    #[error("only the requester and admins can cancel a request")]
     Cancel,
     #[error("only the requester, the flow's approvers and admins can revoke")]
     Revoke,
-    #[error("only the flow's approvers and admins can extend a grant")]
+    #[error("only the requester and admins can ask to extend a grant")]
     Extend,
 }
 
@@ -181,9 +187,15 @@ pub enum GrantChangeError {
     /// Only a pending request can be cancelled; the request is in this status.
     #[error("{}", DecisionRefusal::AlreadyDecided(*.0))]
     NotPending(Status),
-    /// The extension would make the grant longer than the flow's maximum.
-    #[error("a grant in this flow lasts at most {0}")]
+    /// One extension adds at most the flow's maximum duration.
+    #[error("one extension adds at most {0}")]
     TooLong(GrantDuration),
+    /// The grant has had every extension its flow allows (0: the flow allows none).
+    #[error("{}", extension_limit_text(*.0))]
+    ExtensionLimit(u32),
+    /// An extension of this grant is already waiting for a decision.
+    #[error("an extension of this grant is already waiting for a decision")]
+    ExtensionPending,
     /// A cancellation lost its conditional write to a decision.
     #[error("the request was decided meanwhile")]
     DecidedMeanwhile,
@@ -222,8 +234,17 @@ impl From<DecideError> for Error {
             DecideError::NotAllowed(_) => ErrorCode::Forbidden,
             DecideError::Unavailable(_) => ErrorCode::Unavailable,
             DecideError::Internal(_) => ErrorCode::Internal,
+            DecideError::LongerThanAsked(_) => ErrorCode::Invalid,
         };
         Error::new(code, e.to_string())
+    }
+}
+
+fn extension_limit_text(max: u32) -> String {
+    match max {
+        0 => "grants in this flow cannot be extended".to_string(),
+        1 => "this grant was already extended once, the most its flow allows".to_string(),
+        n => format!("this grant was already extended {n} times, the most its flow allows"),
     }
 }
 
@@ -237,6 +258,7 @@ impl From<GrantChangeError> for Error {
             | GrantChangeError::DecidedMeanwhile
             | GrantChangeError::Changed => ErrorCode::Conflict,
             GrantChangeError::TooLong(_) => ErrorCode::Invalid,
+            GrantChangeError::ExtensionLimit(_) | GrantChangeError::ExtensionPending => ErrorCode::ExtensionLimit,
             GrantChangeError::Unavailable(_) => ErrorCode::Unavailable,
             GrantChangeError::Internal(_) => ErrorCode::Internal,
         };
@@ -349,7 +371,12 @@ mod tests {
             (
                 GrantChangeError::TooLong("4h".parse().expect("a duration")).into(),
                 ErrorCode::Invalid,
-                "a grant in this flow lasts at most 4h",
+                "one extension adds at most 4h",
+            ),
+            (
+                GrantChangeError::ExtensionLimit(1).into(),
+                ErrorCode::ExtensionLimit,
+                "this grant was already extended once, the most its flow allows",
             ),
             (
                 GrantChangeError::from(StoreError::Conflict).into(),

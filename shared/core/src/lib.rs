@@ -16,6 +16,7 @@ pub mod policy;
 pub mod ports;
 pub mod request;
 pub mod role;
+pub mod roles;
 pub mod rules;
 pub mod services;
 pub mod slack_ids;

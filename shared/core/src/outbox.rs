@@ -35,6 +35,12 @@ pub enum Notification {
     DriftReport { channel: String, holder: Email, target: String },
     /// A short text to one person (ephemeral in `channel` when given) or to a channel.
     Text { user: String, channel: Option<String>, text: String },
+    /// Post the card asking the approvers to decide the request's pending extension (destination as
+    /// for [`Notification::ApprovalCard`]), and remember the message on the extension.
+    ExtensionCard { destination: String },
+    /// Republish the App Home of everyone the request concerns: its requester and the people who
+    /// may decide it (listed approvers, members of approver groups, admins).
+    HomeRefresh,
 }
 
 /// One stored notification and its delivery attempts so far.

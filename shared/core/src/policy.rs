@@ -45,6 +45,8 @@ pub fn may_request(flow: &Flow, who: &Identity, user_groups: &[String]) -> Resul
 pub enum DecisionRefusal {
     /// The requester deciding their own request where the flow forbids it.
     SelfApproval,
+    /// A guest, in a flow without `approvers.allow_guests`.
+    Guest,
     NotAnApprover,
     AlreadyDecided(Status),
     AlreadyApprovedByYou,
@@ -54,6 +56,7 @@ impl fmt::Display for DecisionRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecisionRefusal::SelfApproval => f.write_str("you cannot decide your own request in this flow"),
+            DecisionRefusal::Guest => f.write_str("guests cannot approve or deny requests in this flow"),
             DecisionRefusal::NotAnApprover => f.write_str("you are not an approver of this flow"),
             DecisionRefusal::AlreadyDecided(s) => write!(f, "this request is already {s}"),
             DecisionRefusal::AlreadyApprovedByYou => f.write_str("you have already approved this request"),
@@ -61,22 +64,39 @@ impl fmt::Display for DecisionRefusal {
     }
 }
 
-/// May `who` approve or deny `request` of `flow` now?
+/// Is `who` one of `flow`'s approvers: listed, in one of its approver groups (`approver_groups`
+/// are the flow's groups that `who` is in), or an admin? Guests only where the flow allows them,
+/// and never as admins.
+pub fn is_approver(flow: &Flow, who: &Identity, approver_groups: &[String]) -> bool {
+    let named = flow.approvers.users.iter().any(|p| who.is(p))
+        || flow.approvers.groups.iter().any(|g| approver_groups.contains(g));
+    match who.role {
+        Role::Admin => true,
+        Role::Member => named,
+        Role::Guest => flow.approvers.allow_guests && named,
+    }
+}
+
+/// May `who` approve or deny `request` of `flow` now? `approver_groups` are the flow's approver
+/// groups that `who` is in.
 pub fn may_decide(
     flow: &Flow,
     request: &AccessRequest,
     who: &Identity,
+    approver_groups: &[String],
     verdict: Verdict,
 ) -> Result<(), DecisionRefusal> {
     if request.status() != Status::Pending {
         return Err(DecisionRefusal::AlreadyDecided(request.status()));
     }
+    if who.role == Role::Guest && !flow.approvers.allow_guests {
+        return Err(DecisionRefusal::Guest);
+    }
     let is_requester = who.email == request.requester().email;
     if is_requester && !flow.allow_self_approval {
         return Err(DecisionRefusal::SelfApproval);
     }
-    let listed = flow.approvers.users.iter().any(|p| who.is(p));
-    if who.role == Role::Guest || !(listed || who.role == Role::Admin) {
+    if !is_approver(flow, who, approver_groups) {
         return Err(DecisionRefusal::NotAnApprover);
     }
     let actor = crate::audit::Actor::User { email: who.email.clone(), slack_id: who.slack_id.clone() };
@@ -86,12 +106,11 @@ pub fn may_decide(
     Ok(())
 }
 
-/// May `who` revoke `request`'s access early? The requester, the flow's approvers and admins may.
-pub fn may_revoke(flow: &Flow, request: &AccessRequest, who: &Identity) -> bool {
-    who.role != Role::Guest
-        && (who.email == request.requester().email
-            || who.role == Role::Admin
-            || flow.approvers.users.iter().any(|p| who.is(p)))
+/// May `who` revoke `request`'s access early? The requester, the flow's approvers (listed, in its
+/// approver groups, `approver_groups` being those `who` is in) and admins may; guests only as
+/// approvers of a flow that lets guests decide.
+pub fn may_revoke(flow: &Flow, request: &AccessRequest, who: &Identity, approver_groups: &[String]) -> bool {
+    is_approver(flow, who, approver_groups) || (who.role != Role::Guest && who.email == request.requester().email)
 }
 
 /// Is `duration` allowed for `flow`?

@@ -128,6 +128,11 @@ pub trait Store: Send + Sync {
 
     /// Stores a notification's next attempt (`attempts`, `due_at`, `last_error` as set on `item`).
     async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError>;
+
+    /// The roles and member domains kept beside the requests; `None`: the config alone decides roles.
+    fn roles(&self) -> Option<&dyn crate::roles::RoleStore> {
+        None
+    }
 }
 
 /// Why the workflow engine did not do what it was asked.
@@ -260,7 +265,10 @@ pub enum RequesterUpdate {
     Cancelled,
     Active,
     Failed,
+    /// An extension was asked for and awaits the approvers.
+    ExtensionRequested,
     Extended,
+    ExtensionDenied,
     ExpiringSoon,
     Expired,
     Revoked,
@@ -324,6 +332,17 @@ pub trait Notifier: Send + Sync {
 
     /// Reports to `channel` that `holder` holds `target` (its label) without Airlock having granted it.
     async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError>;
+
+    /// Posts the card asking approvers to decide `request`'s pending extension to `destination`.
+    async fn post_extension_card(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        destination: &str,
+    ) -> Result<MessageRef, NotifyError>;
+
+    /// Publishes `home` as the App Home of the Slack user `user` (replacing what it showed).
+    async fn publish_home(&self, user: &str, home: &crate::services::Home) -> Result<(), NotifyError>;
 }
 
 /// Emits audit events beyond the store (JSON log lines; EventBridge in AWS).

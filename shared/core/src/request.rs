@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+mod extension;
+pub use extension::{Extension, ExtensionLimits, ExtensionStatus};
+
 /// Where a request stands. Terminal: denied, timed_out, cancelled, failed, revoked, expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +141,9 @@ pub struct AccessRequest {
     version: u64,
     status: Status,
     flow: String,
+    /// The flow's environment (requests stored before environments were `prod`).
+    #[serde(default = "default_environment")]
+    environment: String,
     /// The first target's name (also in `targets`; kept for readers of the single-target shape).
     target: String,
     /// The first target's access key (as `target`).
@@ -170,6 +176,15 @@ pub struct AccessRequest {
     /// The approval cards were queued for posting (so a replayed step does not queue them twice).
     #[serde(default)]
     cards_queued: bool,
+    /// Extensions asked for while active, oldest first.
+    #[serde(default)]
+    extensions: Vec<Extension>,
+    /// The duration asked for, when an approver shortened it (approve with changes).
+    #[serde(default)]
+    requested_duration_secs: Option<u64>,
+    /// Who revoked the grant early.
+    #[serde(default)]
+    revoked_by: Option<Actor>,
 }
 
 /// One target of a request and where its grant stands.
@@ -323,6 +338,10 @@ fn upgrade_single_target(value: &mut serde_json::Value) {
     stored.insert("targets".into(), Value::Array(vec![Value::Object(grant)]));
 }
 
+fn default_environment() -> String {
+    crate::flow::DEFAULT_ENVIRONMENT.to_string()
+}
+
 /// Removal attempts that failed so far; the next one is not made before `next_attempt_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemovalAttempts {
@@ -383,6 +402,16 @@ pub enum ChangeError {
     /// The target was granted or failed already.
     #[error("target {0:?} was granted or failed already")]
     TargetSettled(String),
+    #[error("an extension of this grant is already waiting for a decision")]
+    ExtensionPending,
+    /// The flow allows this many extensions per grant (0: none).
+    #[error("this grant has had the {0} extension(s) its flow allows")]
+    ExtensionLimit(u32),
+    #[error("no extension of this grant is waiting for a decision")]
+    NoExtensionPending,
+    /// An approver may shorten a grant, never lengthen it; this is what was asked.
+    #[error("an approver may shorten the duration, not lengthen it (asked: {0})")]
+    LongerThanAsked(GrantDuration),
 }
 
 /// One target of a new request: the target as configured and its access key.
@@ -396,6 +425,8 @@ pub struct NewTarget {
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub flow: String,
+    /// The flow's environment.
+    pub environment: String,
     /// The targets, in order; at least one, each access key once.
     pub targets: Vec<NewTarget>,
     pub requester: Requester,
@@ -423,6 +454,7 @@ impl AccessRequest {
         request
             .targets
             .extend(targets.map(|t| TargetGrant::new(&t.target.name, t.access_key.clone(), Some(t.target.clone()))));
+        request.environment = new.environment;
         request.duration_secs = new.duration.as_secs();
         request.reason = new.reason;
         request.fields = new.fields;
@@ -448,6 +480,7 @@ impl AccessRequest {
             version: 1,
             status: Status::Pending,
             flow: flow.into(),
+            environment: default_environment(),
             target: target.into(),
             access_key: access_key.clone(),
             targets: vec![TargetGrant::new(target, access_key, None)],
@@ -467,6 +500,9 @@ impl AccessRequest {
             failure: None,
             reminders: Reminders::default(),
             cards_queued: false,
+            extensions: Vec::new(),
+            requested_duration_secs: None,
+            revoked_by: None,
         }
     }
 
@@ -481,6 +517,10 @@ impl AccessRequest {
     }
     pub fn flow(&self) -> &str {
         &self.flow
+    }
+    /// The flow's environment.
+    pub fn environment(&self) -> &str {
+        &self.environment
     }
     /// The first target's name.
     pub fn target(&self) -> &str {
@@ -618,6 +658,14 @@ impl AccessRequest {
     pub fn cards_queued(&self) -> bool {
         self.cards_queued
     }
+    /// The duration the requester asked for, when an approver shortened it.
+    pub fn requested_duration(&self) -> Option<GrantDuration> {
+        self.requested_duration_secs.map(GrantDuration::from_secs)
+    }
+    /// Who revoked the grant early (the time is `expires_at`).
+    pub fn revoked_by(&self) -> Option<&Actor> {
+        self.revoked_by.as_ref()
+    }
 
     /// Moves to `next`, bumping the version; illegal moves are errors and change nothing.
     fn transition(&mut self, next: Status, now: DateTime<Utc>) -> Result<Status, TransitionError> {
@@ -632,6 +680,7 @@ impl AccessRequest {
             for target in self.targets.iter_mut().filter(|t| t.closed_in.is_none()) {
                 target.closed_in = Some(version);
             }
+            self.lapse_pending_extension(now);
         }
         Ok(previous)
     }
@@ -679,11 +728,14 @@ impl AccessRequest {
     }
 
     /// `by` approves: the approval is recorded, and the request is approved once `required`
-    /// approvals are in (`approved`; before that `approval_recorded`).
+    /// approvals are in (`approved`; before that `approval_recorded`). `shorter` grants less time
+    /// than asked (never more: `LongerThanAsked`); with several approvals the shortest asked by any
+    /// of them applies. The audit event's detail names the change and holds the note.
     pub fn approve(
         &mut self,
         by: Actor,
         required: u32,
+        shorter: Option<GrantDuration>,
         note: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<AuditEvent, ChangeError> {
@@ -692,13 +744,34 @@ impl AccessRequest {
             return Err(ChangeError::AlreadyApproved);
         }
         let mut next = self.clone();
+        let asked = self.requested_duration().unwrap_or(self.duration());
+        let change = match shorter {
+            Some(d) if d > asked => return Err(ChangeError::LongerThanAsked(asked)),
+            Some(d) if d < asked => {
+                let granted = d.min(self.duration());
+                next.requested_duration_secs = Some(asked.as_secs());
+                next.duration_secs = granted.as_secs();
+                Some(if granted == d {
+                    format!("duration shortened to {d} (asked: {asked})")
+                } else {
+                    format!("duration {d} instead of {asked}; the shorter {granted} another approver chose stands")
+                })
+            }
+            _ => None,
+        };
         next.approvals.push(Approval { by: by.clone(), at: now });
-        let event = if next.approvals.len() >= required as usize {
-            next.decide(Status::Approved, by, note, AuditAction::Approved, now)?
+        let mut event = if next.approvals.len() >= required as usize {
+            next.decide(Status::Approved, by, note.clone(), AuditAction::Approved, now)?
         } else {
             next.touch(now);
-            AuditEvent::of(&next, by, AuditAction::ApprovalRecorded, Some(Status::Pending), note)
+            AuditEvent::of(&next, by, AuditAction::ApprovalRecorded, Some(Status::Pending), note.clone())
         };
+        if let Some(change) = change {
+            event.detail = Some(match note {
+                Some(note) => format!("{change}: {note}"),
+                None => change,
+            });
+        }
         *self = next;
         Ok(event)
     }
@@ -831,28 +904,10 @@ impl AccessRequest {
     /// Ends an active grant now; its access is removed afterwards.
     pub fn revoke(&mut self, by: Actor, reason: Option<String>, now: DateTime<Utc>) -> Result<AuditEvent, ChangeError> {
         let from = self.transition(Status::Revoked, now)?;
+        self.revoked_by = Some(by.clone());
         self.expires_at = Some(now);
         self.decision_note = reason.clone();
         Ok(AuditEvent::of(self, by, AuditAction::Revoked, Some(from), reason))
-    }
-
-    /// Moves an active grant's expiry to `until`, keeping the whole grant within `max`.
-    pub fn extend(
-        &mut self,
-        by: Actor,
-        until: DateTime<Utc>,
-        max: GrantDuration,
-        now: DateTime<Utc>,
-    ) -> Result<AuditEvent, ChangeError> {
-        self.expect(Status::Active)?;
-        let granted = self.granted_at().ok_or(ChangeError::NoAccessHeld)?;
-        if until - granted > max.to_chrono() {
-            return Err(ChangeError::TooLong(max));
-        }
-        self.expires_at = Some(until);
-        self.touch(now);
-        let detail = Some(format!("until {}", until.to_rfc3339()));
-        Ok(AuditEvent::of(self, by, AuditAction::Extended, Some(Status::Active), detail))
     }
 
     /// The access `target` was granted was removed at the end of the active grant; when no other
@@ -1038,6 +1093,10 @@ impl AccessRequest {
 pub struct RequestBuilder(AccessRequest);
 
 impl RequestBuilder {
+    pub fn environment(mut self, environment: &str) -> Self {
+        self.0.environment = environment.into();
+        self
+    }
     fn last(&mut self) -> &mut TargetGrant {
         let last = self.0.targets.len() - 1;
         &mut self.0.targets[last]
@@ -1185,15 +1244,15 @@ mod tests {
     fn approvals_count_until_enough_and_the_decider_is_recorded() {
         let now = Utc::now();
         let mut request = pending();
-        let first = request.approve(bob(), 2, None, now).unwrap();
+        let first = request.approve(bob(), 2, None, None, now).unwrap();
         assert_eq!(
             (first.action, request.status(), request.version()),
             (AuditAction::ApprovalRecorded, Status::Pending, 2)
         );
         assert!(request.decided_by().is_none());
-        assert_eq!(request.approve(bob(), 2, None, now), Err(ChangeError::AlreadyApproved));
+        assert_eq!(request.approve(bob(), 2, None, None, now), Err(ChangeError::AlreadyApproved));
         let alice = Actor::User { email: "alice@example.com".parse().unwrap(), slack_id: None };
-        let second = request.approve(alice.clone(), 2, Some("ok".into()), now).unwrap();
+        let second = request.approve(alice.clone(), 2, None, Some("ok".into()), now).unwrap();
         assert_eq!(
             (second.action, second.from, second.to),
             (AuditAction::Approved, Some(Status::Pending), Status::Approved)
@@ -1210,15 +1269,11 @@ mod tests {
         let mut request = pending();
         assert!(request.activate("prod-admin", now, false, now).is_err(), "no grant without approval");
         assert_eq!(request.record_removal("prod-admin", bob(), None, now), Err(ChangeError::NoAccessHeld));
-        request.approve(bob(), 1, None, now).unwrap();
+        request.approve(bob(), 1, None, None, now).unwrap();
         let event = request.activate("prod-admin", now, true, now).unwrap();
         assert_eq!(event.action, AuditAction::AccessGranted);
         assert_eq!(request.expires_at(), Some(now + chrono::Duration::seconds(600)));
         assert!(request.preexisting_access() && request.holds_access());
-        let max = GrantDuration::from_secs(900);
-        let too_late = now + chrono::Duration::seconds(901);
-        assert_eq!(request.extend(bob(), too_late, max, now), Err(ChangeError::TooLong(max)));
-        request.extend(bob(), now + chrono::Duration::seconds(900), max, now).unwrap();
         assert_eq!(
             request.record_removal_failure("prod-admin", bob(), "boom", now).unwrap(),
             None,
@@ -1235,7 +1290,7 @@ mod tests {
     fn a_revoked_grant_records_its_removal_and_keeps_its_status() {
         let now = Utc::now();
         let mut request = pending();
-        request.approve(bob(), 1, None, now).unwrap();
+        request.approve(bob(), 1, None, None, now).unwrap();
         request.activate("prod-admin", now, false, now).unwrap();
         let revoked = request.revoke(bob(), Some("done".into()), now).unwrap();
         assert_eq!((revoked.action, request.expires_at()), (AuditAction::Revoked, Some(now)));

@@ -24,6 +24,20 @@ impl Role {
     }
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    /// `admin`, `member` or `guest`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "guest" => Ok(Role::Guest),
+            _ => Err(format!("unknown role {:?}: expected admin, member or guest", s.trim())),
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -31,7 +45,7 @@ impl fmt::Display for Role {
 }
 
 /// A resolved person: email (the key shared by Slack, the config and Identity Center), Slack id when
-/// known, role, and the Slack user groups they belong to (filled only where a flow needs them).
+/// known, and role (from the store's roles and domains over the config's, see [`crate::roles`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub email: Email,

@@ -25,7 +25,8 @@ pub struct RuleInput {
     /// The flow's name.
     pub flow: String,
     pub duration_seconds: u64,
-    /// `{reason, duration_seconds}`.
+    /// `{reason, duration_seconds, is_extension}`; for an extension, `extension_seconds` is the
+    /// time it adds and `reason` its reason.
     pub request: Value,
 }
 
@@ -38,7 +39,7 @@ impl RuleInput {
             target: json!({"name": "t", "label": "T", "kind": "record", "account_id": null}),
             flow: "f".into(),
             duration_seconds: 60,
-            request: json!({"reason": "r", "duration_seconds": 60}),
+            request: json!({"reason": "r", "duration_seconds": 60, "is_extension": false}),
         }
     }
 }

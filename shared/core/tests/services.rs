@@ -17,7 +17,7 @@ fn form(flow: &str, target: &str, duration: &str, urgency: &str) -> SubmitInput 
         duration: Some(duration.into()),
         reason: "deploy hotfix".into(),
         fields: if urgency.is_empty() { Default::default() } else { [("urgency".to_string(), json!(urgency))].into() },
-        ..Default::default()
+        ..SubmitInput::default()
     }
 }
 
@@ -286,11 +286,18 @@ async fn sweeper_removes_grants_past_expiry_and_extend_pushes_expiry() {
     let mut state = state;
     state.decision = Some(Decision::Approved);
     let state = next(step(&h, StepName::Escalate, state, None).await);
-    let extended = h.airlock.extend(request.id(), &bob, "15m".parse().unwrap()).await.unwrap();
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let quarter = "15m".parse().unwrap();
+    let asked = h.airlock.ask_extension(request.id(), &carol, quarter, "still debugging").await.unwrap();
+    assert_eq!(asked.expires_at(), state.expires_at, "the expiry moves only once the extension is approved");
+    let extended = h.airlock.decide_extension(request.id(), &bob, Verdict::Approve, None).await.unwrap();
     assert_eq!(extended.expires_at().unwrap() - state.expires_at.unwrap(), chrono::Duration::minutes(15));
     assert!(
-        matches!(h.airlock.extend(request.id(), &bob, "1h".parse().unwrap()).await, Err(GrantChangeError::TooLong(_))),
-        "past max_duration"
+        matches!(
+            h.airlock.ask_extension(request.id(), &carol, quarter, "again").await,
+            Err(GrantChangeError::ExtensionLimit(1))
+        ),
+        "one extension per grant by default"
     );
     h.clock.advance(Duration::from_secs(16 * 60));
     let held = next(step(&h, StepName::CheckExpiry, state, None).await);
@@ -372,13 +379,13 @@ async fn only_the_requester_cancels_and_only_while_pending() {
     let (bob, carol) =
         (h.airlock.identify_slack_user("U2").await.unwrap(), h.airlock.identify_slack_user("U3").await.unwrap());
     assert_eq!(
-        h.airlock.cancel(request.id(), &bob).await.unwrap_err(),
+        h.airlock.cancel(request.id(), &bob, None).await.unwrap_err(),
         GrantChangeError::NotAllowed(ChangeRefusal::Cancel)
     );
     h.airlock.decide(request.id(), &bob, Verdict::Deny, None).await.unwrap();
-    let late = h.airlock.cancel(request.id(), &carol).await.unwrap_err();
+    let late = h.airlock.cancel(request.id(), &carol, None).await.unwrap_err();
     assert_eq!(late, GrantChangeError::NotPending(Status::Denied));
     assert_eq!(late.to_string(), "this request is already denied");
     let missing = airlock_core::RequestId::generate();
-    assert_eq!(h.airlock.cancel(&missing, &carol).await.unwrap_err(), GrantChangeError::NotFound(missing));
+    assert_eq!(h.airlock.cancel(&missing, &carol, None).await.unwrap_err(), GrantChangeError::NotFound(missing));
 }

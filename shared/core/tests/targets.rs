@@ -4,6 +4,7 @@
 
 use airlock_core::config::EXAMPLE_CONFIG;
 use airlock_core::ports::{EscalationError, RequesterUpdate};
+use airlock_core::request::ExtensionLimits;
 use airlock_core::services::{StepError, StepOutcome, SubmitInput};
 use airlock_core::workflow::Hold;
 use airlock_core::{
@@ -28,6 +29,7 @@ fn new_request(names: &[&str]) -> AccessRequest {
         .collect();
     let new = NewRequest {
         flow: "aws-prod".into(),
+        environment: "prod".into(),
         targets,
         requester: Requester { email: "carol@example.com".parse().unwrap(), slack_id: None, role: Role::Member },
         duration: GrantDuration::from_secs(600),
@@ -40,7 +42,7 @@ fn new_request(names: &[&str]) -> AccessRequest {
 
 fn approved(names: &[&str]) -> AccessRequest {
     let mut request = new_request(names);
-    request.approve(Actor::system("test"), 1, None, Utc::now()).unwrap();
+    request.approve(Actor::system("test"), 1, None, None, Utc::now()).unwrap();
     request
 }
 
@@ -160,6 +162,7 @@ fn a_request_names_one_to_twenty_targets_each_access_once() {
     };
     let new = |targets| NewRequest {
         flow: "f".into(),
+        environment: "prod".into(),
         targets,
         requester: Requester { email: "carol@example.com".parse().unwrap(), slack_id: None, role: Role::Member },
         duration: GrantDuration::from_secs(60),
@@ -271,7 +274,7 @@ const NAMES: [&str; 3] = ["a", "b", "c"];
 fn apply(request: &mut AccessRequest, op: &Op, now: DateTime<Utc>) -> Result<(), ChangeError> {
     let by = bob();
     match op {
-        Op::Approve => request.approve(by, 1, None, now).map(drop),
+        Op::Approve => request.approve(by, 1, None, None, now).map(drop),
         Op::Deny => request.deny(by, None, now).map(drop),
         Op::Cancel => request.cancel(by, None, now).map(drop),
         Op::TimeOut => request.time_out(now).map(drop),
@@ -283,7 +286,10 @@ fn apply(request: &mut AccessRequest, op: &Op, now: DateTime<Utc>) -> Result<(),
         Op::Remove(i) => request.record_removal(NAMES[*i], by, None, now).map(drop),
         Op::RemovalFailed(i) => request.record_removal_failure(NAMES[*i], by, "503", now).map(drop),
         Op::Extend => {
-            request.extend(by, now + chrono::Duration::seconds(60), GrantDuration::from_secs(86_400), now).map(drop)
+            let limits = ExtensionLimits { max: 100, max_added: GrantDuration::from_secs(86_400) };
+            let minute = GrantDuration::from_secs(60);
+            let approve = airlock_core::Verdict::Approve;
+            request.ask_extension_decided_by_rule(by, minute, "more".into(), limits, approve, "rule", now).map(drop)
         }
     }
 }

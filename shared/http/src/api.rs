@@ -1,4 +1,4 @@
-//! `/api/v1`: create, read, list and revoke requests as JSON, for scripts and other systems.
+//! `/api/v1`: create, read, list, cancel and revoke requests as JSON, for scripts and other systems.
 
 use crate::AppState;
 use crate::auth::{ApiClient, Scope};
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// The client behind the bearer token, if its token has `scope`: 401 without a valid token, 403
 /// without the scope.
-fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<ApiClient, ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<ApiClient, ApiError> {
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let client = state
         .api_tokens
@@ -33,7 +33,7 @@ fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<ApiC
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
@@ -47,6 +47,7 @@ pub fn request_json(r: &AccessRequest) -> Value {
         "id": r.id(),
         "status": r.status(),
         "flow": r.flow(),
+        "environment": r.environment(),
         "target": r.target(),
         "requester": {"email": r.requester().email, "slack_id": r.requester().slack_id, "role": r.requester().role},
         "duration_seconds": r.duration_secs(),
@@ -66,6 +67,20 @@ pub fn request_json(r: &AccessRequest) -> Value {
         "removal": r.removal(),
         "failure": r.failure(),
         "targets": r.targets().iter().map(|t| target_json(r, t)).collect::<Vec<_>>(),
+        "requested_duration_seconds": r.requested_duration().map(|d| d.as_secs()),
+        "revoked_by": r.revoked_by(),
+        "extensions": r.extensions().iter().map(|e| json!({
+            "number": e.number,
+            "added_seconds": e.added_secs,
+            "reason": e.reason,
+            "status": e.status,
+            "requested_by": e.requested_by,
+            "requested_at": e.requested_at,
+            "approvals": e.approvals,
+            "decided_by": e.decided_by,
+            "decided_at": e.decided_at,
+            "note": e.note,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -91,6 +106,8 @@ struct CreateBody {
     /// Email or Slack user id of the person who needs the access.
     requester: String,
     flow: String,
+    /// The flow's environment; optional when the flow name is in one environment only.
+    environment: Option<String>,
     target: Option<String>,
     /// Several targets, for a flow with `multiple_targets` (instead of `target`).
     targets: Option<Vec<String>>,
@@ -125,11 +142,13 @@ pub async fn create_request(
     let who = state.airlock.identify(&body.requester).await?;
     let input = airlock_core::services::SubmitInput {
         flow: body.flow,
+        environment: body.environment,
         target: body.target,
         targets,
         duration,
         reason: body.reason,
         fields: body.fields,
+        submitted_by: Some(format!("api:{}", client.name)),
     };
     let request = state.airlock.submit(&who, input).await?;
     tracing::info!(request_id = %request.id(), token = %client.name, requester = %who.email, "request submitted through the API");
@@ -182,25 +201,117 @@ struct RevokeBody {
     reason: Option<String>,
 }
 
+/// The client allowed to cancel, revoke or extend a request, and whether any request (a token
+/// with the revoke or admin scope) or only those it submitted (a token with the submit scope).
+fn authorize_change(state: &AppState, headers: &HeaderMap) -> Result<(ApiClient, bool), ApiError> {
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let any_request = state.api_tokens.authenticate(given).is_some_and(|c| c.may(Scope::Revoke));
+    let client = authorize(state, headers, if any_request { Scope::Revoke } else { Scope::Submit })?;
+    Ok((client, any_request))
+}
+
 pub async fn revoke_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let client = authorize(&state, &headers, Scope::Revoke)?;
+    let (client, any_request) = authorize_change(&state, &headers)?;
     let body: RevokeBody =
         if body.iter().all(u8::is_ascii_whitespace) { RevokeBody::default() } else { parse_json(&body)? };
     let id = parse_id(&id)?;
     let request = match body.by {
+        // Revoking on someone's behalf takes the revoke scope.
         Some(by) => {
+            authorize(&state, &headers, Scope::Revoke)?;
             let who = state.airlock.identify(&by).await?;
             state.airlock.revoke(&id, &who, body.reason).await?
         }
-        None => state.airlock.revoke_as_system(&id, &format!("api:{}", client.name), body.reason).await?,
+        None => {
+            let name = format!("api:{}", client.name);
+            state.airlock.revoke_as_system(&id, &name, any_request, body.reason).await?
+        }
     };
     // Revoked now; the access is removed by the workflow right after (202: accepted, not yet done).
     Ok((StatusCode::ACCEPTED, Json(request_json(&request))))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    reason: Option<String>,
+}
+
+/// Cancels a pending request: allowed to the token that submitted it and to tokens with the
+/// `revoke` (or `admin`) scope; recorded as `api:<token name>`. 200 with the request, now
+/// `cancelled`; 404 unknown, 409 not pending.
+pub async fn cancel_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (client, any_request) = authorize_change(&state, &headers)?;
+    let body: CancelBody =
+        if body.iter().all(u8::is_ascii_whitespace) { CancelBody::default() } else { parse_json(&body)? };
+    let id = parse_id(&id)?;
+    let request =
+        state.airlock.cancel_as_system(&id, &format!("api:{}", client.name), any_request, body.reason).await?;
+    tracing::info!(request_id = %id, token = %client.name, "request cancelled through the API");
+    Ok(Json(request_json(&request)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendBody {
+    /// How much longer: `"30m"`-style or whole seconds.
+    duration: Value,
+    reason: String,
+}
+
+/// `POST /api/v1/requests/{id}/extend` `{"duration", "reason"}`: asks for more time on an active
+/// grant, decided like a request (rules, `extensions.self_approve`, or the approvers' card). 200
+/// with the request (its `extensions` show the decision or that it waits); 409 `extension_limit`
+/// past the flow's limit, 409 `conflict` when not active, 422 over the flow's maximum.
+pub async fn extend_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (client, any_request) = authorize_change(&state, &headers)?;
+    let body: ExtendBody = parse_json(&body)?;
+    let duration = match &body.duration {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(ApiError::bad_request("duration must be a string like \"30m\" or whole seconds")),
+    };
+    let added = parse_duration(&duration)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "reason: say why you need longer",
+        ));
+    }
+    let id = parse_id(&id)?;
+    let name = format!("api:{}", client.name);
+    let request = state.airlock.ask_extension_as_system(&id, &name, any_request, added, &body.reason).await?;
+    tracing::info!(request_id = %id, token = %client.name, "extension asked through the API");
+    Ok(Json(request_json(&request)))
+}
+
+/// `"30m"`-style or whole seconds, within a year.
+fn parse_duration(text: &str) -> Result<airlock_core::GrantDuration, ApiError> {
+    let invalid =
+        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("duration: {m}"));
+    match text.trim().parse::<u64>() {
+        Ok(secs) if (1..=airlock_core::GrantDuration::MAX_SECS).contains(&secs) => {
+            Ok(airlock_core::GrantDuration::from_secs(secs))
+        }
+        Ok(_) => Err(invalid(format!("{text} seconds is out of range"))),
+        Err(_) => text.parse().map_err(invalid),
+    }
 }
 
 pub async fn healthz() -> Json<Value> {

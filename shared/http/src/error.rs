@@ -35,7 +35,7 @@ impl From<Error> for ApiError {
             ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::UnknownFlow | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::Conflict | ErrorCode::Duplicate => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::Duplicate | ErrorCode::ExtensionLimit => StatusCode::CONFLICT,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod error;
 mod slack;
+mod users;
 
 use airlock_core::Airlock;
 use airlock_slack::SlackApp;
@@ -34,6 +35,9 @@ pub fn router(state: AppState) -> Router {
             .route("/api/v1/requests", post(api::create_request).get(api::list_requests))
             .route("/api/v1/requests/{id}", get(api::get_request))
             .route("/api/v1/requests/{id}/revoke", post(api::revoke_request))
+            .route("/api/v1/requests/{id}/cancel", post(api::cancel_request))
+            .route("/api/v1/requests/{id}/extend", post(api::extend_request))
+            .route("/api/v1/users/{email}/role", get(users::get_role).put(users::put_role))
             .route("/healthz", get(api::healthz))
             .fallback(error::not_found)
             .with_state(state),

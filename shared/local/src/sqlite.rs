@@ -45,9 +45,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (request_id, id) WHERE re
 ";
 
 /// Schema changes after version 1, applied in order to older files (`PRAGMA user_version` counts them).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "ALTER TABLE requests ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE outbox ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0",
+    roles::MIGRATION,
     // One row per target of a request: the access keys it grants (a user's history of one access)
     // and whether it still claims the key (one open request per user and access, per target).
     "CREATE TABLE request_access (
@@ -482,6 +483,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    fn roles(&self) -> Option<&dyn airlock_core::roles::RoleStore> {
+        Some(self)
+    }
+
     async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError> {
         let item = item.clone();
         self.call(move |conn| {
@@ -505,6 +510,8 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+mod roles;
 
 #[cfg(test)]
 mod tests;

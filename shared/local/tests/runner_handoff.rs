@@ -105,7 +105,7 @@ impl Harness {
             duration: Some("1h".into()),
             reason: "INC-1".into(),
             fields: Default::default(),
-            ..Default::default()
+            ..SubmitInput::default()
         };
         self.airlock.submit(&carol, input).await.expect("submitted").id().clone()
     }

@@ -1,10 +1,11 @@
-//! [`SlackNotifier`]: core's `Notifier` over the Web API (cards, DMs, audit channel lines). The
-//! outbox's deliverer calls it; Slack's rate limits and outages come back as `NotifyError::Retry`
-//! (with Slack's `Retry-After`) so the notification is tried again later, never lost.
+//! [`SlackNotifier`]: core's `Notifier` over the Web API (cards, DMs, audit channel lines, App
+//! Homes). The outbox's deliverer calls it; Slack's rate limits and outages come back as
+//! `NotifyError::Retry` (with Slack's `Retry-After`) so the notification is tried again later, never lost.
 
 use crate::api::{PostedMessage, SlackApi, SlackApiError};
 use crate::views;
 use airlock_core::ports::{DirectoryUser, Notifier, NotifyError, RequesterUpdate};
+use airlock_core::services::Home;
 use airlock_core::{AccessRequest, AuditEvent, Config, Email, Flow, MessageRef};
 use async_trait::async_trait;
 use slack_morphism::prelude::SlackMessageContent;
@@ -85,7 +86,26 @@ impl Notifier for SlackNotifier {
             // chat.update is idempotent: after a failure, every card is rewritten again.
             self.api.update_message(&message.channel, &message.ts, card.clone()).await.map_err(notify_error)?;
         }
+        for extension in request.extensions() {
+            let card = views::extension_card(request, extension, flow);
+            for message in &extension.cards {
+                self.api.update_message(&message.channel, &message.ts, card.clone()).await.map_err(notify_error)?;
+            }
+        }
         Ok(())
+    }
+
+    async fn post_extension_card(
+        &self,
+        request: &AccessRequest,
+        flow: &Flow,
+        destination: &str,
+    ) -> Result<MessageRef, NotifyError> {
+        let extension = request
+            .pending_extension()
+            .ok_or_else(|| NotifyError::Permanent(format!("request {} has no pending extension", request.id())))?;
+        let message = self.post(destination, views::extension_card(request, extension, flow)).await?;
+        Ok(MessageRef { channel: message.channel, ts: message.ts })
     }
 
     async fn tell_requester(
@@ -95,8 +115,7 @@ impl Notifier for SlackNotifier {
         update: RequesterUpdate,
     ) -> Result<(), NotifyError> {
         let user = self.requester_slack_id(request).await?;
-        let text = views::requester_update_text(request, flow, update);
-        self.post(&user, Self::text(text)).await.map(drop)
+        self.post(&user, views::requester_update_message(request, flow, update)).await.map(drop)
     }
 
     async fn remind_approvers(
@@ -133,11 +152,15 @@ impl Notifier for SlackNotifier {
     }
 
     async fn post_audit(&self, channel: &str, request: &AccessRequest, event: &AuditEvent) -> Result<(), NotifyError> {
-        let line = views::audit_line(request, event, self.config.flow(request.flow()));
+        let line = views::audit_line(request, event, self.config.flow_of(request));
         self.post(channel, Self::text(line)).await.map(drop)
     }
 
     async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError> {
         self.post(channel, Self::text(views::drift_report_text(holder, target))).await.map(drop)
+    }
+
+    async fn publish_home(&self, user: &str, home: &Home) -> Result<(), NotifyError> {
+        self.api.publish_home(user, views::home_view(&self.config, home)).await.map_err(notify_error)
     }
 }

@@ -490,7 +490,8 @@ fn interaction_form(payload: &Value) -> String {
 }
 
 /// A `block_actions` body (`POST /slack/interactions`, [`FORM`]): `user_id` clicked the button
-/// `action_id` (`approve` or `deny` on an approval card, `open_picker` on the App Home) whose value
+/// `action_id` (`approve`, `approve_with_changes`, `deny` or `revoke_request` on an approval card,
+/// `cancel_request` or `revoke_request` in a DM) whose value
 /// is `value` (the request id on cards), on the message `message_ts` in `channel` (`D…` for a DM).
 pub fn block_actions_body(user_id: &str, action_id: &str, value: &str, channel: &str, message_ts: &str) -> String {
     interaction_form(&json!({
@@ -506,6 +507,27 @@ pub fn block_actions_body(user_id: &str, action_id: &str, value: &str, channel: 
         "response_url": "https://hooks.slack.com/actions/T0FAKE/1/fake",
         "actions": [{
             "action_id": action_id, "block_id": "decision", "value": value, "type": "button",
+            "text": {"type": "plain_text", "text": action_id}, "action_ts": "1700000000.000001"
+        }]
+    }))
+}
+
+/// A `block_actions` body (`POST /slack/interactions`, [`FORM`]): `user_id` clicked the button
+/// `action_id` whose value is `value` on their App Home (a view container: no channel, no message),
+/// e.g. `cancel_request`, `revoke_request` or `approve` with a request id.
+pub fn home_block_actions_body(user_id: &str, action_id: &str, value: &str) -> String {
+    interaction_form(&json!({
+        "type": "block_actions",
+        "team": {"id": "T0FAKE", "domain": "fake"},
+        "user": {"id": user_id, "username": user_id, "name": user_id, "team_id": "T0FAKE"},
+        "api_app_id": "A0AIRLOCK",
+        "token": "deprecated-verification-token",
+        "container": {"type": "view", "view_id": format!("V0HOME{user_id}")},
+        "trigger_id": format!("trigger-{user_id}-home-{action_id}"),
+        "view": {"id": format!("V0HOME{user_id}"), "type": "home", "callback_id": "", "private_metadata": "",
+                 "state": {"values": {}}, "hash": "1700000000.fake", "blocks": []},
+        "actions": [{
+            "action_id": action_id, "block_id": "home", "value": value, "type": "button",
             "text": {"type": "plain_text", "text": action_id}, "action_ts": "1700000000.000001"
         }]
     }))
@@ -594,6 +616,17 @@ pub fn request_form_submission_body(user_id: &str, flow: &str, inputs: &[(&str, 
 /// A `view_submission` of the deny-reason modal for `request_id` (empty `reason`: none given).
 pub fn deny_reason_submission_body(user_id: &str, request_id: &str, reason: &str) -> String {
     view_submission_body(user_id, "deny_reason", request_id, &[("deny_reason", Input::Text(reason.into()))])
+}
+
+/// A `view_submission` of the Approve with changes modal for `request_id`: the `duration` chosen
+/// (e.g. `"15m"`) and a `comment` (empty: none given).
+pub fn approve_with_changes_submission_body(user_id: &str, request_id: &str, duration: &str, comment: &str) -> String {
+    view_submission_body(
+        user_id,
+        "approve_with_changes",
+        request_id,
+        &[("changes_duration", Input::Select(duration.into())), ("changes_comment", Input::Text(comment.into()))],
+    )
 }
 
 /// A `view_submission` of the flow picker choosing `flow`.

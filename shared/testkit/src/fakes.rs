@@ -7,6 +7,7 @@ use airlock_core::ports::{
     NotifyError, OptionsError, OptionsSource, RequesterUpdate, SelectOption, Store, StoreError, Workflow,
     WorkflowError,
 };
+use airlock_core::services::Home;
 use airlock_core::workflow::WorkflowState;
 use airlock_core::{AccessRequest, AuditEvent, Email, FieldSpec, Flow, MessageRef, RequestId, Status, Target};
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ pub struct MemoryStore {
     keys: Mutex<Vec<String>>,
     outbox: Mutex<Vec<OutboxItem>>,
     down: Mutex<Option<StoreError>>,
+    roles: crate::roles::MemoryRoles,
 }
 
 impl MemoryStore {
@@ -218,6 +220,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    fn roles(&self) -> Option<&dyn airlock_core::roles::RoleStore> {
+        Some(&self.roles)
+    }
 }
 
 /// A Slack that records every message as a line of text (and each requester DM as its update), and
@@ -227,6 +233,7 @@ pub struct RecordingNotifier {
     lines: Mutex<Vec<String>>,
     told: Mutex<Vec<RequesterUpdate>>,
     failures: Mutex<Vec<NotifyError>>,
+    homes: Mutex<Vec<(String, Home)>>,
 }
 
 impl RecordingNotifier {
@@ -250,13 +257,23 @@ impl RecordingNotifier {
         self.told.lock().unwrap().clone()
     }
 
+    /// The App Homes published, as (Slack user id, home), in order (kept apart from [`Self::lines`]).
+    pub fn homes(&self) -> Vec<(String, Home)> {
+        self.homes.lock().unwrap().clone()
+    }
+
+    /// The last App Home published to `user`.
+    pub fn home_of(&self, user: &str) -> Option<Home> {
+        self.homes.lock().unwrap().iter().rev().find(|(u, _)| u == user).map(|(_, h)| h.clone())
+    }
+
+    fn take_failure(&self) -> Result<(), NotifyError> {
+        let mut failures = self.failures.lock().unwrap();
+        if failures.is_empty() { Ok(()) } else { Err(failures.remove(0)) }
+    }
+
     fn deliver(&self, line: String) -> Result<usize, NotifyError> {
-        {
-            let mut failures = self.failures.lock().unwrap();
-            if !failures.is_empty() {
-                return Err(failures.remove(0));
-            }
-        }
+        self.take_failure()?;
         let mut lines = self.lines.lock().unwrap();
         lines.push(line);
         Ok(lines.len())
@@ -278,6 +295,17 @@ impl Notifier for RecordingNotifier {
     async fn update_approval_cards(&self, request: &AccessRequest, _flow: &Flow) -> Result<(), NotifyError> {
         self.deliver(format!("card-update {} {}", request.id(), request.status()))?;
         Ok(())
+    }
+
+    async fn post_extension_card(
+        &self,
+        request: &AccessRequest,
+        _flow: &Flow,
+        destination: &str,
+    ) -> Result<MessageRef, NotifyError> {
+        let number = request.pending_extension().map_or(0, |e| e.number);
+        let n = self.deliver(format!("extension-card {} #{number} to {destination}", request.id()))?;
+        Ok(MessageRef { channel: destination.into(), ts: format!("{n}.2") })
     }
 
     async fn tell_requester(
@@ -313,6 +341,12 @@ impl Notifier for RecordingNotifier {
 
     async fn report_drift(&self, channel: &str, holder: &Email, target: &str) -> Result<(), NotifyError> {
         self.deliver(format!("drift {channel} {holder} {target}"))?;
+        Ok(())
+    }
+
+    async fn publish_home(&self, user: &str, home: &Home) -> Result<(), NotifyError> {
+        self.take_failure()?;
+        self.homes.lock().unwrap().push((user.to_string(), home.clone()));
         Ok(())
     }
 }

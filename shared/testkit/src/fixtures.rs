@@ -31,7 +31,7 @@ pub fn advanced(request: &AccessRequest, to: Status) -> Result<(AccessRequest, A
     let now = Utc::now();
     let tester = Actor::system("test");
     let event = match to {
-        Status::Approved => next.approve(tester, 1, None, now)?,
+        Status::Approved => next.approve(tester, 1, None, None, now)?,
         Status::Denied => next.deny(tester, None, now)?,
         Status::TimedOut => next.time_out(now)?,
         Status::Cancelled => next.cancel(tester, None, now)?,

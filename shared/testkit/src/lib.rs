@@ -11,6 +11,7 @@ pub mod fakes;
 pub mod fixtures;
 pub mod harness;
 pub mod hooks;
+pub mod roles;
 pub mod slack;
 
 use std::net::{TcpListener, TcpStream};

@@ -18,6 +18,7 @@
 //! | notification of no request | `NTF#<notification id>` | `NTF` | as above |
 //! | open-request lock, one per target | `OPEN#<user>#<access key>` | `OPEN` | `request_id` (S) |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `ttl` (N, epoch seconds) |
+//! | role, member domain, their audit events | `ROLES` | `USER#<email>`, `DOMAIN#<domain>`, `EVT#<event id>` | see `roles.rs` |
 //!
 //! Indexes, one per non-key access pattern of docs/architecture.md#records-and-access-patterns (no scans); each index holds several
 //! kinds of partition, told apart by the partition key's prefix:
@@ -50,6 +51,7 @@
 
 mod codec;
 mod outbox;
+mod roles;
 
 use airlock_core::audit::AuditEvent;
 use airlock_core::ports::{Store, StoreError};
@@ -548,6 +550,10 @@ impl Store for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    fn roles(&self) -> Option<&dyn airlock_core::roles::RoleStore> {
+        Some(self)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The config file (docs/architecture.md#contracts): organization, Slack settings and flows, validated on load.
 
 use crate::email::Email;
-use crate::flow::{Flow, Principal, TargetKind};
+use crate::flow::{DEFAULT_ENVIRONMENT, Flow, Principal, TargetKind};
+use crate::request::AccessRequest;
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -67,9 +68,13 @@ impl TryFrom<RawConfig> for Config {
             return Err("flows: at least one flow is needed".into());
         }
         let mut seen = HashSet::new();
-        for flow in &raw.flows {
-            if !seen.insert(flow.name.as_str()) {
-                return Err(format!("duplicate flow name {:?}", flow.name));
+        for (i, flow) in raw.flows.iter().enumerate() {
+            if !seen.insert((flow.name.as_str(), flow.environment.as_str())) {
+                return Err(format!(
+                    "flows[{i}]: duplicate flow name {:?} in environment {:?}; a flow name may appear once per \
+                     environment (set `environment:` to tell them apart)",
+                    flow.name, flow.environment
+                ));
             }
         }
         if !raw.slack.command.starts_with('/') {
@@ -81,8 +86,11 @@ impl TryFrom<RawConfig> for Config {
             admins: raw.organization.admins,
         };
         for (i, flow) in raw.flows.iter().enumerate() {
+            // A user group's members are known only to Slack: a flow with groups may reach any count.
             let possible = possible_approvers(flow, &organization.admins);
-            if usize::try_from(flow.approvers.required).unwrap_or(usize::MAX) > possible {
+            if flow.approvers.groups.is_empty()
+                && usize::try_from(flow.approvers.required).unwrap_or(usize::MAX) > possible
+            {
                 return Err(format!(
                     "flows[{i}]: approvers.required {} is more than the {possible} people who could ever approve \
                      (the flow's approvers.users and organization.admins)",
@@ -94,12 +102,25 @@ impl TryFrom<RawConfig> for Config {
     }
 }
 
-/// How many distinct people may approve `flow`'s requests: its listed approvers and the admins
-/// (see [`crate::policy::may_decide`]; posting the card to a channel lets nobody else decide).
+/// How many distinct people may approve `flow`'s requests besides its groups' members: its listed
+/// approvers and the admins (see [`crate::policy::may_decide`]; posting the card to a channel lets
+/// nobody else decide).
 fn possible_approvers(flow: &Flow, admins: &[Email]) -> usize {
     let mut people: HashSet<Principal> = flow.approvers.users.iter().cloned().collect();
     people.extend(admins.iter().cloned().map(Principal::Email));
     people.len()
+}
+
+/// Why [`Config::resolve_flow`] found no flow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowLookupError {
+    #[error("no flow named {0:?}")]
+    UnknownFlow(String),
+    /// The flow is in several environments and none was given.
+    #[error("flow {flow:?} exists in several environments; choose one of: {}", valid.join(", "))]
+    EnvironmentNeeded { flow: String, valid: Vec<String> },
+    #[error("flow {flow:?} has no environment {given:?}; choose one of: {}", valid.join(", "))]
+    UnknownEnvironment { flow: String, given: String, valid: Vec<String> },
 }
 
 /// A config that failed to load, with the line and column of the offending YAML node when known.
@@ -145,8 +166,49 @@ impl Config {
         })
     }
 
-    pub fn flow(&self, name: &str) -> Option<&Flow> {
-        self.flows.iter().find(|f| f.name == name)
+    /// The flow a [`Flow::reference`] names: `name@environment`, or a bare name (its flow in the
+    /// default environment, else its only flow). For a name that may be in several environments
+    /// with none given, see [`Config::resolve_flow`].
+    pub fn flow(&self, reference: &str) -> Option<&Flow> {
+        if let Some((name, environment)) = reference.split_once('@') {
+            return self.flow_in(name, environment);
+        }
+        self.flow_in(reference, DEFAULT_ENVIRONMENT).or_else(|| match self.environments_of(reference).as_slice() {
+            [only] => self.flow_in(reference, only),
+            _ => None,
+        })
+    }
+
+    /// The flow named `name` in `environment`.
+    pub fn flow_in(&self, name: &str, environment: &str) -> Option<&Flow> {
+        self.flows.iter().find(|f| f.name == name && f.environment == environment)
+    }
+
+    /// The flow a request was made in (its name and environment), if it is still configured.
+    pub fn flow_of(&self, request: &AccessRequest) -> Option<&Flow> {
+        self.flow_in(request.flow(), request.environment())
+    }
+
+    /// The environments that have a flow named `name`, in config order.
+    pub fn environments_of(&self, name: &str) -> Vec<&str> {
+        self.flows.iter().filter(|f| f.name == name).map(|f| f.environment.as_str()).collect()
+    }
+
+    /// The flow `name` in `environment`; without an environment, the flow's only one. Errors
+    /// name the valid environments.
+    pub fn resolve_flow(&self, name: &str, environment: Option<&str>) -> Result<&Flow, FlowLookupError> {
+        let environments = self.environments_of(name);
+        let valid = || environments.iter().map(|e| e.to_string()).collect();
+        match (environment.map(str::trim).filter(|e| !e.is_empty()), environments.as_slice()) {
+            (_, []) => Err(FlowLookupError::UnknownFlow(name.to_string())),
+            (None, [only]) => self.flow_in(name, only).ok_or_else(|| FlowLookupError::UnknownFlow(name.into())),
+            (None, _) => Err(FlowLookupError::EnvironmentNeeded { flow: name.into(), valid: valid() }),
+            (Some(given), _) => self.flow_in(name, given).ok_or_else(|| FlowLookupError::UnknownEnvironment {
+                flow: name.into(),
+                given: given.into(),
+                valid: valid(),
+            }),
+        }
     }
 
     /// A person's role, from their email: admins by list, members by domain, anyone else a guest.

@@ -146,6 +146,31 @@ fn required_approvals_must_be_reachable() {
 }
 
 #[test]
+fn approver_groups_count_as_possible_approvers_and_must_be_group_ids() {
+    let grouped =
+        GOOD_FLOW.replace("{users: [bob@example.com]}", "{users: [bob@example.com], groups: [S0SRE], required: 3}");
+    let config = Config::from_yaml(&with_flow(&grouped)).expect("a group may hold any number of approvers");
+    let approvers = &config.flow("f").unwrap().approvers;
+    assert_eq!(
+        (approvers.groups.as_slice(), approvers.required, approvers.allow_guests),
+        (&["S0SRE".to_string()][..], 3, false)
+    );
+
+    let only_groups = GOOD_FLOW.replace("{users: [bob@example.com]}", "{groups: [S0SRE, S0SRE], allow_guests: true}");
+    let config = Config::from_yaml(&with_flow(&only_groups)).expect("groups alone are approvers enough");
+    let approvers = &config.flow("f").unwrap().approvers;
+    assert_eq!(approvers.groups, ["S0SRE"], "listed once");
+    assert!(approvers.allow_guests);
+
+    let not_a_group = GOOD_FLOW.replace("{users: [bob@example.com]}", "\n      groups: [C0SRE]");
+    let e = error_of(&with_flow(&not_a_group));
+    assert!(e.message.contains("\"C0SRE\" is not a Slack user group id"), "{e}");
+    assert_eq!(e.line, Some(6), "{e}");
+    let nobody = GOOD_FLOW.replace("{users: [bob@example.com]}", "{groups: []}");
+    assert!(error_of(&with_flow(&nobody)).message.contains("at least one of `users`, `groups` or `channel`"));
+}
+
+#[test]
 fn unset_webhook_secrets_name_their_line() {
     let flow = GOOD_FLOW.replace(
         "kind: record}",
@@ -173,6 +198,64 @@ fn roles_are_explained() {
     assert!(explain("eve@contractor.example").1.contains("contractor.example is a member domain"));
     assert!(explain("bob@example.com").1.contains("primary domain"));
     assert!(explain("alice@example.com").1.contains("organization.admins"));
+}
+
+fn in_environment(environment: &str) -> String {
+    GOOD_FLOW.replace("  - name: f\n", &format!("  - name: f\n    environment: {environment}\n"))
+}
+
+#[test]
+fn a_flow_name_may_appear_once_per_environment() {
+    let config = Config::from_yaml(&with_flow(&format!("{GOOD_FLOW}{}", in_environment("staging")))).unwrap();
+    assert_eq!(config.environments_of("f"), ["prod", "staging"]);
+    assert_eq!(config.flow_in("f", "staging").unwrap().environment, "staging");
+    assert_eq!(config.flow("f").unwrap().environment, "prod", "a bare name is the default environment's flow");
+    assert_eq!(config.flow("f@staging").unwrap().reference(), "f@staging");
+    assert_eq!(config.flow("f@prod").unwrap().reference(), "f");
+    assert!(config.flow("f@dev").is_none() && config.flow("g").is_none());
+
+    let staging_only = Config::from_yaml(&with_flow(&in_environment("staging"))).unwrap();
+    assert_eq!(staging_only.flow("f").unwrap().environment, "staging", "a bare name finds a flow's only environment");
+}
+
+#[test]
+fn resolving_a_flow_names_the_valid_environments() {
+    let config = Config::from_yaml(&with_flow(&format!("{GOOD_FLOW}{}", in_environment("staging")))).unwrap();
+    assert_eq!(config.resolve_flow("f", Some("staging")).unwrap().environment, "staging");
+    let needed = config.resolve_flow("f", None).unwrap_err();
+    assert_eq!(
+        needed,
+        FlowLookupError::EnvironmentNeeded { flow: "f".into(), valid: vec!["prod".into(), "staging".into()] }
+    );
+    assert!(needed.to_string().contains("choose one of: prod, staging"), "{needed}");
+    let unknown = config.resolve_flow("f", Some("dev")).unwrap_err();
+    assert!(unknown.to_string().contains("no environment \"dev\"; choose one of: prod, staging"), "{unknown}");
+    assert_eq!(config.resolve_flow("g", None).unwrap_err(), FlowLookupError::UnknownFlow("g".into()));
+    assert_eq!(config.resolve_flow("g", Some("prod")).unwrap_err(), FlowLookupError::UnknownFlow("g".into()));
+
+    let single = Config::from_yaml(&with_flow(GOOD_FLOW)).unwrap();
+    assert_eq!(single.resolve_flow("f", None).unwrap().environment, "prod", "one environment: optional");
+    assert_eq!(single.resolve_flow("f", Some(" ")).unwrap().environment, "prod", "blank is none");
+}
+
+#[test]
+fn a_duplicate_flow_in_the_same_environment_names_its_line() {
+    let text = with_flow(&format!("{GOOD_FLOW}{}{}", in_environment("staging"), in_environment("staging")));
+    let e = error_of(&text);
+    assert!(e.message.contains("duplicate flow name \"f\" in environment \"staging\""), "{e}");
+    let second_staging = text.lines().enumerate().filter(|(_, l)| l.starts_with("  - name: f")).nth(2).unwrap().0 + 1;
+    assert_eq!(e.line, Some(second_staging), "{e}");
+
+    let e = error_of(&with_flow(&format!("{GOOD_FLOW}{}", in_environment("prod"))));
+    assert!(e.message.contains("in environment \"prod\""), "an explicit prod is the default environment: {e}");
+    assert_eq!(e.line, Some(9), "{e}");
+}
+
+#[test]
+fn an_environment_name_is_checked() {
+    let e = error_of(&with_flow(&in_environment("Prod Env")));
+    assert!(e.message.contains("environment name \"Prod Env\" must be"), "{e}");
+    assert_eq!(e.line, Some(5), "{e}");
 }
 
 mod no_panic {

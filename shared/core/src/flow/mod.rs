@@ -4,11 +4,13 @@
 //! value that exists is valid and config errors point at the offending YAML node.
 
 mod approvers;
+mod extensions;
 mod field;
 mod principal;
 mod target;
 
-pub use approvers::{Approvers, Requesters};
+pub use approvers::{Approvers, Requesters, is_user_group_id};
+pub use extensions::Extensions;
 pub use field::{FieldSpec, FieldType, Prefetch};
 pub use principal::Principal;
 pub use target::{Target, TargetKind};
@@ -31,6 +33,9 @@ pub struct Rules {
 #[serde(try_from = "RawFlow")]
 pub struct Flow {
     pub name: String,
+    /// The environment this flow grants access in (`prod` unless set); a flow name appears once
+    /// per environment.
+    pub environment: String,
     pub label: String,
     pub description: String,
     pub approvers: Approvers,
@@ -44,12 +49,15 @@ pub struct Flow {
     pub multiple_targets: bool,
     pub fields: Vec<FieldSpec>,
     pub rules: Rules,
+    /// How active grants of this flow may be extended.
+    pub extensions: Extensions,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFlow {
     name: String,
+    environment: Option<String>,
     label: Option<String>,
     #[serde(default)]
     description: String,
@@ -68,10 +76,15 @@ struct RawFlow {
     fields: Vec<FieldSpec>,
     #[serde(default)]
     rules: Rules,
+    #[serde(default)]
+    extensions: Extensions,
 }
 
 /// Words `/access` takes itself, so no flow may be named so.
 pub const RESERVED_FLOW_NAMES: &[&str] = &["help", "whoami", "list", "revoke", "cancel"];
+
+/// The environment of a flow that names none.
+pub const DEFAULT_ENVIRONMENT: &str = "prod";
 
 impl TryFrom<RawFlow> for Flow {
     type Error = String;
@@ -79,6 +92,8 @@ impl TryFrom<RawFlow> for Flow {
     fn try_from(raw: RawFlow) -> Result<Self, Self::Error> {
         validate_name("flow", &raw.name)?;
         let name = raw.name;
+        let environment = raw.environment.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
+        validate_name("environment", &environment)?;
         if RESERVED_FLOW_NAMES.contains(&name.as_str()) {
             return Err(format!("flow name {name:?} is reserved by the slash command"));
         }
@@ -97,6 +112,7 @@ impl TryFrom<RawFlow> for Flow {
         let label = raw.label.unwrap_or_else(|| name.clone());
         Ok(Flow {
             name,
+            environment,
             label,
             description: raw.description,
             approvers: raw.approvers,
@@ -109,11 +125,22 @@ impl TryFrom<RawFlow> for Flow {
             multiple_targets: raw.multiple_targets,
             fields: raw.fields,
             rules: raw.rules,
+            extensions: raw.extensions,
         })
     }
 }
 
 impl Flow {
+    /// How views and the Slack app name this flow: its name in the default environment, else
+    /// `name@environment` ([`crate::Config::flow`] reads both).
+    pub fn reference(&self) -> String {
+        if self.environment == DEFAULT_ENVIRONMENT {
+            self.name.clone()
+        } else {
+            format!("{}@{}", self.name, self.environment)
+        }
+    }
+
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
     }

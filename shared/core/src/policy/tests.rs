@@ -68,10 +68,10 @@ fn approvers_and_admins_decide_others_do_not() {
     let bob = person(&config, "bob@example.com", "U2");
     let alice = person(&config, "alice@example.com", "U1");
     let dave = person(&config, "dave@example.com", "U4");
-    assert_eq!(may_decide(flow, &request, &bob, Verdict::Approve), Ok(()));
-    assert_eq!(may_decide(flow, &request, &alice, Verdict::Deny), Ok(()));
-    assert_eq!(may_decide(flow, &request, &dave, Verdict::Approve), Err(DecisionRefusal::NotAnApprover));
-    assert_eq!(may_decide(flow, &request, &carol, Verdict::Approve), Err(DecisionRefusal::SelfApproval));
+    assert_eq!(may_decide(flow, &request, &bob, &[], Verdict::Approve), Ok(()));
+    assert_eq!(may_decide(flow, &request, &alice, &[], Verdict::Deny), Ok(()));
+    assert_eq!(may_decide(flow, &request, &dave, &[], Verdict::Approve), Err(DecisionRefusal::NotAnApprover));
+    assert_eq!(may_decide(flow, &request, &carol, &[], Verdict::Approve), Err(DecisionRefusal::SelfApproval));
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn self_approval_only_where_allowed() {
     let sandbox = config.flow("sandbox").unwrap();
     let bob = person(&config, "bob@example.com", "U2");
     let request = pending_request(&bob, "sandbox");
-    assert_eq!(may_decide(sandbox, &request, &bob, Verdict::Approve), Ok(()));
+    assert_eq!(may_decide(sandbox, &request, &bob, &[], Verdict::Approve), Ok(()));
 }
 
 #[test]
@@ -91,12 +91,56 @@ fn decided_requests_and_repeat_approvals_are_refused() {
     let bob = person(&config, "bob@example.com", "U2");
     let bobs = crate::audit::Actor::User { email: bob.email.clone(), slack_id: bob.slack_id.clone() };
     let request = pending(&carol, "aws-prod").approval(bobs, Utc::now()).build();
-    assert_eq!(may_decide(flow, &request, &bob, Verdict::Approve), Err(DecisionRefusal::AlreadyApprovedByYou));
+    assert_eq!(may_decide(flow, &request, &bob, &[], Verdict::Approve), Err(DecisionRefusal::AlreadyApprovedByYou));
     let request = pending(&carol, "aws-prod").status(Status::Denied).build();
     assert_eq!(
-        may_decide(flow, &request, &bob, Verdict::Approve),
+        may_decide(flow, &request, &bob, &[], Verdict::Approve),
         Err(DecisionRefusal::AlreadyDecided(Status::Denied))
     );
+}
+
+#[test]
+fn approver_group_members_decide_and_revoke() {
+    let mut config = config();
+    config.flows[0].approvers.groups = vec!["S0SRE".into()];
+    let flow = config.flows[0].clone();
+    let carol = person(&config, "carol@example.com", "U3");
+    let dave = person(&config, "dave@example.com", "U4");
+    let request = pending_request(&carol, &flow.name);
+    let sre = ["S0SRE".to_string()];
+    assert_eq!(may_decide(&flow, &request, &dave, &sre, Verdict::Approve), Ok(()));
+    assert_eq!(
+        may_decide(&flow, &request, &dave, &["S0OTHER".into()], Verdict::Approve),
+        Err(DecisionRefusal::NotAnApprover)
+    );
+    assert_eq!(may_decide(&flow, &request, &carol, &sre, Verdict::Approve), Err(DecisionRefusal::SelfApproval));
+    let active = pending(&carol, &flow.name).status(Status::Active).build();
+    assert!(may_revoke(&flow, &active, &dave, &sre));
+    assert!(!may_revoke(&flow, &active, &dave, &[]));
+    assert!(may_revoke(&flow, &active, &carol, &[]), "the requester gives access back");
+}
+
+#[test]
+fn guests_decide_only_where_the_flow_allows_them_and_names_them() {
+    let mut config = config();
+    let gina = person(&config, "gina@outside.org", "U0GINA");
+    assert_eq!(gina.role, Role::Guest);
+    config.flows[0].approvers.users.push("gina@outside.org".parse().unwrap());
+    let carol = person(&config, "carol@example.com", "U3");
+    let request = pending_request(&carol, &config.flows[0].name);
+    let flow = config.flows[0].clone();
+    assert_eq!(may_decide(&flow, &request, &gina, &[], Verdict::Approve), Err(DecisionRefusal::Guest));
+    assert!(!may_revoke(&flow, &request, &gina, &[]));
+
+    config.flows[0].approvers.allow_guests = true;
+    let flow = config.flows[0].clone();
+    assert_eq!(may_decide(&flow, &request, &gina, &[], Verdict::Deny), Ok(()));
+    assert!(may_revoke(&flow, &request, &gina, &[]));
+    let other_guest = person(&config, "mallory@outside.org", "U0MAL");
+    assert_eq!(may_decide(&flow, &request, &other_guest, &[], Verdict::Approve), Err(DecisionRefusal::NotAnApprover));
+    config.flows[0].approvers.groups = vec!["S0SRE".into()];
+    let flow = config.flows[0].clone();
+    assert_eq!(may_decide(&flow, &request, &other_guest, &["S0SRE".into()], Verdict::Approve), Ok(()));
 }
 
 #[test]
@@ -126,7 +170,7 @@ proptest! {
         prop_assert!(may_request(flow, &guest, &["S0SRE".to_string()]).is_err());
         let requester = person(&config, "carol@example.com", "U3");
         let request = pending_request(&requester, &flow.name);
-        prop_assert!(may_decide(flow, &request, &guest, verdict(approve)).is_err());
+        prop_assert!(may_decide(flow, &request, &guest, &[], verdict(approve)).is_err());
     }
 
     /// Without allow_self_approval, nobody (admins included) decides their own request.
@@ -137,6 +181,6 @@ proptest! {
         let email = if admin { "alice@example.com".to_string() } else { format!("{name}@example.com") };
         let who = person(&config, &email, "U5");
         let request = pending_request(&who, "aws-prod");
-        prop_assert_eq!(may_decide(flow, &request, &who, verdict(approve)), Err(DecisionRefusal::SelfApproval));
+        prop_assert_eq!(may_decide(flow, &request, &who, &[], verdict(approve)), Err(DecisionRefusal::SelfApproval));
     }
 }

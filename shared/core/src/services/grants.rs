@@ -5,12 +5,11 @@ use super::decide::actor_of;
 use super::steps::{StepError, escalation_error, grant_spec};
 use super::{Airlock, Steps};
 use crate::audit::Actor;
-use crate::duration::GrantDuration;
 use crate::error::{ChangeRefusal, Error, ErrorCode, GrantChangeError, Result};
 use crate::flow::Flow;
 use crate::ids::RequestId;
 use crate::policy;
-use crate::request::{AccessRequest, ChangeError, Status};
+use crate::request::{AccessRequest, Status};
 use crate::role::{Identity, Role};
 use crate::workflow::WorkflowState;
 
@@ -188,7 +187,8 @@ impl Airlock {
     ) -> Result<AccessRequest, GrantChangeError> {
         let deps = &self.deps;
         let (mut request, flow) = self.grant_of(id).await?;
-        if !policy::may_revoke(flow, &request, who) {
+        let groups = deps.approver_groups_of(flow, who).await;
+        if !policy::may_revoke(flow, &request, who, &groups) {
             return Err(GrantChangeError::NotAllowed(ChangeRefusal::Revoke));
         }
         let status = request.status();
@@ -205,47 +205,20 @@ impl Airlock {
     }
 
     /// Ends an active grant now on behalf of an API client (acting as an admin), recorded as the
-    /// system actor `name` (e.g. `api:ci`, the token's name).
+    /// system actor `name` (e.g. `api:ci`, the token's name). With `any_request` (a token with the
+    /// revoke or admin scope) any grant; otherwise only one this client submitted.
     pub async fn revoke_as_system(
         &self,
         id: &RequestId,
         name: &str,
+        any_request: bool,
         reason: Option<String>,
     ) -> Result<AccessRequest, GrantChangeError> {
-        let system = Identity {
-            email: "api@airlock.invalid".parse().map_err(GrantChangeError::Internal)?,
-            slack_id: None,
-            name: Some("Airlock API".into()),
-            role: Role::Admin,
-        };
-        self.revoke_as(id, &system, Actor::system(name), reason).await
-    }
-
-    /// Moves an active grant's expiry out by `by`, keeping the whole grant within the flow's maximum.
-    pub async fn extend(
-        &self,
-        id: &RequestId,
-        who: &Identity,
-        by: GrantDuration,
-    ) -> Result<AccessRequest, GrantChangeError> {
-        let deps = &self.deps;
-        let (mut request, flow) = self.grant_of(id).await?;
-        if !policy::may_revoke(flow, &request, who)
-            || (who.email == request.requester().email && !flow.allow_self_approval)
-        {
-            return Err(GrantChangeError::NotAllowed(ChangeRefusal::Extend));
+        let actor = Actor::system(name);
+        if !any_request && !self.deps.submitted_by(id, &actor).await? {
+            return Err(GrantChangeError::NotAllowed(ChangeRefusal::Revoke));
         }
-        let (Status::Active, Some(expires)) = (request.status(), request.expires_at()) else {
-            return Err(GrantChangeError::NotActive(request.status()));
-        };
-        let event = request
-            .extend(actor_of(who), expires + by.to_chrono(), flow.max_duration, deps.clock.now())
-            .map_err(|e| match e {
-                ChangeError::TooLong(max) => GrantChangeError::TooLong(max),
-                _ => GrantChangeError::NotActive(Status::Active),
-            })?;
-        deps.commit(&request, Status::Active, event).await.map_err(lost_or_unavailable)?;
-        Ok(request)
+        self.revoke_as(id, &api_identity()?, actor, reason).await
     }
 
     /// The request `id` and its flow.
@@ -263,4 +236,14 @@ fn lost_or_unavailable(e: Error) -> GrantChangeError {
         ErrorCode::Conflict => GrantChangeError::Changed,
         _ => GrantChangeError::Unavailable(e.message),
     }
+}
+
+/// The identity an API client acts as once its token is allowed: an admin.
+pub(super) fn api_identity() -> Result<Identity, GrantChangeError> {
+    Ok(Identity {
+        email: "api@airlock.invalid".parse().map_err(GrantChangeError::Internal)?,
+        slack_id: None,
+        name: Some("Airlock API".into()),
+        role: Role::Admin,
+    })
 }

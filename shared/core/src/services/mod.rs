@@ -3,7 +3,9 @@
 
 mod decide;
 mod drift;
+mod extend;
 mod grants;
+mod home;
 mod identity;
 mod notify;
 mod reminders;
@@ -13,6 +15,8 @@ mod validate;
 
 pub use decide::DecideOutcome;
 pub use drift::DriftReport;
+pub use home::Home;
+pub use identity::{DomainUpdate, People, RoleSnapshot, RoleUpdate};
 pub use notify::Delivered;
 pub use reminders::{EXPIRY_WARNING, RemindersSent};
 pub use steps::{StepError, StepOutcome};
@@ -128,10 +132,15 @@ impl Deps {
     }
 
     fn flow_of(&self, request: &AccessRequest) -> Result<&Flow> {
-        self.config.flow(request.flow()).ok_or_else(|| {
+        self.config.flow_of(request).ok_or_else(|| {
             Error::new(
                 ErrorCode::Internal,
-                format!("request {} names flow {:?}, no longer configured", request.id(), request.flow()),
+                format!(
+                    "request {} names flow {:?} in environment {:?}, no longer configured",
+                    request.id(),
+                    request.flow(),
+                    request.environment()
+                ),
             )
         })
     }
@@ -145,6 +154,41 @@ impl Deps {
         self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
         self.emit(&event).await;
         Ok(())
+    }
+
+    /// [`commit`](Self::commit) with `extra` notifications besides those the change implies.
+    async fn commit_with(
+        &self,
+        request: &AccessRequest,
+        expected: Status,
+        event: AuditEvent,
+        extra: &[Notification],
+    ) -> Result<()> {
+        let mut notify = implied(request, event.action);
+        notify.extend_from_slice(extra);
+        let outbox = self.outbox_for(request, Some(&event), &notify);
+        self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
+        self.emit(&event).await;
+        Ok(())
+    }
+
+    /// Whether `actor` submitted request `id` (its `submitted` event names them): what lets an API
+    /// token without the revoke scope cancel, revoke or extend the requests it made.
+    async fn submitted_by(&self, id: &RequestId, actor: &crate::audit::Actor) -> std::result::Result<bool, StoreError> {
+        let trail = self.store.audit_events(id).await?;
+        Ok(trail.iter().any(|e| e.action == AuditAction::Submitted && &e.actor == actor))
+    }
+
+    /// Where `request`'s approval cards go: the flow's approval channel, each listed approver
+    /// (named by Slack id, or by email, looked up when the card is delivered), but not the
+    /// requester unless the flow allows self-approval, and each approver group (`S…`).
+    fn card_destinations(&self, flow: &Flow, request: &AccessRequest) -> Vec<String> {
+        let approvers = flow.approvers.users.iter().filter(|p| match p {
+            crate::flow::Principal::Email(email) => email != &request.requester().email || flow.allow_self_approval,
+            crate::flow::Principal::SlackId(_) => true,
+        });
+        let groups = flow.approvers.groups.iter().cloned(); // each fanned out to its members when delivered
+        flow.approvers.channel.iter().cloned().chain(approvers.map(|p| p.to_string())).chain(groups).collect()
     }
 
     /// Writes bookkeeping that is no audited change (task token, cards, reminders, a quiet failed
@@ -198,9 +242,10 @@ impl Deps {
 }
 
 /// What people are told when `action` happens to `request`: its cards show the new state (once
-/// they were queued), and the requester gets a DM about every decision and change of their grant.
-/// With several targets, the requester hears once the escalation has settled (every target granted
-/// or failed) and once the last target expired, while the cards follow each target.
+/// they were queued), the requester gets a DM about every decision and change of their grant, and
+/// the App Homes of the people concerned are republished. With several targets, the requester hears
+/// once the escalation has settled (every target granted or failed) and once the last target
+/// expired, while the cards follow each target.
 fn implied(request: &AccessRequest, action: AuditAction) -> Vec<Notification> {
     use AuditAction::*;
     let settled = request.pending_targets().is_empty();
@@ -218,15 +263,21 @@ fn implied(request: &AccessRequest, action: AuditAction) -> Vec<Notification> {
         Extended => Some(RequesterUpdate::Extended),
         Revoked => Some(RequesterUpdate::Revoked),
         Expired => Some(RequesterUpdate::Expired),
+        ExtensionRequested => Some(RequesterUpdate::ExtensionRequested),
+        ExtensionDenied => Some(RequesterUpdate::ExtensionDenied),
         ApprovalRecorded | AccessRemoved | RemovalFailed | DriftRemoved => None,
     };
-    let shows_state = !matches!(action, Submitted | Extended | AccessRemoved | RemovalFailed | DriftRemoved);
+    let shows_state = !matches!(action, Submitted | ExtensionRequested | AccessRemoved | RemovalFailed | DriftRemoved);
     let has_cards = request.cards_queued() || !request.cards().is_empty();
     let mut notify = Vec::new();
     if shows_state && has_cards {
         notify.push(Notification::CardUpdate);
     }
     notify.extend(update.map(|update| Notification::Requester { update }));
+    // Every App Home that lists the request (requester, people who may decide it) shows the change.
+    if !matches!(action, AccessRemoved | RemovalFailed | DriftRemoved) {
+        notify.push(Notification::HomeRefresh);
+    }
     notify
 }
 

@@ -4,9 +4,10 @@
 
 use super::{Airlock, Steps};
 use crate::error::Result;
+use crate::flow::{Flow, is_user_group_id};
 use crate::ids::RequestId;
 use crate::outbox::{Notification, OutboxItem};
-use crate::ports::{NotifyError, StoreError};
+use crate::ports::{DirectoryError, NotifyError, StoreError};
 use crate::request::{AccessRequest, MessageRef, Status};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -120,12 +121,24 @@ impl Steps {
             return Err(NotifyError::Permanent("the notification names no request".into()));
         };
         let flow = deps.flow_of(&request).map_err(|e| NotifyError::Permanent(e.message))?;
+        if let Some(group) = group_destination(&item.notification) {
+            return self.fan_out_to_group(item, &request, flow, group).await;
+        }
         match &item.notification {
             Notification::ApprovalCard { destination } => {
                 // Posted even when the request was decided meanwhile: the card then shows the outcome.
                 let destination = self.slack_destination(destination).await?;
                 let card = notifier.post_approval_card(&request, flow, &destination).await?;
                 self.remember_card(request.id(), card).await
+            }
+            Notification::ExtensionCard { destination } => {
+                if request.pending_extension().is_none() {
+                    // Decided (or lapsed) before its card went out: the requester was told.
+                    return Ok(());
+                }
+                let destination = self.slack_destination(destination).await?;
+                let card = notifier.post_extension_card(&request, flow, &destination).await?;
+                self.remember_extension_card(request.id(), card).await
             }
             Notification::CardUpdate => notifier.update_approval_cards(&request, flow).await,
             Notification::Requester { update } => notifier.tell_requester(&request, flow, *update).await,
@@ -137,6 +150,7 @@ impl Steps {
                 notifier.remind_approvers(&request, flow, &approvers).await
             }
             Notification::AuditLine { channel, event } => notifier.post_audit(channel, &request, event).await,
+            Notification::HomeRefresh => self.refresh_homes(&request, flow).await,
             Notification::Text { .. } | Notification::DriftReport { .. } => Ok(()),
         }
     }
@@ -176,6 +190,97 @@ impl Steps {
             }
         }
         Err(NotifyError::retry(format!("request {id} kept changing while its card was recorded")))
+    }
+}
+
+impl Steps {
+    /// Adds a posted extension card to the request's latest extension; if that was decided
+    /// meanwhile, the card is brought up to date at once.
+    async fn remember_extension_card(&self, id: &RequestId, card: MessageRef) -> std::result::Result<(), NotifyError> {
+        let deps = &self.deps;
+        for _ in 0..10 {
+            let mut request: AccessRequest = match deps.store.get_request(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(NotifyError::retry(e.to_string())),
+            };
+            if !request.record_extension_card(card.clone(), deps.clock.now()) {
+                return Ok(());
+            }
+            let outbox =
+                if request.pending_extension().is_some() { Vec::new() } else { vec![Notification::CardUpdate] };
+            match deps.save(&request, request.status(), &outbox).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(NotifyError::retry(e.to_string())),
+            }
+        }
+        Err(NotifyError::retry(format!("request {id} kept changing while its extension card was recorded")))
+    }
+}
+
+/// The approver group (`S…`) a card is addressed to, if it is addressed to one.
+fn group_destination(notification: &Notification) -> Option<&str> {
+    match notification {
+        Notification::ApprovalCard { destination } | Notification::ExtensionCard { destination }
+            if is_user_group_id(destination) =>
+        {
+            Some(destination)
+        }
+        _ => None,
+    }
+}
+
+impl Steps {
+    /// A card addressed to an approver group becomes one card per member who may decide (a DM
+    /// each, as for a listed approver; listed approvers and members of earlier groups get theirs
+    /// already), queued right behind this item. Their ids derive from this item's, so a fan-out
+    /// retried after a failure replaces the cards it queued rather than doubling them. Nothing is
+    /// queued once nobody needs to decide.
+    async fn fan_out_to_group(
+        &self,
+        item: &OutboxItem,
+        request: &AccessRequest,
+        flow: &Flow,
+        group: &str,
+    ) -> std::result::Result<(), NotifyError> {
+        let deps = &self.deps;
+        let undecided = match item.notification {
+            Notification::ExtensionCard { .. } => request.pending_extension().is_some(),
+            _ => request.status() == Status::Pending,
+        };
+        if !undecided {
+            return Ok(());
+        }
+        let requester = request.requester();
+        let listed: Vec<String> =
+            deps.listed_approvers(flow, &requester.email).await.into_iter().map(|u| u.slack_id).collect();
+        let members = deps
+            .group_approvers(flow, &requester.email, requester.slack_id.as_deref(), &listed)
+            .await
+            .map_err(|e| match e {
+                DirectoryError::Unavailable(e) => NotifyError::retry(format!("approver group lookup failed: {e}")),
+                DirectoryError::Rejected(e) => NotifyError::Permanent(format!("approver group {group}: {e}")),
+            })?;
+        let now = deps.clock.now();
+        let cards: Vec<OutboxItem> = members
+            .into_iter()
+            .filter(|(from, _)| from == group)
+            .map(|(_, user)| {
+                let id = format!("{}.{}", item.id, user.slack_id);
+                let destination = user.slack_id;
+                let card = match item.notification {
+                    Notification::ExtensionCard { .. } => Notification::ExtensionCard { destination },
+                    _ => Notification::ApprovalCard { destination },
+                };
+                OutboxItem { id, ..OutboxItem::new(Some(request.id().clone()), card, now) }
+            })
+            .collect();
+        if cards.is_empty() {
+            tracing::warn!(request_id = %request.id(), group, "no member of the approver group can decide this request");
+            return Ok(());
+        }
+        deps.store.enqueue_notifications(&cards).await.map_err(|e| NotifyError::retry(e.to_string()))
     }
 }
 

@@ -5,7 +5,7 @@
 use super::Steps;
 use crate::audit::Actor;
 use crate::error::{Error, ErrorCode};
-use crate::flow::{Principal, Target};
+use crate::flow::Target;
 use crate::ids::RequestId;
 use crate::outbox::Notification;
 use crate::ports::{Escalation, EscalationError, GrantSpec, StoreError};
@@ -141,12 +141,11 @@ impl Steps {
                 let flow = deps.flow_of(&request)?.clone();
                 // Approvers named by email are looked up when their card is delivered, with the
                 // outbox's retries: a Slack outage now must not cost anyone their card.
-                let approvers = flow.approvers.users.iter().filter(|p| match p {
-                    Principal::Email(email) => email != &request.requester().email || flow.allow_self_approval,
-                    Principal::SlackId(_) => true,
-                });
-                let destinations = flow.approvers.channel.iter().cloned().chain(approvers.map(|p| p.to_string()));
-                cards = destinations.map(|destination| Notification::ApprovalCard { destination }).collect();
+                cards = deps
+                    .card_destinations(&flow, &request)
+                    .into_iter()
+                    .map(|destination| Notification::ApprovalCard { destination })
+                    .collect();
                 if cards.is_empty() {
                     tracing::error!(request_id = %request.id(), "no approver can be reached: no channel and no approver in Slack");
                 }
@@ -290,7 +289,7 @@ impl Steps {
         }
         self.deps
             .config
-            .flow(request.flow())
+            .flow_of(request)
             .and_then(|f| f.target(name))
             .cloned()
             .ok_or_else(|| StepError::Permanent(format!("target {name:?} is no longer configured")))
@@ -414,6 +413,6 @@ pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow, targ
         }),
         flow: request.flow().to_string(),
         duration_seconds: request.duration_secs(),
-        request: json!({"reason": request.reason(), "duration_seconds": request.duration_secs()}),
+        request: json!({"reason": request.reason(), "duration_seconds": request.duration_secs(), "is_extension": false}),
     }
 }

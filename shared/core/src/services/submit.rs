@@ -4,7 +4,8 @@ use super::Airlock;
 use super::decide::actor_of;
 use super::validate::validate_form;
 use crate::audit::Actor;
-use crate::error::{ErrorCode, SubmitError};
+use crate::config::FlowLookupError;
+use crate::error::{ErrorCode, FieldError, SubmitError};
 use crate::policy;
 use crate::request::{AccessRequest, NewRequest, NewTarget, Requester, Status};
 use crate::role::Identity;
@@ -16,6 +17,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub struct SubmitInput {
     pub flow: String,
+    /// The flow's environment; optional when the flow name is in one environment only.
+    pub environment: Option<String>,
     pub target: Option<String>,
     /// Several targets by name or label, in a flow with `multiple_targets` (instead of `target`).
     pub targets: Vec<String>,
@@ -23,13 +26,19 @@ pub struct SubmitInput {
     pub duration: Option<String>,
     pub reason: String,
     pub fields: BTreeMap<String, Value>,
+    /// The API client submitting on the requester's behalf, recorded as the `submitted` event's
+    /// actor (`api:<token name>`); `None` when the requester submits themselves.
+    pub submitted_by: Option<String>,
 }
 
 impl Airlock {
     /// Validates and records a request from `who`, then starts its workflow.
     pub async fn submit(&self, who: &Identity, input: SubmitInput) -> Result<AccessRequest, SubmitError> {
         let deps = &self.deps;
-        let flow = deps.config.flow(&input.flow).ok_or_else(|| SubmitError::UnknownFlow(input.flow.clone()))?;
+        let flow = deps.config.resolve_flow(&input.flow, input.environment.as_deref()).map_err(|e| match e {
+            FlowLookupError::UnknownFlow(name) => SubmitError::UnknownFlow(name),
+            e => SubmitError::Invalid(vec![FieldError { field: "environment".into(), message: e.to_string() }]),
+        })?;
         let groups = self.groups_of(flow, who).await;
         policy::may_request(flow, who, &groups).map_err(SubmitError::NotAllowed)?;
         let form = validate_form(
@@ -45,10 +54,12 @@ impl Airlock {
         let targets = form
             .targets
             .iter()
-            .map(|target| NewTarget { target: (*target).clone(), access_key: target.access_key(&flow.name) })
+            // A record target's access is the flow's own: one per environment.
+            .map(|target| NewTarget { target: (*target).clone(), access_key: target.access_key(&flow.reference()) })
             .collect();
         let new = NewRequest {
             flow: flow.name.clone(),
+            environment: flow.environment.clone(),
             targets,
             requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
             duration: form.duration,
@@ -56,9 +67,9 @@ impl Airlock {
             fields: form.fields,
             approval_timeout: flow.approval_timeout,
         };
-        let (request, event) = AccessRequest::submit(new, actor_of(who), deps.clock.now()).map_err(|e| {
-            SubmitError::Invalid(vec![crate::error::FieldError { field: "targets".into(), message: e.to_string() }])
-        })?;
+        let actor = input.submitted_by.as_deref().map_or_else(|| actor_of(who), Actor::system);
+        let (request, event) = AccessRequest::submit(new, actor, deps.clock.now())
+            .map_err(|e| SubmitError::Invalid(vec![FieldError { field: "targets".into(), message: e.to_string() }]))?;
         let outbox = deps.outbox_for(&request, Some(&event), &super::implied(&request, event.action));
         deps.store.insert_request_with(&request, &event, &outbox).await?;
         deps.emit(&event).await;

@@ -28,11 +28,14 @@ impl SlackApp {
         }
         let flows = self.airlock.flows_for(&who).await;
         let result = match first.as_deref() {
-            Some(name) => match flows.iter().find(|f| f.name == name) {
-                Some(flow) => self.open_form(&command.trigger_id, flow, words.get(1).copied()).await,
-                None => self.open_picker(&command.trigger_id, &flows).await,
-            },
-            None => self.open_picker(&command.trigger_id, &flows).await,
+            Some(name) if flows.iter().any(|f| f.name == name) => {
+                let command_name = &self.airlock.config().slack.command;
+                match choose_flow(&flows, name, words.get(1..).unwrap_or_default(), command_name) {
+                    Ok((flow, target)) => self.open_form(&command.trigger_id, flow, target.as_deref()).await,
+                    Err(message) => Err(message),
+                }
+            }
+            _ => self.open_picker(&command.trigger_id, &flows).await,
         };
         match result {
             Ok(()) => SlackReply::ack(),
@@ -43,12 +46,21 @@ impl SlackApp {
     /// `/access whoami`, for anyone: their email, role and why they have it, and what they may request.
     async fn whoami(&self, who: &Identity) -> String {
         let flows = self.airlock.flows_for(who).await;
-        let (role, why) = self.airlock.config().explain_role(&who.email);
+        let (role, why) = match self.airlock.explain_role(who).await {
+            Ok(answer) => (answer.role, answer.why()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not explain a role");
+                (who.role, "Airlock cannot tell why just now".into())
+            }
+        };
         let article = if role == Role::Admin { "an" } else { "a" };
         let mut text =
             format!("{}\nYou are {article} *{role}*: {}.", views::whoami_text(who, &flows), views::escape(&why));
         if role == Role::Guest {
-            text.push_str(" Guests cannot request or approve access through Airlock; ask an admin if you need it.");
+            text.push_str(
+                " Guests cannot request access through Airlock, and approve only in flows that let guests decide; \
+                 ask an admin if you need more.",
+            );
         }
         views::truncate(&text, views::limits::SECTION_TEXT)
     }
@@ -78,5 +90,126 @@ impl SlackApp {
         }
         let flows = self.airlock.flows_for(who).await;
         self.open_picker(trigger_id, &flows).await
+    }
+}
+
+/// Which of the flows named `name` `/access <name> [environment] [target words]` opens, and the
+/// target (name or label, several words allowed) to preselect. The environment may be left out
+/// when `name` is in one environment only. `Err` is what to tell the person: the valid
+/// environments (and the flow's targets, when there is a single flow).
+fn choose_flow<'f>(
+    flows: &[&'f Flow],
+    name: &str,
+    args: &[&str],
+    command: &str,
+) -> Result<(&'f Flow, Option<String>), String> {
+    let named: Vec<&'f Flow> = flows.iter().copied().filter(|f| f.name == name).collect();
+    let quoted = |items: Vec<&str>| items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
+    let environments = quoted(named.iter().map(|f| f.environment.as_str()).collect());
+    let words = |w: &[&str]| Some(w.join(" ")).filter(|w| !w.is_empty());
+    if let Some((first, rest)) = args.split_first()
+        && let Some(flow) = named.iter().find(|f| f.environment.eq_ignore_ascii_case(first))
+    {
+        return Ok((flow, words(rest)));
+    }
+    match (named.as_slice(), words(args)) {
+        ([flow], None) => Ok((flow, None)),
+        ([flow], Some(target)) if flow.find_target(&target).is_some() => Ok((flow, Some(target))),
+        ([flow], Some(unknown)) => Err(views::truncate(
+            &format!(
+                "`{name}` has no environment or target `{}`. Its environment: {environments}; its targets: {}.",
+                views::escape(&unknown),
+                quoted(flow.targets.iter().map(|t| t.name.as_str()).collect())
+            ),
+            views::limits::SECTION_TEXT,
+        )),
+        (_, given) => {
+            let told = match given {
+                Some(word) => format!("`{name}` has no environment `{}`. ", views::escape(&word)),
+                None => String::new(),
+            };
+            Err(views::truncate(
+                &format!(
+                    "{told}`{name}` is in several environments: {environments}. Say which: `{command} {name} <environment> [target]`."
+                ),
+                views::limits::SECTION_TEXT,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_flow;
+    use airlock_core::{Config, Flow};
+
+    const CONFIG: &str = "organization: {primary_domain: example.com}
+flows:
+  - name: db
+    label: Database
+    approvers: {users: [bob@example.com]}
+    max_duration: 1h
+    targets:
+      - {name: prod-admin, label: Prod admin, kind: record}
+      - {name: reader, kind: record}
+  - name: db
+    environment: staging
+    label: Database
+    approvers: {users: [bob@example.com]}
+    max_duration: 1h
+    targets:
+      - {name: prod-admin, label: Prod admin, kind: record}
+  - name: vpn
+    environment: corp
+    approvers: {users: [bob@example.com]}
+    max_duration: 1h
+    targets:
+      - {name: office, label: Office network, kind: record}
+";
+
+    fn choose<'c>(config: &'c Config, text: &str) -> Result<(&'c Flow, Option<String>), String> {
+        let flows: Vec<&Flow> = config.flows.iter().collect();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        choose_flow(&flows, words[0], &words[1..], "/access")
+    }
+
+    fn chosen(config: &Config, text: &str) -> (String, Option<String>) {
+        let (flow, target) = choose(config, text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        (flow.reference(), target)
+    }
+
+    #[test]
+    fn the_environment_word_picks_the_flow_and_the_rest_preselects_a_target() {
+        let config = Config::from_yaml(CONFIG).unwrap();
+        assert_eq!(chosen(&config, "db staging"), ("db@staging".into(), None));
+        assert_eq!(chosen(&config, "db PROD"), ("db".into(), None));
+        assert_eq!(chosen(&config, "db staging Prod admin"), ("db@staging".into(), Some("Prod admin".into())));
+    }
+
+    #[test]
+    fn one_environment_needs_no_environment_word() {
+        let config = Config::from_yaml(CONFIG).unwrap();
+        assert_eq!(chosen(&config, "vpn"), ("vpn@corp".into(), None));
+        assert_eq!(chosen(&config, "vpn corp office"), ("vpn@corp".into(), Some("office".into())));
+        assert_eq!(
+            chosen(&config, "vpn office network"),
+            ("vpn@corp".into(), Some("office network".into())),
+            "a target's label, several words, without the environment"
+        );
+    }
+
+    #[test]
+    fn unknown_or_missing_environments_are_answered_with_the_valid_ones() {
+        let config = Config::from_yaml(CONFIG).unwrap();
+        let missing = choose(&config, "db").unwrap_err();
+        assert!(missing.contains("several environments: `prod`, `staging`"), "{missing}");
+        assert!(missing.contains("/access db <environment>"), "{missing}");
+        let unknown = choose(&config, "db dev").unwrap_err();
+        assert!(unknown.contains("no environment `dev`") && unknown.contains("`prod`, `staging`"), "{unknown}");
+        let unknown = choose(&config, "db reader").unwrap_err();
+        assert!(unknown.contains("`prod`, `staging`"), "a target alone does not pick among environments: {unknown}");
+        let neither = choose(&config, "vpn home").unwrap_err();
+        assert!(neither.contains("no environment or target `home`"), "{neither}");
+        assert!(neither.contains("environment: `corp`") && neither.contains("`office`"), "{neither}");
     }
 }

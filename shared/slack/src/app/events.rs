@@ -10,8 +10,6 @@ use std::time::Duration;
 const EVENT_DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
 /// What the options source may take (Slack gives 3 s in all).
 const OPTIONS_TIMEOUT: Duration = Duration::from_millis(2_500);
-/// Open requests shown on the App Home.
-const HOME_REQUESTS: usize = 20;
 
 impl SlackApp {
     pub(super) async fn event(&self, body: &[u8]) -> SlackReply {
@@ -36,20 +34,23 @@ impl SlackApp {
         SlackReply::ack()
     }
 
+    /// Publishes the person's App Home (their requests, and what waits for their decision).
     async fn publish_home(&self, user: &str) {
-        let open = match self.airlock.identify_slack_user(user).await {
-            Ok(who) => match self.airlock.list_requests(who.email.as_str(), None, HOME_REQUESTS * 5).await {
-                Ok(requests) => {
-                    requests.into_iter().filter(|r| !r.status().is_terminal()).take(HOME_REQUESTS).collect()
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not list requests for the Home tab");
-                    Vec::new()
-                }
-            },
-            Err(_) => Vec::new(),
+        let who = match self.airlock.identify_slack_user(user).await {
+            Ok(who) => who,
+            Err(e) => {
+                tracing::warn!(user, error = %e, "cannot tell who opened the Home tab");
+                return;
+            }
         };
-        if let Err(e) = self.api.publish_home(user, views::home_view(self.airlock.config(), &open)).await {
+        let home = match self.airlock.home(&who).await {
+            Ok(home) => home,
+            Err(e) => {
+                tracing::warn!(user, error = %e, "could not read the Home tab's requests");
+                return;
+            }
+        };
+        if let Err(e) = self.api.publish_home(user, views::home_view(self.airlock.config(), &home)).await {
             tracing::warn!(error = %e, "could not publish the Home tab");
         }
     }

@@ -1,13 +1,14 @@
-//! Interactions: Approve / Deny clicks on cards, the App Home button, and modal submissions (flow
-//! picker, request form, deny reason).
+//! Interactions: Approve / Approve with changes / Deny / Revoke now clicks on cards, Cancel request
+//! and Revoke now in DMs and the App Home, the App Home's buttons, and modal submissions (flow
+//! picker, request form, deny reason, approve with changes).
 
 use super::{SlackApp, SlackReply, bad_request};
 use crate::payload::{BlockAction, BlockActions, Interaction, ViewSubmission, parse_interaction};
 use crate::views::{self, limits};
 
-use airlock_core::error::{DecideError, SubmitError};
+use airlock_core::error::{DecideError, GrantChangeError, SubmitError};
 use airlock_core::services::DecideOutcome;
-use airlock_core::{Flow, RequestId, Verdict};
+use airlock_core::{Flow, GrantDuration, RequestId, Verdict};
 use serde_json::{Map, Value, json};
 
 impl SlackApp {
@@ -30,8 +31,13 @@ impl SlackApp {
     async fn block_action(&self, click: &BlockActions, action: &BlockAction) {
         let notice = match action.action_id.as_str() {
             views::ACTION_APPROVE => self.approve(click, action).await.unwrap_or_else(Some),
+            views::ACTION_APPROVE_WITH_CHANGES => self.ask_changes(click, action).await.err(),
             views::ACTION_DENY => self.ask_deny_reason(click, action).await.err(),
+            views::ACTION_CANCEL => self.cancel(click, action).await.err(),
+            views::ACTION_REVOKE => self.revoke(click, action).await.err(),
             views::ACTION_OPEN_PICKER => self.open_picker_from_home(click).await.err(),
+            // The extension flow opens from here once it exists; until then the click does nothing.
+            views::ACTION_EXTEND => None,
             _ => None,
         };
         if let Some(message) = notice {
@@ -67,7 +73,64 @@ impl SlackApp {
             Ok(DecideOutcome::ApprovalRecorded { approvals, required, .. }) => {
                 Ok(Some(format!("Your approval is recorded ({approvals} of {required} needed).")))
             }
-            Err(e) => Err(refusal(&e)),
+            Err(e) => Err(self.refusal(&id, &e).await),
+        }
+    }
+
+    /// Opens the Approve with changes modal once the clicker is known to be allowed to approve.
+    async fn ask_changes(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        let request = match self.airlock.may_approve(&id, &who).await {
+            Ok(request) => request,
+            Err(e) => return Err(self.refusal(&id, &e).await),
+        };
+        let flow = self.flow(request.flow())?;
+        let trigger = click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the dialog with.")?;
+        self.api.open_view(trigger, views::approve_with_changes_modal(&request, flow)).await.map(drop).map_err(|e| {
+            tracing::warn!(request_id = %id, error = %e, "could not open the approve-with-changes dialog");
+            "Sorry, Airlock could not open the dialog. Please try again.".to_string()
+        })
+    }
+
+    /// Cancel request (the requester's DM or App Home): the request is withdrawn.
+    async fn cancel(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        match self.airlock.cancel(&id, &who, None).await {
+            Ok(_) => Ok(()),
+            Err(GrantChangeError::NotPending(_) | GrantChangeError::DecidedMeanwhile) => Err(self.moved_on(&id).await),
+            Err(e) => Err(change_refusal(&e)),
+        }
+    }
+
+    /// Revoke now (the requester's DM or App Home, or a card): the grant ends at once.
+    async fn revoke(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        match self.airlock.revoke(&id, &who, None).await {
+            Ok(_) => Ok(()),
+            Err(GrantChangeError::NotActive(_) | GrantChangeError::Changed) => Err(self.moved_on(&id).await),
+            Err(e) => Err(change_refusal(&e)),
+        }
+    }
+
+    /// Why a decision changed nothing; for a request that moved on, where it stands and who moved it.
+    async fn refusal(&self, id: &RequestId, e: &DecideError) -> String {
+        match e {
+            DecideError::AlreadyDecided(_) => self.moved_on(id).await,
+            e => refusal(e),
+        }
+    }
+
+    /// What a click on a request that moved on is told: its status and who moved it.
+    async fn moved_on(&self, id: &RequestId) -> String {
+        match self.airlock.get_request(id).await {
+            Ok(request) => match self.airlock.config().flow(request.flow()) {
+                Some(flow) => views::unchanged_text(&request, flow),
+                None => format!("Nothing changed: this request is {}.", request.status()),
+            },
+            Err(e) => format!("Sorry, something went wrong: {e}. Please try again."),
         }
     }
 
@@ -75,8 +138,15 @@ impl SlackApp {
     async fn ask_deny_reason(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
         let id = request_id(action)?;
         let who = self.identify(&click.user.id).await?;
-        let request = self.airlock.may_deny(&id, &who).await.map_err(|e| refusal(&e))?;
-        let flow = self.flow(request.flow())?;
+        let request = match self.airlock.may_deny(&id, &who).await {
+            Ok(request) => request,
+            Err(e) => return Err(self.refusal(&id, &e).await),
+        };
+        let flow = self
+            .airlock
+            .config()
+            .flow_of(&request)
+            .ok_or_else(|| format!("The flow `{}` is no longer configured.", request.flow()))?;
         let trigger = click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the dialog with.")?;
         self.api.open_view(trigger, views::deny_reason_modal(&id, flow)).await.map(drop).map_err(|e| {
             tracing::warn!(request_id = %id, error = %e, "could not open the deny dialog");
@@ -104,6 +174,9 @@ impl SlackApp {
         }
         if callback == views::DENY_CALLBACK {
             return self.deny_with_reason(submission).await;
+        }
+        if callback == views::CHANGES_CALLBACK {
+            return self.approve_with_changes(submission).await;
         }
         SlackReply::ack()
     }
@@ -156,7 +229,39 @@ impl SlackApp {
         let reason = view.value(views::DENY_REASON_BLOCK, views::DENY_REASON_BLOCK).and_then(|v| v.single());
         match self.airlock.decide(&id, &who, Verdict::Deny, reason.map(str::to_string)).await {
             Ok(_) => SlackReply::json(&json!({ "response_action": "clear" })),
-            Err(e) => update(views::error_modal("Not denied", &refusal(&e))),
+            Err(e) => update(views::error_modal("Not denied", &self.refusal(&id, &e).await)),
+        }
+    }
+
+    /// The Approve with changes modal submitted: approve with the chosen duration and comment.
+    async fn approve_with_changes(&self, submission: &ViewSubmission) -> SlackReply {
+        let view = &submission.view;
+        let Ok(id) = view.private_metadata.parse::<RequestId>() else {
+            return update(views::error_modal("Not approved", "This dialog does not name a request."));
+        };
+        let chosen = view.value(views::CHANGES_DURATION_BLOCK, views::CHANGES_DURATION_BLOCK).and_then(|v| v.single());
+        let duration = match chosen.map(GrantDuration::parse_or_seconds).transpose() {
+            Ok(duration) => duration,
+            Err(message) => return errors([(views::CHANGES_DURATION_BLOCK.to_string(), message)]),
+        };
+        let comment = view.value(views::CHANGES_COMMENT_BLOCK, views::CHANGES_COMMENT_BLOCK).and_then(|v| v.single());
+        let who = match self.identify(&submission.user.id).await {
+            Ok(who) => who,
+            Err(message) => return update(views::error_modal("Not approved", &message)),
+        };
+        match self.airlock.approve_with_changes(&id, &who, duration, comment.map(str::to_string)).await {
+            Ok(DecideOutcome::Decided(_)) => SlackReply::json(&json!({ "response_action": "clear" })),
+            Ok(DecideOutcome::ApprovalRecorded { approvals, required, .. }) => {
+                let text = format!("Your approval is recorded ({approvals} of {required} needed).");
+                if let Err(e) = self.airlock.tell_user(None, &submission.user.id, None, &text).await {
+                    tracing::warn!(error = %e, "could not queue the note of a recorded approval");
+                }
+                SlackReply::json(&json!({ "response_action": "clear" }))
+            }
+            Err(e @ DecideError::LongerThanAsked(_)) => {
+                errors([(views::CHANGES_DURATION_BLOCK.to_string(), e.to_string())])
+            }
+            Err(e) => update(views::error_modal("Not approved", &self.refusal(&id, &e).await)),
         }
     }
 }
@@ -167,6 +272,16 @@ fn request_id(action: &BlockAction) -> Result<RequestId, String> {
         .as_deref()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| "This button does not name a request.".to_string())
+}
+
+/// Why a cancel or revoke changed nothing, for the person who clicked.
+fn change_refusal(e: &GrantChangeError) -> String {
+    match e {
+        GrantChangeError::Unavailable(_) | GrantChangeError::Internal(_) => {
+            format!("Sorry, something went wrong: {e}. Please try again.")
+        }
+        _ => format!("Nothing changed: {}.", e.to_string().trim_end_matches('.')),
+    }
 }
 
 /// Why a decision changed nothing, for the person who clicked.

@@ -11,6 +11,14 @@ use slack_morphism::prelude::*;
 pub const ACTION_APPROVE: &str = "approve";
 /// action_id of the Deny button (its value is the request id).
 pub const ACTION_DENY: &str = "deny";
+/// action_id of the Approve with changes button (its value is the request id).
+pub const ACTION_APPROVE_WITH_CHANGES: &str = "approve_with_changes";
+/// action_id of the Cancel request button (its value is the request id).
+pub const ACTION_CANCEL: &str = "cancel_request";
+/// action_id of the Revoke now button (its value is the request id).
+pub const ACTION_REVOKE: &str = "revoke_request";
+/// action_id of the Extend button (its value is the request id).
+pub const ACTION_EXTEND: &str = "extend_request";
 /// callback_id of the deny-reason modal (its private_metadata is the request id).
 pub const DENY_CALLBACK: &str = "deny_reason";
 /// block_id and action_id of the deny-reason input.
@@ -18,8 +26,8 @@ pub const DENY_REASON_BLOCK: &str = "deny_reason";
 
 const DECISION_BLOCK: &str = "decision";
 
-/// The approval card for `request`: who asks for what and why, its status, and Approve / Deny
-/// buttons while it is pending.
+/// The approval card for `request`: who asks for what and why, its status, and Approve /
+/// Approve with changes / Deny buttons while it is pending, Revoke now while it is active.
 pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageContent {
     let target = target_labels(request, flow);
     let requester = match &request.requester().slack_id {
@@ -30,7 +38,7 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
         format!("*Requester*\n{requester}"),
         format!("*Access*\n{}", escape(&flow.label)),
         format!("*{}*\n{}", if request.targets().len() > 1 { "Targets" } else { "Target" }, escape(&target)),
-        format!("*Duration*\n{}", super::form::humanize(request.duration())),
+        format!("*Duration*\n{}", duration_text(request)),
     ];
     let mut blocks: Vec<SlackBlock> = vec![
         header(&format!("Access request: {}", flow.label)),
@@ -61,24 +69,13 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
         _ => format!("Request `{}`", request.id()),
     };
     blocks.push(context(&id_line));
-    if request.status() == Status::Pending {
-        let value = truncate(request.id().as_str(), limits::BUTTON_VALUE);
-        let button = |action: &str, text: &str, style| {
-            SlackActionBlockElement::from(
-                SlackBlockButtonElement::new(plain(text, limits::BUTTON_TEXT))
-                    .with_action_id(SlackActionId(action.into()))
-                    .with_value(value.clone())
-                    .with_style(style),
-            )
-        };
-        blocks.push(
-            SlackActionsBlock::new(vec![
-                button(ACTION_APPROVE, "Approve", SlackBlockButtonStyle::Primary),
-                button(ACTION_DENY, "Deny", SlackBlockButtonStyle::Danger),
-            ])
-            .with_block_id(SlackBlockId(DECISION_BLOCK.into()))
-            .into(),
-        );
+    let buttons = match request.status() {
+        Status::Pending => decision_buttons(request.id()),
+        Status::Active => vec![button(ACTION_REVOKE, "Revoke now", request.id(), Some(SlackBlockButtonStyle::Danger))],
+        _ => Vec::new(),
+    };
+    if !buttons.is_empty() {
+        blocks.push(SlackActionsBlock::new(buttons).with_block_id(SlackBlockId(DECISION_BLOCK.into())).into());
     }
     blocks.truncate(limits::MESSAGE_BLOCKS);
     let text = truncate(
@@ -86,6 +83,38 @@ pub fn approval_card(request: &AccessRequest, flow: &Flow) -> SlackMessageConten
         limits::MESSAGE_TEXT,
     );
     SlackMessageContent::new().with_text(text).with_blocks(blocks)
+}
+
+/// A button whose value is the request id.
+pub(crate) fn button(
+    action: &str,
+    text: &str,
+    id: &RequestId,
+    style: Option<SlackBlockButtonStyle>,
+) -> SlackActionBlockElement {
+    let mut button = SlackBlockButtonElement::new(plain(text, limits::BUTTON_TEXT))
+        .with_action_id(SlackActionId(action.into()))
+        .with_value(truncate(id.as_str(), limits::BUTTON_VALUE));
+    button.style = style;
+    button.into()
+}
+
+/// Approve, Approve with changes and Deny for a pending request.
+pub(crate) fn decision_buttons(id: &RequestId) -> Vec<SlackActionBlockElement> {
+    vec![
+        button(ACTION_APPROVE, "Approve", id, Some(SlackBlockButtonStyle::Primary)),
+        button(ACTION_APPROVE_WITH_CHANGES, "Approve with changes", id, None),
+        button(ACTION_DENY, "Deny", id, Some(SlackBlockButtonStyle::Danger)),
+    ]
+}
+
+/// The duration granted, and what was asked when an approver shortened it.
+pub(crate) fn duration_text(request: &AccessRequest) -> String {
+    let granted = super::form::humanize(request.duration());
+    match request.requested_duration() {
+        Some(asked) => format!("{granted} (asked: {})", super::form::humanize(asked)),
+        None => granted,
+    }
 }
 
 /// The modal a denier fills in (the reason is optional).

@@ -6,6 +6,7 @@
 use super::limits;
 use super::text::{choice, escape, plain, section, truncate};
 use crate::payload::View;
+use airlock_core::flow::DEFAULT_ENVIRONMENT;
 use airlock_core::ports::SelectOption;
 use airlock_core::request::MAX_TARGETS;
 use airlock_core::services::SubmitInput;
@@ -17,7 +18,8 @@ use slack_morphism::prelude::*;
 pub const FLOW_PICKER_CALLBACK: &str = "flow_picker";
 /// block_id (and action_id) of the picker's flow select.
 pub const FLOW_BLOCK: &str = "flow";
-/// callback_id of a request form is this prefix and the flow name; private_metadata is the flow name.
+/// callback_id of a request form is this prefix and the flow name; private_metadata is the flow's
+/// [`Flow::reference`] (its name, or `name@environment` outside the default environment).
 pub const REQUEST_CALLBACK_PREFIX: &str = "request:";
 
 const TARGET: &str = "target";
@@ -57,14 +59,19 @@ fn action_id(block_id: &str) -> SlackActionId {
     SlackActionId(truncate(block_id, limits::ID))
 }
 
-/// The modal listing the flows the user may request, as a static select.
+/// The modal listing the flows the user may request, as a static select. When any of them is
+/// outside the default environment, each shows its environment: "Production admin (staging)".
 pub fn flow_picker_modal(flows: &[&Flow]) -> SlackView {
+    let show_environment = flows.iter().any(|f| f.environment != DEFAULT_ENVIRONMENT);
+    let title = |f: &Flow| {
+        if show_environment { format!("{} ({})", f.label, f.environment) } else { f.label.clone() }
+    };
     let options: Vec<_> =
-        flows.iter().filter_map(|f| choice(&f.label, &f.name)).take(limits::OPTIONS_PER_SELECT).collect();
+        flows.iter().filter_map(|f| choice(&title(f), &f.reference())).take(limits::OPTIONS_PER_SELECT).collect();
     let described: Vec<String> = flows
         .iter()
         .filter(|f| !f.description.trim().is_empty())
-        .map(|f| format!("• *{}*: {}", escape(&f.label), escape(f.description.trim())))
+        .map(|f| format!("• *{}*: {}", escape(&title(f)), escape(f.description.trim())))
         .collect();
     let mut intro = "What do you need access to? You will fill in the details next.".to_string();
     for line in described {
@@ -86,9 +93,10 @@ pub fn flow_picker_modal(flows: &[&Flow]) -> SlackView {
 /// The request form of `flow`, with `target` (a target's name or label) preselected when given.
 pub fn request_form_modal(flow: &Flow, target: Option<&str>) -> SlackView {
     let mut blocks: Vec<SlackBlock> = Vec::new();
+    let header = format!("*{}* ({})", escape(&flow.label), escape(&flow.environment));
     let intro = match flow.description.trim() {
-        "" => format!("*{}*", escape(&flow.label)),
-        d => format!("*{}*\n{}", escape(&flow.label), escape(d)),
+        "" => header,
+        d => format!("{header}\n{}", escape(d)),
     };
     blocks.push(section(&intro));
     blocks.push(target_input(flow, target).into());
@@ -107,7 +115,7 @@ pub fn request_form_modal(flow: &Flow, target: Option<&str>) -> SlackView {
         modal(&flow.label, blocks)
             .with_submit(plain("Submit", limits::MODAL_TITLE))
             .with_callback_id(SlackCallbackId(callback))
-            .with_private_metadata(truncate(&flow.name, limits::PRIVATE_METADATA)),
+            .with_private_metadata(truncate(&flow.reference(), limits::PRIVATE_METADATA)),
     )
 }
 
@@ -213,6 +221,7 @@ pub fn form_input(flow: &Flow, view: &View) -> SubmitInput {
         .unwrap_or_default();
     let mut input = SubmitInput {
         flow: flow.name.clone(),
+        environment: Some(flow.environment.clone()),
         target: single(TARGET),
         targets,
         duration: single(DURATION),

@@ -1,13 +1,15 @@
 //! Texts: the card's status line, direct messages to the requester, `/access whoami` and `help`,
 //! and the audit channel's one-liners.
 
+use super::card::{ACTION_CANCEL, ACTION_REVOKE, button};
 use super::form::humanize;
 use super::limits;
-use super::text::{actor_label, escape, truncate};
+use super::text::{actor_label, escape, section, truncate};
 use airlock_core::ports::RequesterUpdate;
 use airlock_core::{AccessRequest, AuditEvent, Email, FieldType, Flow, Identity, Status, TargetGrant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use slack_morphism::prelude::*;
 
 /// A date Slack renders in the reader's time zone (falling back to UTC text).
 pub(crate) fn slack_date(at: DateTime<Utc>) -> String {
@@ -27,6 +29,21 @@ pub(crate) fn field_value(kind: FieldType, value: &Value) -> String {
 
 fn decider(request: &AccessRequest) -> String {
     request.decided_by().map(actor_label).unwrap_or_else(|| "Airlock".into())
+}
+
+/// " with changes (1 hour instead of 4 hours)" when an approver shortened the grant.
+fn changes(request: &AccessRequest) -> String {
+    match request.requested_duration() {
+        Some(asked) => format!(" with changes ({} instead of {})", humanize(request.duration()), humanize(asked)),
+        None => String::new(),
+    }
+}
+
+/// " by <who> at <when>" for a revoked grant.
+fn revoker(request: &AccessRequest) -> String {
+    let by = request.revoked_by().map(|a| format!(" by {}", actor_label(a))).unwrap_or_default();
+    let at = request.expires_at().map(|t| format!(" at {}", slack_date(t))).unwrap_or_default();
+    format!("{by}{at}")
 }
 
 fn note(request: &AccessRequest) -> String {
@@ -50,21 +67,37 @@ pub(crate) fn status_line(request: &AccessRequest, flow: &Flow) -> String {
         }
         Status::Pending => ":hourglass_flowing_sand: Waiting for approval".into(),
         Status::Approved => {
-            format!(":white_check_mark: Approved by {}{}; granting access", decider(request), note(request))
+            format!(
+                ":white_check_mark: Approved by {}{}{}; granting access",
+                decider(request),
+                changes(request),
+                note(request)
+            )
         }
         Status::Active => {
             let until = request.expires_at().map(|t| format!(" until {}", slack_date(t))).unwrap_or_default();
-            format!(":white_check_mark: Approved by {}{}; access active{until}", decider(request), note(request))
+            format!(
+                ":white_check_mark: Approved by {}{}{}; access active{until}",
+                decider(request),
+                changes(request),
+                note(request)
+            )
         }
         Status::Denied => format!(":x: Denied by {}{}", decider(request), note(request)),
         Status::TimedOut => ":hourglass: Timed out: no decision in time".into(),
-        Status::Cancelled => format!(":no_entry_sign: Cancelled by {}", decider(request)),
+        Status::Cancelled => format!(":no_entry_sign: Cancelled by {}{}", decider(request), note(request)),
         Status::Failed => format!(
             ":warning: Approved by {}, but granting access failed: {}",
             decider(request),
             escape(request.failure().unwrap_or("unknown error"))
         ),
-        Status::Revoked => format!(":lock: Approved by {}; access revoked early", decider(request)),
+        Status::Revoked => {
+            let approved = match request.decided_by() {
+                Some(by) => format!("Approved by {}{}; ", actor_label(by), changes(request)),
+                None => String::new(),
+            };
+            format!(":lock: {approved}access revoked early{}{}", revoker(request), note(request))
+        }
         Status::Expired => format!(":lock: Approved by {}; access expired", decider(request)),
     };
     truncate(&line, limits::SECTION_TEXT)
@@ -131,8 +164,9 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
         }
         RequesterUpdate::Approved => {
             format!(
-                ":white_check_mark: Your request for {what} was approved by {}{}. Granting access now.",
+                ":white_check_mark: Your request for {what} was approved by {}{}{}. Granting access now.",
                 decider(request),
+                changes(request),
                 note(request)
             )
         }
@@ -142,7 +176,13 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
         RequesterUpdate::TimedOut => {
             format!(":hourglass: Your request for {what} timed out: nobody decided in time ({id}).")
         }
-        RequesterUpdate::Cancelled => format!(":no_entry_sign: Your request for {what} was cancelled ({id})."),
+        RequesterUpdate::Cancelled => {
+            format!(
+                ":no_entry_sign: Your request for {what} was cancelled by {}{} ({id}).",
+                decider(request),
+                note(request)
+            )
+        }
         RequesterUpdate::Active => {
             let failed: Vec<String> = request
                 .targets()
@@ -157,7 +197,18 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
             ":warning: Your access to {what} could not be granted: {} ({id}).",
             escape(request.failure().unwrap_or("unknown error"))
         ),
-        RequesterUpdate::Extended => format!(":stopwatch: Your access to {what} was extended{until}."),
+        RequesterUpdate::ExtensionRequested => {
+            let added = request.pending_extension().map(|e| format!(" by {}", e.added())).unwrap_or_default();
+            format!(":stopwatch: You asked to extend your access to {what}{added}; the approvers were asked ({id}).")
+        }
+        RequesterUpdate::Extended => {
+            let by = request.extensions().last().map(extension_decider).unwrap_or_default();
+            format!(":stopwatch: Your access to {what} was extended{until}{by}.")
+        }
+        RequesterUpdate::ExtensionDenied => {
+            let by = request.extensions().last().map(extension_decider).unwrap_or_default();
+            format!(":x: Your extension of {what} was denied{by}; it still ends{until}.")
+        }
         RequesterUpdate::ExpiringSoon => {
             let at = request.expires_at().map(|t| format!(", at {}", slack_date(t))).unwrap_or_default();
             format!(
@@ -165,9 +216,48 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
             )
         }
         RequesterUpdate::Expired => format!(":lock: Your access to {what} has expired and was removed."),
-        RequesterUpdate::Revoked => format!(":lock: Your access to {what} was revoked."),
+        RequesterUpdate::Revoked => {
+            format!(":lock: Your access to {what} was revoked{}{}.", revoker(request), note(request))
+        }
     };
     truncate(&text, limits::SECTION_TEXT)
+}
+
+/// " by <who>: <note>" for a decided extension.
+fn extension_decider(extension: &airlock_core::request::Extension) -> String {
+    let note = extension.note.as_deref().map(|n| format!(": {}", escape(n))).unwrap_or_default();
+    match &extension.decided_by {
+        Some(by) => format!(" by {}{note}", actor_label(by)),
+        None => note,
+    }
+}
+
+/// The direct message about `update`: its text, with Cancel request while the request is still
+/// pending (on "submitted") and Revoke now while the grant is active (on "active").
+pub fn requester_update_message(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> SlackMessageContent {
+    let text = requester_update_text(request, flow, update);
+    let id = request.id();
+    let buttons = match (update, request.status()) {
+        (RequesterUpdate::Submitted, Status::Pending) => vec![button(ACTION_CANCEL, "Cancel request", id, None)],
+        (RequesterUpdate::Active, Status::Active) => {
+            vec![button(ACTION_REVOKE, "Revoke now", id, Some(SlackBlockButtonStyle::Danger))]
+        }
+        _ => Vec::new(),
+    };
+    let mut blocks = vec![section(&text)];
+    if !buttons.is_empty() {
+        blocks.push(SlackActionsBlock::new(buttons).into());
+    }
+    SlackMessageContent::new().with_text(truncate(&text, limits::MESSAGE_TEXT)).with_blocks(blocks)
+}
+
+/// What a click on a card or message of a request that moved on is told: where it stands and who
+/// moved it (e.g. "cancelled by …").
+pub fn unchanged_text(request: &AccessRequest, flow: &Flow) -> String {
+    truncate(
+        &format!("Nothing changed: this request is already {}. {}", request.status(), status_line(request, flow)),
+        limits::SECTION_TEXT,
+    )
 }
 
 /// The answer to `/access whoami`.

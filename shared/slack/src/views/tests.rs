@@ -3,6 +3,7 @@ use crate::payload::parse_interaction;
 use airlock_core::audit::Actor;
 use airlock_core::flow::{Approvers, Prefetch, TargetKind};
 use airlock_core::ports::{RequesterUpdate, SelectOption};
+use airlock_core::services::Home;
 use airlock_core::{
     AccessRequest, Config, FieldSpec, FieldType, Flow, GrantDuration, Identity, MessageRef, RequestBuilder, RequestId,
     Role, Rules, Status, Target,
@@ -30,9 +31,16 @@ fn target(name: &str, label: &str) -> Target {
 fn flow_with(label: &str, targets: Vec<Target>, fields: Vec<FieldSpec>, durations: Vec<u64>) -> Flow {
     Flow {
         name: "aws-prod".into(),
+        environment: airlock_core::flow::DEFAULT_ENVIRONMENT.into(),
         label: label.into(),
         description: "Admin in the production accounts".into(),
-        approvers: Approvers { users: vec![], channel: Some("C0APPROVALS".into()), required: 1 },
+        approvers: Approvers {
+            users: vec![],
+            groups: vec![],
+            channel: Some("C0APPROVALS".into()),
+            required: 1,
+            allow_guests: false,
+        },
         requesters: None,
         allow_self_approval: false,
         durations: durations.into_iter().map(GrantDuration::from_secs).collect(),
@@ -42,6 +50,7 @@ fn flow_with(label: &str, targets: Vec<Target>, fields: Vec<FieldSpec>, duration
         multiple_targets: false,
         fields,
         rules: Rules::default(),
+        extensions: Default::default(),
     }
 }
 
@@ -311,6 +320,11 @@ fn card_json(request: &AccessRequest, flow: &Flow) -> Value {
     to_json(approval_card(request, flow))
 }
 
+/// The visible texts of a view's or message's buttons, in order.
+fn button_texts(view: &Value) -> Vec<String> {
+    buttons(view).iter().map(|b| b["text"]["text"].as_str().unwrap_or_default().to_string()).collect()
+}
+
 fn buttons(card: &Value) -> Vec<Value> {
     card["blocks"]
         .as_array()
@@ -337,13 +351,13 @@ fn a_pending_card_shows_the_request_and_both_buttons() {
     assert!(text.contains(request.id().as_str()));
     assert!(text.contains("Waiting for approval"));
     let buttons = buttons(&card);
-    assert_eq!(buttons.len(), 2);
+    assert_eq!(button_texts(&card), ["Approve", "Approve with changes", "Deny"]);
     assert_eq!(buttons[0]["action_id"], ACTION_APPROVE);
     assert_eq!(buttons[0]["style"], "primary");
-    assert_eq!(buttons[0]["value"], request.id().as_str());
-    assert_eq!(buttons[1]["action_id"], ACTION_DENY);
-    assert_eq!(buttons[1]["style"], "danger");
-    assert_eq!(buttons[1]["value"], request.id().as_str());
+    assert_eq!(buttons[1]["action_id"], ACTION_APPROVE_WITH_CHANGES);
+    assert_eq!(buttons[2]["action_id"], ACTION_DENY);
+    assert_eq!(buttons[2]["style"], "danger");
+    assert!(buttons.iter().all(|b| b["value"] == request.id().as_str()));
     assert_within_limits(&card, limits::MESSAGE_BLOCKS);
 }
 
@@ -360,7 +374,9 @@ fn a_decided_card_shows_the_outcome_and_who_decided_without_buttons() {
     let request = decided.status(Status::Active).expires_at(Utc::now()).build();
     let text = card_json(&request, &flow).to_string();
     assert!(text.contains("Approved by <@U0BOB>") && text.contains("access active until"));
-    assert!(buttons(&card_json(&request, &flow)).is_empty());
+    let card = card_json(&request, &flow);
+    assert_eq!(button_texts(&card), ["Revoke now"], "an active grant can be revoked from its card");
+    assert_eq!(buttons(&card)[0]["action_id"], ACTION_REVOKE);
 }
 
 #[test]
@@ -370,7 +386,7 @@ fn a_card_needing_more_approvals_counts_them() {
     let request = building(&flow, Status::Pending).approval(bob(), Utc::now()).build();
     let card = card_json(&request, &flow);
     assert!(card.to_string().contains("1 of 2 approvals (approved by <@U0BOB>)"));
-    assert_eq!(buttons(&card).len(), 2);
+    assert_eq!(buttons(&card).len(), 3);
 }
 
 #[test]
@@ -446,11 +462,12 @@ fn whoami_help_audit_and_home() {
     );
 
     let config: Config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
-    let home = to_json(home_view(&config, std::slice::from_ref(&request)));
+    let home = to_json(home_view(&config, &home_of(vec![request.clone()], vec![], vec![], vec![], false)));
     assert_eq!(home["type"], "home");
     let text = home.to_string();
     assert!(text.contains(ACTION_OPEN_PICKER) && text.contains(request.id().as_str()));
-    assert!(to_json(home_view(&config, &[])).to_string().contains("no open requests"));
+    let empty = to_json(home_view(&config, &home_of(vec![], vec![], vec![], vec![], false))).to_string();
+    assert!(empty.contains("no pending requests") && !empty.contains("Waiting for your decision"));
 }
 
 #[test]
@@ -543,14 +560,25 @@ proptest! {
         let card = card_json(&request, &flow);
         assert_within_limits(&card, limits::MESSAGE_BLOCKS);
         prop_assert!(chars(card["text"].as_str().unwrap()) <= limits::MESSAGE_TEXT);
-        prop_assert_eq!(buttons(&card).len(), if status == Status::Pending { 2 } else { 0 });
+        let expected = match status {
+            Status::Pending => 3,
+            Status::Active => 1,
+            _ => 0,
+        };
+        prop_assert_eq!(buttons(&card).len(), expected);
         assert_within_limits(&to_json(deny_reason_modal(request.id(), &flow)), limits::VIEW_BLOCKS);
         for update in [RequesterUpdate::Submitted, RequesterUpdate::Denied, RequesterUpdate::Failed] {
             prop_assert!(chars(&requester_update_text(&request, &flow, update)) <= limits::SECTION_TEXT);
         }
         let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
         let many = vec![request.clone(); 120];
-        assert_within_limits(&to_json(home_view(&config, &many)), limits::VIEW_BLOCKS);
+        let home = home_of(many.clone(), many.clone(), many.clone(), many, true);
+        assert_within_limits(&to_json(home_view(&config, &home)), limits::VIEW_BLOCKS);
+        assert_within_limits(&to_json(approve_with_changes_modal(&request, &flow)), limits::VIEW_BLOCKS);
+        for update in [RequesterUpdate::Submitted, RequesterUpdate::Active, RequesterUpdate::Revoked] {
+            assert_within_limits(&to_json(requester_update_message(&request, &flow, update)), limits::MESSAGE_BLOCKS);
+        }
+        prop_assert!(chars(&unchanged_text(&request, &flow)) <= limits::SECTION_TEXT);
     }
 }
 
@@ -631,4 +659,155 @@ proptest! {
             prop_assert!(chars(&requester_update_text(&request, &flow, update)) <= limits::SECTION_TEXT);
         }
     }
+}
+
+/// A Home for Carol (a member) at `now`.
+fn home_of(
+    pending: Vec<AccessRequest>,
+    active: Vec<AccessRequest>,
+    ended: Vec<AccessRequest>,
+    to_decide: Vec<AccessRequest>,
+    is_approver: bool,
+) -> Home {
+    let who = Identity {
+        email: "carol@example.com".parse().unwrap(),
+        slack_id: Some("U0CAROL".into()),
+        name: None,
+        role: Role::Member,
+    };
+    Home { who, at: Utc::now(), pending, active, ended, to_decide, is_approver }
+}
+
+#[test]
+fn the_home_shows_each_list_with_its_buttons() {
+    let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+    let flow = &config.flows[0];
+    let now = Utc::now();
+    let pending = request_for(flow, Status::Pending);
+    let active = building(flow, Status::Active)
+        .decided_by(bob())
+        .granted_at(now)
+        .expires_at(now + chrono::Duration::minutes(125))
+        .build();
+    let ended = building(flow, Status::Cancelled).decided_by(bob()).build();
+    let theirs = building(flow, Status::Pending).slack_id(Some("U0DAVE")).build();
+    let mut home =
+        home_of(vec![pending.clone()], vec![active.clone()], vec![ended.clone()], vec![theirs.clone()], true);
+    home.at = now;
+    let view = to_json(home_view(&config, &home));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    assert_eq!(
+        button_texts(&view),
+        ["Request access", "Approve", "Approve with changes", "Deny", "Cancel request", "Revoke now", "Extend"]
+    );
+    let ids: Vec<(String, String)> = buttons(&view)
+        .iter()
+        .map(|b| (b["action_id"].as_str().unwrap().to_string(), b["value"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let by = |action: &str| ids.iter().find(|(a, _)| a == action).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(by(ACTION_APPROVE), theirs.id().as_str());
+    assert_eq!(by(ACTION_CANCEL), pending.id().as_str());
+    assert_eq!(by(ACTION_REVOKE), active.id().as_str());
+    assert_eq!(by(ACTION_EXTEND), active.id().as_str());
+    let text = view.to_string();
+    assert!(text.contains("Waiting for your decision* (1)") && text.contains("<@U0DAVE> asks for"), "{text}");
+    assert!(text.contains("2 h 5 min left"), "time left: {text}");
+    assert!(text.contains("Recently ended") && text.contains("Cancelled by <@U0BOB>"), "{text}");
+
+    // Not an approver: no decision section at all.
+    let view = to_json(home_view(&config, &home_of(vec![], vec![], vec![], vec![], false)));
+    assert_eq!(button_texts(&view), ["Request access"]);
+    assert!(!view.to_string().contains("Waiting for your decision"));
+}
+
+#[test]
+fn a_long_home_shows_counts_and_the_most_recent_within_100_blocks() {
+    let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+    let flow = &config.flows[0];
+    let many = |status| (0..60).map(|_| request_for(flow, status)).collect::<Vec<_>>();
+    let active: Vec<AccessRequest> =
+        (0..60).map(|_| building(flow, Status::Active).expires_at(Utc::now()).build()).collect();
+    let home = home_of(many(Status::Pending), active, many(Status::Expired), many(Status::Pending), true);
+    let view = to_json(home_view(&config, &home));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    let text = view.to_string();
+    assert!(text.contains("Waiting for your decision* (60)") && text.contains("Your pending requests* (60)"));
+    assert!(text.contains("and 45 more") && text.contains("and 50 more"), "{text}");
+    // The shown entries are the first of each list (the service gives them newest first).
+    assert!(text.contains(home.to_decide[0].id().as_str()) && !text.contains(home.to_decide[59].id().as_str()));
+}
+
+#[test]
+fn the_requester_dm_offers_cancel_while_pending_and_revoke_while_active() {
+    let flow = sample_flow();
+    let pending = request_for(&flow, Status::Pending);
+    let submitted = to_json(requester_update_message(&pending, &flow, RequesterUpdate::Submitted));
+    assert_eq!(button_texts(&submitted), ["Cancel request"]);
+    assert_eq!(buttons(&submitted)[0]["action_id"], ACTION_CANCEL);
+    assert_eq!(buttons(&submitted)[0]["value"], pending.id().as_str());
+    assert!(text_of(&submitted).contains("was submitted"), "the DM keeps its text for notifications");
+
+    let cancelled = building(&flow, Status::Cancelled).decided_by(bob()).build();
+    let late = to_json(requester_update_message(&cancelled, &flow, RequesterUpdate::Submitted));
+    assert!(button_texts(&late).is_empty(), "no Cancel on a request that moved on");
+    let told = requester_update_text(&cancelled, &flow, RequesterUpdate::Cancelled);
+    assert!(told.contains("cancelled by <@U0BOB>"), "{told}");
+
+    let active = building(&flow, Status::Active).decided_by(bob()).expires_at(Utc::now()).build();
+    let dm = to_json(requester_update_message(&active, &flow, RequesterUpdate::Active));
+    assert_eq!(button_texts(&dm), ["Revoke now"]);
+    assert_eq!(buttons(&dm)[0]["action_id"], ACTION_REVOKE);
+    assert!(button_texts(&to_json(requester_update_message(&active, &flow, RequesterUpdate::Approved))).is_empty());
+}
+
+#[test]
+fn a_cancelled_or_revoked_card_says_who_and_has_no_decision_buttons() {
+    let flow = sample_flow();
+    let alice = Actor::User { email: "alice@example.com".parse().unwrap(), slack_id: Some("U0ALICE".into()) };
+    let cancelled = building(&flow, Status::Cancelled).decided_by(alice.clone()).build();
+    let card = card_json(&cancelled, &flow);
+    assert!(card.to_string().contains("Cancelled by <@U0ALICE>"));
+    assert!(buttons(&card).is_empty());
+    assert!(unchanged_text(&cancelled, &flow).contains("Cancelled by <@U0ALICE>"));
+
+    let now = Utc::now();
+    let mut active = building(&flow, Status::Pending).build();
+    active.approve(bob(), 1, None, None, now).unwrap();
+    active.activate("prod-admin", now, false, now).unwrap();
+    active.revoke(alice, None, now).unwrap();
+    let card = card_json(&active, &flow);
+    let text = card.to_string();
+    assert!(text.contains("access revoked early by <@U0ALICE> at <!date^"), "{text}");
+    assert!(buttons(&card).is_empty());
+    let dm = requester_update_text(&active, &flow, RequesterUpdate::Revoked);
+    assert!(dm.contains("revoked by <@U0ALICE> at <!date^"), "{dm}");
+}
+
+#[test]
+fn approve_with_changes_offers_the_asked_duration_and_shorter_ones_only() {
+    let flow = sample_flow(); // 15m, 1h, 4h
+    let request = request_for(&flow, Status::Pending); // asks for 1h
+    let view = to_json(approve_with_changes_modal(&request, &flow));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    assert_eq!(view["callback_id"], CHANGES_CALLBACK);
+    assert_eq!(view["private_metadata"], request.id().as_str());
+    let select = &block(&view, CHANGES_DURATION_BLOCK)["element"];
+    assert_eq!(select["action_id"], CHANGES_DURATION_BLOCK);
+    let values: Vec<&str> =
+        select["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["1h", "15m"], "never longer than asked");
+    assert_eq!(select["initial_option"]["value"], "1h");
+    assert_eq!(block(&view, CHANGES_COMMENT_BLOCK)["optional"], true);
+
+    // Approved with changes: the card, the DM and the note show it.
+    let mut approved = request.clone();
+    let now = Utc::now();
+    let event =
+        approved.approve(bob(), 1, Some(GrantDuration::from_secs(900)), Some("15 minutes is enough".into()), now);
+    assert!(event.unwrap().detail.unwrap().contains("duration shortened to 15m (asked: 1h): 15 minutes is enough"));
+    let card = card_json(&approved, &flow).to_string();
+    assert!(card.contains("15 minutes (asked: 1 hour)"), "{card}");
+    assert!(card.contains("with changes (15 minutes instead of 1 hour): 15 minutes is enough"), "{card}");
+    let dm = requester_update_text(&approved, &flow, RequesterUpdate::Approved);
+    assert!(dm.contains("with changes (15 minutes instead of 1 hour): 15 minutes is enough"), "{dm}");
 }

@@ -132,6 +132,72 @@ fn a_replay_has_the_same_key_and_a_new_submission_another() {
     assert_ne!(sub.replay_key(), changed.replay_key(), "other values are another submission");
 }
 
+// A click on the App Home (a view container: no channel, no message).
+const HOME_CLICK: &str = r#"{
+  "type": "block_actions",
+  "user": {"id": "U0CAROL", "username": "carol", "name": "carol", "team_id": "T1"},
+  "api_app_id": "A1", "token": "t", "team": {"id": "T1", "domain": "example"},
+  "container": {"type": "view", "view_id": "V0HOME"},
+  "trigger_id": "1.2.home",
+  "view": {"id": "V0HOME", "type": "home", "callback_id": "", "private_metadata": "", "state": {"values": {}},
+           "hash": "1.fake", "blocks": []},
+  "actions": [{
+    "action_id": "revoke_request", "block_id": "x1",
+    "text": {"type": "plain_text", "text": "Revoke now", "emoji": true},
+    "value": "req_01J00000000000000000000000", "style": "danger", "type": "button", "action_ts": "1.1"
+  }]
+}"#;
+
+#[test]
+fn parses_a_click_on_the_app_home() {
+    let Interaction::BlockActions(click) = parse_interaction(&form(HOME_CLICK)).unwrap() else { panic!() };
+    assert_eq!(click.user.id, "U0CAROL");
+    assert_eq!(click.channel_id(), None, "nowhere to answer ephemerally: the answer is a DM");
+    assert_eq!(click.message_ts(), None);
+    assert_eq!(click.view.as_ref().map(|v| v.id.as_str()), Some("V0HOME"));
+    assert_eq!(click.actions[0].action_id, "revoke_request");
+    assert_eq!(click.actions[0].value.as_deref(), Some("req_01J00000000000000000000000"));
+    for action in ["cancel_request", "approve_with_changes", "extend_request"] {
+        let Interaction::BlockActions(click) =
+            parse_interaction(&form(&HOME_CLICK.replace("revoke_request", action))).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(click.actions[0].action_id, action);
+    }
+}
+
+// The Approve with changes modal submitted: a static select and an optional comment left empty.
+const CHANGES_SUBMISSION: &str = r#"{
+  "type": "view_submission",
+  "team": {"id": "T1"}, "user": {"id": "U0BOB", "username": "bob", "team_id": "T1"},
+  "api_app_id": "A1", "trigger_id": "1.2.changes",
+  "view": {
+    "id": "V0CHANGES", "type": "modal", "callback_id": "approve_with_changes",
+    "private_metadata": "req_01J00000000000000000000000", "hash": "1.x", "blocks": [],
+    "state": {"values": {
+      "changes_duration": {"changes_duration": {"type": "static_select",
+        "selected_option": {"text": {"type": "plain_text", "text": "15 minutes"}, "value": "15m"}}},
+      "changes_comment": {"changes_comment": {"type": "plain_text_input", "value": null}}
+    }}
+  }
+}"#;
+
+#[test]
+fn parses_the_approve_with_changes_submission() {
+    let Interaction::ViewSubmission(sub) = parse_interaction(&form(CHANGES_SUBMISSION)).unwrap() else { panic!() };
+    assert_eq!(sub.view.callback_id, "approve_with_changes");
+    assert_eq!(sub.view.private_metadata, "req_01J00000000000000000000000");
+    assert_eq!(sub.view.value("changes_duration", "changes_duration").and_then(|v| v.single()), Some("15m"));
+    assert_eq!(sub.view.value("changes_comment", "changes_comment").and_then(|v| v.single()), None);
+    let commented = CHANGES_SUBMISSION.replace(r#""value": null"#, r#""value": "15 minutes is enough""#);
+    let Interaction::ViewSubmission(sub) = parse_interaction(&form(&commented)).unwrap() else { panic!() };
+    assert_eq!(
+        sub.view.value("changes_comment", "changes_comment").and_then(|v| v.single()),
+        Some("15 minutes is enough")
+    );
+}
+
 mod no_panic {
     use super::*;
     use proptest::prelude::*;
@@ -192,6 +258,23 @@ mod no_panic {
             let mut payload: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
             payload.insert("type".into(), kind.into());
             use_it(parse_interaction(&form(&serde_json::Value::Object(payload).to_string())));
+        }
+
+        #[test]
+        fn any_values_in_an_approve_with_changes_submission(duration in json_value(), comment in json_value(), metadata in json_value()) {
+            let mut payload: serde_json::Value = serde_json::from_str(CHANGES_SUBMISSION).unwrap();
+            payload["view"]["state"]["values"]["changes_duration"]["changes_duration"] = duration;
+            payload["view"]["state"]["values"]["changes_comment"]["changes_comment"] = comment;
+            payload["view"]["private_metadata"] = metadata;
+            use_it(parse_interaction(&form(&payload.to_string())));
+        }
+
+        #[test]
+        fn any_action_on_the_home(action in json_value(), container in json_value()) {
+            let mut payload: serde_json::Value = serde_json::from_str(HOME_CLICK).unwrap();
+            payload["actions"][0] = action;
+            payload["container"] = container;
+            use_it(parse_interaction(&form(&payload.to_string())));
         }
 
         #[test]
