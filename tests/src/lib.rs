@@ -17,6 +17,11 @@ use tokio::task::JoinHandle;
 
 pub const SIGNING_SECRET: &str = "e2e-signing-secret";
 pub const API_TOKEN: &str = "e2e-api-token";
+/// A token named `ci` with the submit and read scopes: it may cancel, revoke or extend only the
+/// requests it submitted.
+pub const SUBMIT_TOKEN: &str = "e2e-ci-token";
+/// A token named `other` with the submit scope only.
+pub const OTHER_SUBMIT_TOKEN: &str = "e2e-other-token";
 pub const HOOK_SECRET_ENV: &str = "AIRLOCK_E2E_HOOK_SECRET";
 pub const HOOK_SECRET: &str = "e2e-hook-secret";
 
@@ -271,7 +276,10 @@ fn settings(slack: &FakeSlack, config: &Config, store: &StoreKind) -> Settings {
         config_source: "e2e".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
         store: store.clone(),
-        api_tokens: ApiTokens::parse(API_TOKEN).expect("a valid token list"),
+        api_tokens: ApiTokens::parse(&format!(
+            "{API_TOKEN} ci:{SUBMIT_TOKEN}:submit,read other:{OTHER_SUBMIT_TOKEN}:submit"
+        ))
+        .expect("a valid token list"),
         signing_secret: SIGNING_SECRET.into(),
         bot_token: "xoxb-e2e".into(),
         slack_api_url: slack.base_url(),

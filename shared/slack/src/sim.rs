@@ -629,6 +629,17 @@ pub fn approve_with_changes_submission_body(user_id: &str, request_id: &str, dur
     )
 }
 
+/// A `view_submission` of the Extend modal for `request_id`: the `duration` chosen (e.g. `"1h"`)
+/// and the `reason` given.
+pub fn extend_submission_body(user_id: &str, request_id: &str, duration: &str, reason: &str) -> String {
+    view_submission_body(
+        user_id,
+        "extend_request",
+        request_id,
+        &[("extend_duration", Input::Select(duration.into())), ("extend_reason", Input::Text(reason.into()))],
+    )
+}
+
 /// A `view_submission` of the flow picker choosing `flow`.
 pub fn flow_picker_submission_body(user_id: &str, flow: &str) -> String {
     view_submission_body(user_id, "flow_picker", "", &[("flow", Input::Select(flow.into()))])

@@ -31,6 +31,8 @@ struct Rule {
 struct Shared {
     secret: String,
     calls: Mutex<Vec<Value>>,
+    /// When each call of `calls` arrived, in the same order.
+    arrivals: Mutex<Vec<chrono::DateTime<chrono::Utc>>>,
     rules: Mutex<Vec<Rule>>,
     changed: Notify,
 }
@@ -105,6 +107,7 @@ impl HookReceiver {
         let shared = Arc::new(Shared {
             secret: secret.into(),
             calls: Mutex::default(),
+            arrivals: Mutex::default(),
             rules: Mutex::default(),
             changed: Notify::new(),
         });
@@ -137,6 +140,19 @@ impl HookReceiver {
     /// How many valid `action` calls (`escalate` / `deescalate`) named `request_id`.
     pub fn count(&self, action: &str, request_id: &str) -> usize {
         self.calls().iter().filter(|c| c["action"] == action && c["request_id"] == request_id).count()
+    }
+
+    /// When the valid `action` calls (`escalate` / `deescalate`) naming `request_id` arrived (the
+    /// receiver's clock), oldest first.
+    pub fn arrivals(&self, action: &str, request_id: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+        let calls = self.shared.calls.lock().unwrap();
+        let arrivals = self.shared.arrivals.lock().unwrap();
+        calls
+            .iter()
+            .zip(arrivals.iter())
+            .filter(|(c, _)| c["action"] == action && c["request_id"] == request_id)
+            .map(|(_, at)| *at)
+            .collect()
     }
 
     /// Waits until at least `n` valid `action` calls named `request_id` arrived; panics after
@@ -210,7 +226,11 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         return StatusCode::BAD_REQUEST;
     };
     let reaction = shared.take_reaction(call["action"].as_str().unwrap_or_default());
-    shared.calls.lock().unwrap().push(call.clone());
+    {
+        let mut calls = shared.calls.lock().unwrap();
+        calls.push(call.clone());
+        shared.arrivals.lock().unwrap().push(chrono::Utc::now());
+    }
     shared.changed.notify_waiters();
     match reaction {
         None => StatusCode::OK,

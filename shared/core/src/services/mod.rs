@@ -214,7 +214,14 @@ impl Deps {
         let mut items: Vec<OutboxItem> =
             notify.iter().map(|n| OutboxItem::new(Some(request.id().clone()), n.clone(), now)).collect();
         if let (Some(channel), Some(event)) = (&self.config.slack.audit_channel, event)
-            && (event.from != Some(event.to) || event.action == AuditAction::Submitted)
+            && (event.from != Some(event.to)
+                || matches!(
+                    event.action,
+                    AuditAction::Submitted
+                        | AuditAction::ExtensionRequested
+                        | AuditAction::Extended
+                        | AuditAction::ExtensionDenied
+                ))
         {
             let line = Notification::AuditLine { channel: channel.clone(), event: Box::new(event.clone()) };
             items.push(OutboxItem::new(Some(request.id().clone()), line, now));
@@ -268,7 +275,9 @@ fn implied(request: &AccessRequest, action: AuditAction) -> Vec<Notification> {
         ApprovalRecorded | AccessRemoved | RemovalFailed | DriftRemoved => None,
     };
     let shows_state = !matches!(action, Submitted | ExtensionRequested | AccessRemoved | RemovalFailed | DriftRemoved);
-    let has_cards = request.cards_queued() || !request.cards().is_empty();
+    let has_cards = request.cards_queued()
+        || !request.cards().is_empty()
+        || request.extensions().iter().any(|e| !e.cards.is_empty());
     let mut notify = Vec::new();
     if shows_state && has_cards {
         notify.push(Notification::CardUpdate);

@@ -1,14 +1,15 @@
-//! Interactions: Approve / Approve with changes / Deny / Revoke now clicks on cards, Cancel request
-//! and Revoke now in DMs and the App Home, the App Home's buttons, and modal submissions (flow
-//! picker, request form, deny reason, approve with changes).
+//! Interactions: Approve / Approve with changes / Deny / Revoke now clicks on cards, Approve extension
+//! / Deny extension on extension cards, Cancel request, Revoke now and Extend in DMs and the App
+//! Home, the App Home's buttons, and modal submissions (flow picker, request form, deny reason,
+//! approve with changes, extend).
 
 use super::{SlackApp, SlackReply, bad_request};
 use crate::payload::{BlockAction, BlockActions, Interaction, ViewSubmission, parse_interaction};
 use crate::views::{self, limits};
 
-use airlock_core::error::{DecideError, GrantChangeError, SubmitError};
+use airlock_core::error::{ChangeRefusal, DecideError, GrantChangeError, SubmitError};
 use airlock_core::services::DecideOutcome;
-use airlock_core::{Flow, GrantDuration, RequestId, Verdict};
+use airlock_core::{AccessRequest, Flow, GrantDuration, RequestId, Role, Verdict};
 use serde_json::{Map, Value, json};
 
 impl SlackApp {
@@ -36,8 +37,13 @@ impl SlackApp {
             views::ACTION_CANCEL => self.cancel(click, action).await.err(),
             views::ACTION_REVOKE => self.revoke(click, action).await.err(),
             views::ACTION_OPEN_PICKER => self.open_picker_from_home(click).await.err(),
-            // The extension flow opens from here once it exists; until then the click does nothing.
-            views::ACTION_EXTEND => None,
+            views::ACTION_EXTEND => self.open_extension(click, action).await.err(),
+            views::ACTION_APPROVE_EXTENSION => {
+                self.decide_extension(click, action, Verdict::Approve).await.unwrap_or_else(Some)
+            }
+            views::ACTION_DENY_EXTENSION => {
+                self.decide_extension(click, action, Verdict::Deny).await.unwrap_or_else(Some)
+            }
             _ => None,
         };
         if let Some(message) = notice {
@@ -115,6 +121,70 @@ impl SlackApp {
         }
     }
 
+    /// Extend (the requester's DM or App Home): opens the Extend modal when the clicker may ask
+    /// (the requester or an admin) and the grant can be extended now; otherwise says why not.
+    async fn open_extension(&self, click: &BlockActions, action: &BlockAction) -> Result<(), String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        let request = self.load(&id).await?;
+        let is_requester = who.email == request.requester().email;
+        if who.role == Role::Guest || !(is_requester || who.role == Role::Admin) {
+            return Err(change_refusal(&GrantChangeError::NotAllowed(ChangeRefusal::Extend)));
+        }
+        let flow = self.flow_of(&request)?;
+        match views::extension_refusal(&request, flow) {
+            None => {}
+            Some(GrantChangeError::NotActive(status)) if status.is_terminal() => return Err(self.moved_on(&id).await),
+            Some(e) => return Err(change_refusal(&e)),
+        }
+        let trigger = click.trigger_id.as_deref().ok_or("Slack sent no trigger to open the dialog with.")?;
+        self.api.open_view(trigger, views::extend_modal(&request, flow)).await.map(drop).map_err(|e| {
+            tracing::warn!(request_id = %id, error = %e, "could not open the extend dialog");
+            "Sorry, Airlock could not open the dialog. Please try again.".to_string()
+        })
+    }
+
+    /// Approve extension / Deny extension on an extension card; `Ok` carries a note for the approver
+    /// when more approvals are needed, `Err` why nothing changed.
+    async fn decide_extension(
+        &self,
+        click: &BlockActions,
+        action: &BlockAction,
+        verdict: Verdict,
+    ) -> Result<Option<String>, String> {
+        let id = request_id(action)?;
+        let who = self.identify(&click.user.id).await?;
+        match self.airlock.decide_extension(&id, &who, verdict, None).await {
+            Ok(request) => match (request.pending_extension(), self.airlock.config().flow_of(&request)) {
+                (Some(waiting), Some(flow)) => Ok(Some(format!(
+                    "Your approval of the extension is recorded ({} of {} needed).",
+                    waiting.approvals.len(),
+                    flow.approvers.required
+                ))),
+                _ => Ok(None),
+            },
+            Err(DecideError::AlreadyDecided(_)) => match self.load(&id).await {
+                Ok(request) => Err(match self.airlock.config().flow_of(&request) {
+                    Some(flow) => views::extension_unchanged_text(&request, flow),
+                    None => format!("Nothing changed: this request is {}.", request.status()),
+                }),
+                Err(message) => Err(message),
+            },
+            Err(e) => Err(refusal(&e)),
+        }
+    }
+
+    async fn load(&self, id: &RequestId) -> Result<AccessRequest, String> {
+        self.airlock.get_request(id).await.map_err(|e| format!("Sorry, something went wrong: {e}. Please try again."))
+    }
+
+    fn flow_of(&self, request: &AccessRequest) -> Result<&Flow, String> {
+        self.airlock
+            .config()
+            .flow_of(request)
+            .ok_or_else(|| format!("The flow `{}` is no longer configured.", request.flow()))
+    }
+
     /// Why a decision changed nothing; for a request that moved on, where it stands and who moved it.
     async fn refusal(&self, id: &RequestId, e: &DecideError) -> String {
         match e {
@@ -177,6 +247,9 @@ impl SlackApp {
         }
         if callback == views::CHANGES_CALLBACK {
             return self.approve_with_changes(submission).await;
+        }
+        if callback == views::EXTEND_CALLBACK {
+            return self.extend(submission).await;
         }
         SlackReply::ack()
     }
@@ -263,6 +336,65 @@ impl SlackApp {
             }
             Err(e) => update(views::error_modal("Not approved", &self.refusal(&id, &e).await)),
         }
+    }
+}
+
+impl SlackApp {
+    /// The Extend modal submitted: ask for the chosen extra time with the reason given.
+    async fn extend(&self, submission: &ViewSubmission) -> SlackReply {
+        let view = &submission.view;
+        let Ok(id) = view.private_metadata.parse::<RequestId>() else {
+            return update(views::error_modal("Not extended", "This dialog does not name a request."));
+        };
+        let chosen = view.value(views::EXTEND_DURATION_BLOCK, views::EXTEND_DURATION_BLOCK).and_then(|v| v.single());
+        let added = match chosen.map(GrantDuration::parse_or_seconds) {
+            Some(Ok(added)) => added,
+            Some(Err(message)) => return errors([(views::EXTEND_DURATION_BLOCK.to_string(), message)]),
+            None => return errors([(views::EXTEND_DURATION_BLOCK.to_string(), "Choose how much longer.".to_string())]),
+        };
+        let reason = view.value(views::EXTEND_REASON_BLOCK, views::EXTEND_REASON_BLOCK).and_then(|v| v.single());
+        let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+            return errors([(views::EXTEND_REASON_BLOCK.to_string(), "Say why you need longer.".to_string())]);
+        };
+        let who = match self.identify(&submission.user.id).await {
+            Ok(who) => who,
+            Err(message) => return update(views::error_modal("Not extended", &message)),
+        };
+        // A replay of the same signed bytes asks nothing twice (a self-approved flow would extend twice).
+        let replay_window = std::time::Duration::from_secs(15 * 60);
+        match self.airlock.claim_once(&submission.replay_key(), replay_window).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(request_id = %id, "ignored a replayed extend submission");
+                return SlackReply::json(&json!({ "response_action": "clear" }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the extend submission");
+                return update(views::error_modal("Not extended", "Airlock is unavailable; please try again."));
+            }
+        }
+        match self.airlock.ask_extension(&id, &who, added, reason).await {
+            Ok(request) => {
+                let waiting = request.pending_extension().is_some();
+                tracing::info!(request_id = %id, added = %added, waiting, "extension asked from Slack");
+                SlackReply::json(&json!({ "response_action": "clear" }))
+            }
+            Err(e @ GrantChangeError::TooLong(_)) => errors([(views::EXTEND_DURATION_BLOCK.to_string(), sentence(&e))]),
+            Err(GrantChangeError::NotActive(status)) if status.is_terminal() => {
+                update(views::error_modal("Not extended", &self.moved_on(&id).await))
+            }
+            Err(e) => update(views::error_modal("Not extended", &change_refusal(&e))),
+        }
+    }
+}
+
+/// An error's text as a sentence: capitalized, with a full stop.
+fn sentence(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut chars = text.trim_end_matches('.').chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
 }
 

@@ -190,10 +190,13 @@ pub struct ViewSubmission {
 
 impl ViewSubmission {
     /// Identifies this very submission: the same for a replay of its bytes, different when the
-    /// person submits the view again (a new trigger) or with other values. `slack-submit:<view id>:<hash>`.
+    /// person submits the view again (a new trigger), with other values or about another request
+    /// (its private_metadata). `slack-submit:<view id>:<hash>`.
     pub fn replay_key(&self) -> String {
         let mut hash = Sha256::new();
-        for part in [self.user.id.as_str(), self.trigger_id.as_deref().unwrap_or_default()] {
+        let parts =
+            [self.user.id.as_str(), self.trigger_id.as_deref().unwrap_or_default(), &self.view.private_metadata];
+        for part in parts {
             hash.update(part.as_bytes());
             hash.update([0]);
         }

@@ -6,8 +6,9 @@ use super::form::humanize;
 use super::limits;
 use super::messages::slack_date;
 use super::text::{actor_label, choice, context, escape, header, mrkdwn, plain, section, truncate};
+use airlock_core::error::GrantChangeError;
 use airlock_core::request::{Extension, ExtensionStatus};
-use airlock_core::{AccessRequest, Flow, GrantDuration};
+use airlock_core::{AccessRequest, Flow, GrantDuration, Status};
 use slack_morphism::prelude::*;
 
 /// callback_id of the Extend modal (its private_metadata is the request id).
@@ -24,14 +25,51 @@ pub const ACTION_DENY_EXTENSION: &str = "deny_extension";
 const DECISION_BLOCK: &str = "extension_decision";
 
 /// How much longer one extension of `flow` may add: the flow's durations up to its maximum,
-/// shortest first.
+/// shortest first (the maximum itself when none is within it).
 pub fn extension_durations(flow: &Flow) -> Vec<GrantDuration> {
     let mut durations: Vec<GrantDuration> =
         flow.durations.iter().copied().filter(|d| *d <= flow.max_duration).collect();
     durations.sort();
     durations.dedup();
     durations.truncate(limits::OPTIONS_PER_SELECT);
+    if durations.is_empty() {
+        durations.push(flow.max_duration);
+    }
     durations
+}
+
+/// Why `request` cannot be extended under `flow` now, as the service would refuse it: not active,
+/// extensions off for the flow, one already waiting, or the flow's `extensions.max` reached (a
+/// denied extension does not count). None when Extend may be offered.
+pub fn extension_refusal(request: &AccessRequest, flow: &Flow) -> Option<GrantChangeError> {
+    if request.status() != Status::Active {
+        return Some(GrantChangeError::NotActive(request.status()));
+    }
+    if request.pending_extension().is_some() {
+        return Some(GrantChangeError::ExtensionPending);
+    }
+    let counted = request
+        .extensions()
+        .iter()
+        .filter(|e| matches!(e.status, ExtensionStatus::Approved | ExtensionStatus::Pending))
+        .count();
+    (counted >= flow.extensions.max as usize).then_some(GrantChangeError::ExtensionLimit(flow.extensions.max))
+}
+
+/// What a click on an extension card is told when its extension was already decided (or lapsed):
+/// how, and by whom.
+pub fn extension_unchanged_text(request: &AccessRequest, flow: &Flow) -> String {
+    let how = match request.extensions().last() {
+        Some(e) if e.status == ExtensionStatus::Approved => format!("approved by {}", decider(&e.decided_by)),
+        Some(e) if e.status == ExtensionStatus::Denied => format!("denied by {}", decider(&e.decided_by)),
+        // Lapsed or never asked: the request itself moved on.
+        _ => return super::messages::unchanged_text(request, flow),
+    };
+    let ends = match (request.status(), request.expires_at()) {
+        (Status::Active, Some(at)) => format!(" The access ends {}.", slack_date(at)),
+        (status, _) => format!(" The request is {status}."),
+    };
+    truncate(&format!("Nothing changed: this extension was already {how}.{ends}"), limits::SECTION_TEXT)
 }
 
 /// The modal opened by Extend on an active grant.

@@ -4,6 +4,8 @@
 //! and the most recent entries, so the view stays within Slack's 100 blocks.
 
 use super::card::{ACTION_CANCEL, ACTION_EXTEND, ACTION_REVOKE, button, decision_buttons, duration_text};
+use super::extension::extension_refusal;
+use super::form::humanize;
 use super::limits;
 use super::messages::{slack_date, status_line};
 use super::text::{context, escape, header, plain, section, truncate};
@@ -87,15 +89,18 @@ pub fn home_view(config: &Config, home: &Home) -> SlackView {
             }
             _ => "being granted".to_string(),
         };
-        blocks.push(section(&format!("{}\n:unlock: {left} · `{}`", subject(config, request), request.id())));
+        let asked = request
+            .pending_extension()
+            .map(|e| format!(" · extension of {} waiting for a decision", humanize(e.added())))
+            .unwrap_or_default();
+        blocks.push(section(&format!("{}\n:unlock: {left}{asked} · `{}`", subject(config, request), request.id())));
         if request.status() == Status::Active {
-            blocks.push(
-                SlackActionsBlock::new(vec![
-                    button(ACTION_REVOKE, "Revoke now", request.id(), Some(SlackBlockButtonStyle::Danger)),
-                    button(ACTION_EXTEND, "Extend", request.id(), None),
-                ])
-                .into(),
-            );
+            let mut buttons =
+                vec![button(ACTION_REVOKE, "Revoke now", request.id(), Some(SlackBlockButtonStyle::Danger))];
+            if config.flow_of(request).is_some_and(|flow| extension_refusal(request, flow).is_none()) {
+                buttons.push(button(ACTION_EXTEND, "Extend", request.id(), None));
+            }
+            blocks.push(SlackActionsBlock::new(buttons).into());
         }
     }
     more(&mut blocks, home.active.len(), ACTIVE_SHOWN);

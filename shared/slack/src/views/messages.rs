@@ -1,7 +1,8 @@
 //! Texts: the card's status line, direct messages to the requester, `/access whoami` and `help`,
 //! and the audit channel's one-liners.
 
-use super::card::{ACTION_CANCEL, ACTION_REVOKE, button};
+use super::card::{ACTION_CANCEL, ACTION_EXTEND, ACTION_REVOKE, button};
+use super::extension::extension_refusal;
 use super::form::humanize;
 use super::limits;
 use super::text::{actor_label, escape, section, truncate};
@@ -207,13 +208,17 @@ pub fn requester_update_text(request: &AccessRequest, flow: &Flow, update: Reque
         }
         RequesterUpdate::ExtensionDenied => {
             let by = request.extensions().last().map(extension_decider).unwrap_or_default();
-            format!(":x: Your extension of {what} was denied{by}; it still ends{until}.")
+            let at = request.expires_at().map(|t| format!(" at {}", slack_date(t))).unwrap_or_default();
+            format!(":x: Your extension of {what} was denied{by}; it still ends{at}.")
         }
         RequesterUpdate::ExpiringSoon => {
             let at = request.expires_at().map(|t| format!(", at {}", slack_date(t))).unwrap_or_default();
-            format!(
-                ":hourglass_flowing_sand: Your access to {what} expires soon{at}. Request it again if you need longer."
-            )
+            let next = if extension_refusal(request, flow).is_none() {
+                "Click Extend to ask for more time."
+            } else {
+                "Request it again if you need longer."
+            };
+            format!(":hourglass_flowing_sand: Your access to {what} expires soon{at}. {next}")
         }
         RequesterUpdate::Expired => format!(":lock: Your access to {what} has expired and was removed."),
         RequesterUpdate::Revoked => {
@@ -233,15 +238,20 @@ fn extension_decider(extension: &airlock_core::request::Extension) -> String {
 }
 
 /// The direct message about `update`: its text, with Cancel request while the request is still
-/// pending (on "submitted") and Revoke now while the grant is active (on "active").
+/// pending (on "submitted"), Revoke now while the grant is active (on "active"), and Extend while
+/// the flow allows another extension (on "active", "expires soon" and "extended").
 pub fn requester_update_message(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> SlackMessageContent {
     let text = requester_update_text(request, flow, update);
     let id = request.id();
-    let buttons = match (update, request.status()) {
+    let extend = || extension_refusal(request, flow).is_none().then(|| button(ACTION_EXTEND, "Extend", id, None));
+    let buttons: Vec<SlackActionBlockElement> = match (update, request.status()) {
         (RequesterUpdate::Submitted, Status::Pending) => vec![button(ACTION_CANCEL, "Cancel request", id, None)],
         (RequesterUpdate::Active, Status::Active) => {
-            vec![button(ACTION_REVOKE, "Revoke now", id, Some(SlackBlockButtonStyle::Danger))]
+            std::iter::once(button(ACTION_REVOKE, "Revoke now", id, Some(SlackBlockButtonStyle::Danger)))
+                .chain(extend())
+                .collect()
         }
+        (RequesterUpdate::ExpiringSoon | RequesterUpdate::Extended, Status::Active) => extend().into_iter().collect(),
         _ => Vec::new(),
     };
     let mut blocks = vec![section(&text)];

@@ -20,7 +20,7 @@ pub use changes::{
 };
 pub use extension::{
     ACTION_APPROVE_EXTENSION, ACTION_DENY_EXTENSION, EXTEND_CALLBACK, EXTEND_DURATION_BLOCK, EXTEND_REASON_BLOCK,
-    extend_modal, extension_card, extension_durations,
+    extend_modal, extension_card, extension_durations, extension_refusal, extension_unchanged_text,
 };
 pub use form::{
     FLOW_BLOCK, FLOW_PICKER_CALLBACK, REQUEST_CALLBACK_PREFIX, block_id_of_field, error_modal, field_of_block_id,

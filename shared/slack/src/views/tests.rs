@@ -755,8 +755,10 @@ fn the_requester_dm_offers_cancel_while_pending_and_revoke_while_active() {
 
     let active = building(&flow, Status::Active).decided_by(bob()).expires_at(Utc::now()).build();
     let dm = to_json(requester_update_message(&active, &flow, RequesterUpdate::Active));
-    assert_eq!(button_texts(&dm), ["Revoke now"]);
+    assert_eq!(button_texts(&dm), ["Revoke now", "Extend"]);
     assert_eq!(buttons(&dm)[0]["action_id"], ACTION_REVOKE);
+    assert_eq!(buttons(&dm)[1]["action_id"], ACTION_EXTEND);
+    assert_eq!(buttons(&dm)[1]["value"], active.id().as_str());
     assert!(button_texts(&to_json(requester_update_message(&active, &flow, RequesterUpdate::Approved))).is_empty());
 }
 
@@ -810,4 +812,212 @@ fn approve_with_changes_offers_the_asked_duration_and_shorter_ones_only() {
     assert!(card.contains("with changes (15 minutes instead of 1 hour): 15 minutes is enough"), "{card}");
     let dm = requester_update_text(&approved, &flow, RequesterUpdate::Approved);
     assert!(dm.contains("with changes (15 minutes instead of 1 hour): 15 minutes is enough"), "{dm}");
+}
+
+fn carol() -> Actor {
+    Actor::User { email: "carol@example.com".parse().unwrap(), slack_id: Some("U0CAROL".into()) }
+}
+
+/// Carol's active grant of `flow`, ending in 30 minutes.
+fn active_grant(flow: &Flow) -> AccessRequest {
+    let now = Utc::now();
+    building(flow, Status::Active)
+        .decided_by(bob())
+        .granted_at(now)
+        .expires_at(now + chrono::Duration::minutes(30))
+        .build()
+}
+
+fn limits_of(flow: &Flow) -> airlock_core::request::ExtensionLimits {
+    airlock_core::request::ExtensionLimits { max: flow.extensions.max, max_added: flow.max_duration }
+}
+
+/// `request` with an extension of `secs` asked for by Carol.
+fn asking(mut request: AccessRequest, flow: &Flow, secs: u64) -> AccessRequest {
+    let added = GrantDuration::from_secs(secs);
+    request
+        .ask_extension(carol(), added, "the migration <!here> runs late".into(), limits_of(flow), Utc::now())
+        .unwrap();
+    request
+}
+
+fn dm_buttons(request: &AccessRequest, flow: &Flow, update: RequesterUpdate) -> Vec<String> {
+    button_texts(&to_json(requester_update_message(request, flow, update)))
+}
+
+#[test]
+fn extend_is_offered_on_the_dms_while_the_flow_allows_another_extension() {
+    use RequesterUpdate::*;
+    let flow = sample_flow(); // extensions: max 1
+    let active = active_grant(&flow);
+    assert!(extension_refusal(&active, &flow).is_none());
+    assert_eq!(dm_buttons(&active, &flow, Active), ["Revoke now", "Extend"]);
+    let warning = to_json(requester_update_message(&active, &flow, ExpiringSoon));
+    assert_eq!(button_texts(&warning), ["Extend"]);
+    assert_eq!(buttons(&warning)[0]["action_id"], ACTION_EXTEND);
+    assert_eq!(buttons(&warning)[0]["value"], active.id().as_str());
+    assert!(text_of(&warning).contains("Click Extend"), "{warning}");
+
+    // One waiting: no second Extend anywhere.
+    let waiting = asking(active.clone(), &flow, 3_600);
+    assert_eq!(extension_refusal(&waiting, &flow), Some(airlock_core::error::GrantChangeError::ExtensionPending));
+    assert_eq!(dm_buttons(&waiting, &flow, Active), ["Revoke now"]);
+    assert!(dm_buttons(&waiting, &flow, ExpiringSoon).is_empty());
+    let asked = requester_update_text(&waiting, &flow, ExtensionRequested);
+    assert!(asked.contains("extend your access") && asked.contains("by 1h"), "{asked}");
+
+    // A denied extension does not count: Extend comes back.
+    let mut denied = waiting.clone();
+    denied.deny_extension(bob(), Some("not tonight".into()), Utc::now()).unwrap();
+    assert_eq!(dm_buttons(&denied, &flow, ExpiringSoon), ["Extend"]);
+    let told = requester_update_text(&denied, &flow, ExtensionDenied);
+    assert!(told.contains("denied by <@U0BOB>: not tonight") && told.contains("still ends at <!date^"), "{told}");
+
+    // Approved: the limit of 1 is reached, the DM says so by offering nothing more.
+    let mut extended = waiting.clone();
+    extended.approve_extension(bob(), 1, None, Utc::now()).unwrap();
+    assert!(dm_buttons(&extended, &flow, Extended).is_empty());
+    let warning = requester_update_text(&extended, &flow, ExpiringSoon);
+    assert!(warning.contains("Request it again if you need longer"), "{warning}");
+    let refusal = extension_refusal(&extended, &flow).unwrap().to_string();
+    assert!(refusal.contains("already extended once"), "{refusal}");
+
+    // A flow allowing two: the "extended" DM offers the next one.
+    let mut two = sample_flow();
+    two.extensions.max = 2;
+    let mut extended = asking(active_grant(&two), &two, 900);
+    extended.approve_extension(bob(), 1, None, Utc::now()).unwrap();
+    let dm = to_json(requester_update_message(&extended, &two, Extended));
+    assert_eq!(button_texts(&dm), ["Extend"]);
+    assert!(text_of(&dm).contains("was extended until <!date^"), "{dm}");
+
+    // Extensions off: never offered, and the refusal says so.
+    let mut off = sample_flow();
+    off.extensions.max = 0;
+    let active = active_grant(&off);
+    assert_eq!(dm_buttons(&active, &off, Active), ["Revoke now"]);
+    assert!(dm_buttons(&active, &off, ExpiringSoon).is_empty());
+    assert!(extension_refusal(&active, &off).unwrap().to_string().contains("cannot be extended"));
+
+    // Not active: nothing to extend.
+    for status in [Status::Pending, Status::Approved, Status::Expired, Status::Revoked] {
+        let request = building(&flow, status).expires_at(Utc::now()).build();
+        assert_eq!(
+            extension_refusal(&request, &flow),
+            Some(airlock_core::error::GrantChangeError::NotActive(status)),
+            "{status}"
+        );
+        for update in [Active, ExpiringSoon, Extended] {
+            assert!(!dm_buttons(&request, &flow, update).contains(&"Extend".to_string()), "{status} {update:?}");
+        }
+    }
+}
+
+#[test]
+fn the_extend_modal_offers_the_flows_durations_up_to_its_maximum() {
+    let mut flow = sample_flow(); // 15m, 1h, 4h; max 4h
+    flow.durations.push(GrantDuration::from_secs(86_400));
+    let request = active_grant(&flow);
+    let view = to_json(extend_modal(&request, &flow));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    assert_eq!(view["callback_id"], EXTEND_CALLBACK);
+    assert_eq!(view["private_metadata"], request.id().as_str());
+    assert_eq!(view["title"]["text"], "Extend access");
+    let select = &block(&view, EXTEND_DURATION_BLOCK)["element"];
+    assert_eq!(select["action_id"], EXTEND_DURATION_BLOCK);
+    let values: Vec<&str> =
+        select["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["15m", "1h", "4h"], "never more than the flow's max_duration");
+    assert_eq!(select["initial_option"]["value"], "15m");
+    assert_eq!(block(&view, EXTEND_REASON_BLOCK)["element"]["action_id"], EXTEND_REASON_BLOCK);
+    assert!(block(&view, EXTEND_REASON_BLOCK).get("optional").is_none_or(|o| o == false), "a reason is required");
+    // Every value offered reads back as the duration the service gets.
+    for value in values {
+        assert!(GrantDuration::parse_or_seconds(value).unwrap() <= flow.max_duration);
+    }
+}
+
+#[test]
+fn the_extension_card_has_its_buttons_while_pending_and_says_who_decided() {
+    let flow = sample_flow();
+    let request = asking(active_grant(&flow), &flow, 3_600);
+    let extension = request.pending_extension().unwrap();
+    let card = to_json(extension_card(&request, extension, &flow));
+    assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+    assert_eq!(button_texts(&card), ["Approve extension", "Deny extension"]);
+    let card_buttons = buttons(&card);
+    let ids: Vec<(&str, &str)> =
+        card_buttons.iter().map(|b| (b["action_id"].as_str().unwrap(), b["value"].as_str().unwrap())).collect();
+    assert_eq!(
+        ids,
+        [(ACTION_APPROVE_EXTENSION, request.id().as_str()), (ACTION_DENY_EXTENSION, request.id().as_str())]
+    );
+    let text = card.to_string();
+    assert!(text.contains(&format!("Extends request `{}`", request.id())), "names the original request: {text}");
+    assert!(text.contains("1 hour") && text.contains("Extension #1"), "the added time: {text}");
+    assert!(!text.contains("<!here>"), "the reason is escaped: {text}");
+
+    let mut approved = request.clone();
+    approved.approve_extension(bob(), 1, Some("go ahead".into()), Utc::now()).unwrap();
+    let card = to_json(extension_card(&approved, &approved.extensions()[0], &flow));
+    assert!(buttons(&card).is_empty());
+    assert!(card.to_string().contains("Extended by <@U0BOB>: access now ends <!date^"), "{card}");
+    let unchanged = extension_unchanged_text(&approved, &flow);
+    assert!(unchanged.contains("already approved by <@U0BOB>") && unchanged.contains("ends <!date^"), "{unchanged}");
+
+    let mut denied = request.clone();
+    denied.deny_extension(bob(), None, Utc::now()).unwrap();
+    let card = to_json(extension_card(&denied, &denied.extensions()[0], &flow));
+    assert!(buttons(&card).is_empty());
+    assert!(card.to_string().contains("Denied by <@U0BOB>"), "{card}");
+    assert!(extension_unchanged_text(&denied, &flow).contains("already denied by <@U0BOB>"));
+
+    // The grant ended before a decision: the click is told where the request stands.
+    let mut revoked = request.clone();
+    revoked.revoke(bob(), None, Utc::now()).unwrap();
+    let unchanged = extension_unchanged_text(&revoked, &flow);
+    assert!(unchanged.contains("already revoked"), "{unchanged}");
+}
+
+#[test]
+fn the_home_offers_extend_only_when_the_grant_can_be_extended() {
+    let config = Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap();
+    let flow = &config.flows[0];
+    let active = active_grant(flow);
+    let waiting = asking(active_grant(flow), flow, flow.durations[0].as_secs());
+    let view =
+        to_json(home_view(&config, &home_of(vec![], vec![active.clone(), waiting.clone()], vec![], vec![], false)));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+    let extend: Vec<String> = buttons(&view)
+        .iter()
+        .filter(|b| b["action_id"] == ACTION_EXTEND)
+        .map(|b| b["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(extend, [active.id().to_string()], "no second Extend while one waits");
+    assert!(view.to_string().contains("waiting for a decision"), "{view}");
+    assert_eq!(button_texts(&view).iter().filter(|t| *t == "Revoke now").count(), 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn extension_views_stay_within_slacks_limits(flow in any_flow(), reason in long_text(), note in proptest::option::of(long_text())) {
+        let mut request = active_grant(&flow);
+        assert_within_limits(&to_json(extend_modal(&request, &flow)), limits::VIEW_BLOCKS);
+        let added = extension_durations(&flow).first().copied().unwrap_or(flow.max_duration);
+        let limits = airlock_core::request::ExtensionLimits { max: 1, max_added: flow.max_duration };
+        request.ask_extension(carol(), added, reason, limits, Utc::now()).unwrap();
+        let card = to_json(extension_card(&request, request.pending_extension().unwrap(), &flow));
+        assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+        prop_assert!(chars(card["text"].as_str().unwrap()) <= limits::MESSAGE_TEXT);
+        prop_assert_eq!(buttons(&card).len(), 2);
+        request.deny_extension(bob(), note, Utc::now()).unwrap();
+        let card = to_json(extension_card(&request, &request.extensions()[0], &flow));
+        assert_within_limits(&card, limits::MESSAGE_BLOCKS);
+        prop_assert!(chars(&extension_unchanged_text(&request, &flow)) <= limits::SECTION_TEXT);
+        for update in [RequesterUpdate::ExtensionRequested, RequesterUpdate::ExtensionDenied, RequesterUpdate::ExpiringSoon, RequesterUpdate::Extended] {
+            assert_within_limits(&to_json(requester_update_message(&request, &flow, update)), limits::MESSAGE_BLOCKS);
+        }
+    }
 }

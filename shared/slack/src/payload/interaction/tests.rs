@@ -198,6 +198,53 @@ fn parses_the_approve_with_changes_submission() {
     );
 }
 
+// The Extend modal submitted: the extra time chosen in a static select and the reason.
+const EXTEND_SUBMISSION: &str = r#"{
+  "type": "view_submission",
+  "team": {"id": "T1"}, "user": {"id": "U0CAROL", "username": "carol", "team_id": "T1"},
+  "api_app_id": "A1", "trigger_id": "1.2.extend",
+  "view": {
+    "id": "V0EXTEND", "type": "modal", "callback_id": "extend_request",
+    "private_metadata": "req_01J00000000000000000000000", "hash": "1.x", "blocks": [],
+    "state": {"values": {
+      "extend_duration": {"extend_duration": {"type": "static_select",
+        "selected_option": {"text": {"type": "plain_text", "text": "1 hour"}, "value": "1h"}}},
+      "extend_reason": {"extend_reason": {"type": "plain_text_input", "value": "the migration runs late"}}
+    }}
+  }
+}"#;
+
+#[test]
+fn parses_the_extend_submission() {
+    let Interaction::ViewSubmission(sub) = parse_interaction(&form(EXTEND_SUBMISSION)).unwrap() else { panic!() };
+    assert_eq!(sub.view.callback_id, "extend_request");
+    assert_eq!(sub.view.private_metadata, "req_01J00000000000000000000000");
+    assert_eq!(sub.view.value("extend_duration", "extend_duration").and_then(|v| v.single()), Some("1h"));
+    assert_eq!(
+        sub.view.value("extend_reason", "extend_reason").and_then(|v| v.single()),
+        Some("the migration runs late")
+    );
+    // The same values about another request are another submission, not a replay.
+    let other = EXTEND_SUBMISSION.replace("req_01J00000000000000000000000", "req_01J00000000000000000000001");
+    let Interaction::ViewSubmission(other) = parse_interaction(&form(&other)).unwrap() else { panic!() };
+    assert_ne!(sub.replay_key(), other.replay_key());
+    let cleared = EXTEND_SUBMISSION.replace(r#""value": "the migration runs late""#, r#""value": null"#);
+    let Interaction::ViewSubmission(cleared) = parse_interaction(&form(&cleared)).unwrap() else { panic!() };
+    assert_eq!(cleared.view.value("extend_reason", "extend_reason").and_then(|v| v.single()), None);
+}
+
+#[test]
+fn parses_the_extension_card_buttons() {
+    for action in ["approve_extension", "deny_extension"] {
+        let body = BLOCK_ACTIONS.replace(r#""action_id": "approve""#, &format!(r#""action_id": "{action}""#));
+        let Interaction::BlockActions(click) = parse_interaction(&form(&body)).unwrap() else { panic!() };
+        assert_eq!(click.actions[0].action_id, action);
+        assert_eq!(click.actions[0].value.as_deref(), Some("req_01J00000000000000000000000"));
+        assert_eq!(click.channel_id(), Some("CBR2V3XEX"));
+        assert_eq!(click.trigger_id.as_deref(), Some("12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3"));
+    }
+}
+
 mod no_panic {
     use super::*;
     use proptest::prelude::*;
@@ -267,6 +314,23 @@ mod no_panic {
             payload["view"]["state"]["values"]["changes_comment"]["changes_comment"] = comment;
             payload["view"]["private_metadata"] = metadata;
             use_it(parse_interaction(&form(&payload.to_string())));
+        }
+
+        #[test]
+        fn any_values_in_an_extend_submission(duration in json_value(), reason in json_value(), metadata in json_value()) {
+            let mut payload: serde_json::Value = serde_json::from_str(EXTEND_SUBMISSION).unwrap();
+            payload["view"]["state"]["values"]["extend_duration"]["extend_duration"] = duration;
+            payload["view"]["state"]["values"]["extend_reason"]["extend_reason"] = reason;
+            payload["view"]["private_metadata"] = metadata;
+            let parsed = parse_interaction(&form(&payload.to_string()));
+            // What the Extend handler reads: the duration, the reason and the request id.
+            if let Ok(Interaction::ViewSubmission(sub)) = &parsed {
+                let chosen = sub.view.value("extend_duration", "extend_duration").and_then(|v| v.single());
+                let _ = chosen.map(airlock_core::GrantDuration::parse_or_seconds);
+                let _ = sub.view.value("extend_reason", "extend_reason").and_then(|v| v.single()).map(str::trim);
+                let _ = sub.view.private_metadata.parse::<airlock_core::RequestId>();
+            }
+            use_it(parsed);
         }
 
         #[test]
