@@ -1,7 +1,8 @@
 //! `airlock demo`: a self-contained tour. It serves the real router on a loopback port over an
 //! in-memory store, points it at an in-process fake Slack, then plays Carol (requester) and Bob
-//! (approver) through request, approval, a 10-second grant and its expiry, printing what each person
-//! would see in Slack and, at the end, the audit trail.
+//! (approver) through a cancelled request, a request approved with changes (10 seconds instead of
+//! 15 minutes), an extension asked for and approved, and the grant's expiry, printing what each
+//! person would see in Slack and, at the end, the audit trail.
 
 pub mod render;
 
@@ -10,8 +11,8 @@ use crate::settings::{Settings, StoreKind};
 use airlock_core::{Config, RequestId};
 use airlock_http::ApiTokens;
 use airlock_slack::sim::{
-    FORM, FakeSlack, FakeUser, Input, SlackCall, SlackSigner, block_actions_body, request_form_submission_body,
-    slash_command_body,
+    FORM, FakeSlack, FakeUser, Input, SlackCall, SlackSigner, approve_with_changes_submission_body, block_actions_body,
+    extend_submission_body, request_form_submission_body, slash_command_body,
 };
 use anyhow::{Context, anyhow};
 use render::Names;
@@ -72,36 +73,44 @@ pub async fn run() -> anyhow::Result<()> {
     tour.post("/slack/commands", slash_command_body("/access", "sandbox", CAROL, "trigger-demo-1")).await?;
     tour.expect("views.open", |_| true).await?;
 
-    tour.say("Carol picks the target, 10 seconds, gives a reason and submits");
-    let form = request_form_submission_body(
-        CAROL,
-        "sandbox",
-        &[
-            ("target", Input::Select("sandbox-admin".into())),
-            ("duration", Input::Select("10s".into())),
-            ("reason", Input::Text("Rotate the sandbox KMS key (INC-42)".into())),
-            ("field:ticket", Input::Text("INC-42".into())),
-        ],
-    );
-    tour.post("/slack/interactions", form).await?;
+    tour.say("Carol asks for 15 minutes, then thinks better of it and clicks Cancel request in her DM");
+    tour.post("/slack/interactions", form(CAROL, "Rotate the sandbox KMS key")).await?;
+    let card = tour.expect("chat.postMessage", |c| c.arg("channel") == Some("C0APPROVALS")).await?;
+    let first = request_id_in(&card)?;
+    tour.post("/slack/interactions", block_actions_body(CAROL, "cancel_request", first.as_str(), "DU0CAROL", "1.1"))
+        .await?;
+    tour.expect("chat.update", |c| c.text().contains("ancelled")).await?;
+
+    tour.say("She asks again, with the ticket; Bob clicks Approve with changes and grants 10 seconds");
+    tour.post("/slack/interactions", form(CAROL, "Rotate the sandbox KMS key (INC-42)")).await?;
     let card = tour.expect("chat.postMessage", |c| c.arg("channel") == Some("C0APPROVALS")).await?;
     let id = request_id_in(&card)?;
-
-    tour.say("Bob clicks Approve on the card");
-    tour.post("/slack/interactions", block_actions_body(BOB, "approve", id.as_str(), "C0APPROVALS", "1.000001"))
-        .await?;
-    tour.expect("chat.postMessage", |c| {
-        matches!(c.arg("channel"), Some("DU0CAROL" | "U0CAROL")) && c.text().contains("until")
-    })
-    .await?;
-
-    tour.say("Ten seconds pass; nobody has to remember to remove the access");
-    tour.expect_within(
-        "chat.postMessage",
-        |c| matches!(c.arg("channel"), Some("DU0CAROL" | "U0CAROL")) && c.text().contains("xpired"),
-        30,
+    tour.post(
+        "/slack/interactions",
+        block_actions_body(BOB, "approve_with_changes", id.as_str(), "C0APPROVALS", "1.2"),
     )
     .await?;
+    tour.expect("views.open", |_| true).await?;
+    let changes = approve_with_changes_submission_body(BOB, id.as_str(), "10s", "10 seconds is plenty for a rotation");
+    tour.post("/slack/interactions", changes).await?;
+    tour.expect("chat.postMessage", |c| is_carols_dm(c) && c.text().contains("until")).await?;
+
+    tour.say("The rotation runs long: Carol clicks Extend in her DM and asks for 10 more seconds");
+    tour.post("/slack/interactions", block_actions_body(CAROL, "extend_request", id.as_str(), "DU0CAROL", "1.3"))
+        .await?;
+    tour.expect("views.open", |_| true).await?;
+    let extend = extend_submission_body(CAROL, id.as_str(), "10s", "The rotation is still running");
+    tour.post("/slack/interactions", extend).await?;
+    tour.expect("chat.postMessage", |c| c.arg("channel") == Some("C0APPROVALS") && c.text().contains("Extension"))
+        .await?;
+
+    tour.say("Bob clicks Approve extension on the new card");
+    tour.post("/slack/interactions", block_actions_body(BOB, "approve_extension", id.as_str(), "C0APPROVALS", "1.4"))
+        .await?;
+    tour.expect("chat.postMessage", |c| is_carols_dm(c) && c.text().contains("extended")).await?;
+
+    tour.say("The time passes; nobody has to remember to remove the access");
+    tour.expect_within("chat.postMessage", |c| is_carols_dm(c) && c.text().contains("xpired"), 40).await?;
 
     println!("\n▶ The audit trail of {id}");
     for e in airlock.audit_trail(&id).await? {
@@ -169,13 +178,33 @@ impl Tour<'_> {
 
     fn print_new(&mut self) {
         let calls = self.slack.calls();
-        for call in &calls[self.seen..] {
+        // App Homes are republished on every change; the tour shows the messages.
+        for call in calls[self.seen..].iter().filter(|c| c.method != "views.publish") {
             if let Some(text) = render::call(&Names(NAMES), &call.method, &call.body) {
                 println!("{text}");
             }
         }
         self.seen = calls.len();
     }
+}
+
+/// Carol's submission of the sandbox form: 15 minutes, `reason`, ticket INC-42.
+fn form(user: &str, reason: &str) -> String {
+    request_form_submission_body(
+        user,
+        "sandbox",
+        &[
+            ("target", Input::Select("sandbox-admin".into())),
+            ("duration", Input::Select("15m".into())),
+            ("reason", Input::Text(reason.into())),
+            ("field:ticket", Input::Text("INC-42".into())),
+        ],
+    )
+}
+
+/// A message to Carol (her DM).
+fn is_carols_dm(call: &SlackCall) -> bool {
+    matches!(call.arg("channel"), Some("DU0CAROL" | CAROL))
 }
 
 /// The request id carried by an approval card's buttons.

@@ -1,6 +1,6 @@
 //! The `prefetch` Lambda: options of a select field with `prefetch: {url: ...}`, fetched from where
 //! the function runs (it may sit in a VPC that reaches internal URLs). slack-ingress invokes it
-//! (`PREFETCH_FUNCTION`) with `{"flow", "field", "query"}`; it answers `[{value, label}]`.
+//! (`PREFETCH_FUNCTION`) with `{"flow", "environment", "field", "query"}`; it answers `[{value, label}]`.
 
 use airlock_core::Config;
 use airlock_core::ports::{OptionsSource, SelectOption};
@@ -12,13 +12,20 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Ask {
     flow: String,
+    /// The flow's environment (absent from callers before environments: the flow's only one, or prod).
+    #[serde(default)]
+    environment: Option<String>,
     field: String,
     #[serde(default)]
     query: String,
 }
 
 async fn options(config: &Config, source: &HttpOptionsSource, ask: Ask) -> Result<Vec<SelectOption>, Diagnostic> {
-    let flow = config.flow(&ask.flow).ok_or_else(|| Failure::permanent(format!("unknown flow {}", ask.flow)))?;
+    let flow = match &ask.environment {
+        Some(environment) => config.flow_in(&ask.flow, environment),
+        None => config.flow(&ask.flow),
+    }
+    .ok_or_else(|| Failure::permanent(format!("unknown flow {}", ask.flow)))?;
     let field =
         flow.field(&ask.field).ok_or_else(|| Failure::permanent(format!("{} has no field {}", ask.flow, ask.field)))?;
     Ok(source.options(flow, field, &ask.query).await.map_err(Failure::from)?)

@@ -413,3 +413,89 @@ async fn a_cancel_before_await_decision_stored_its_token_ends_the_execution_at_o
     assert_eq!(moto.entered(&execution).await, ["Request", "Route", "AwaitDecision", "Decided", "Done"]);
     assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), airlock_core::Status::Cancelled);
 }
+
+/// A grant extended while it is held: the real steps' answers (the expiry check re-reads the
+/// extended expiry) make the execution wait again until the new expiry, then remove.
+#[tokio::test]
+async fn an_extension_approved_while_held_makes_the_execution_wait_until_the_new_expiry() {
+    use airlock_core::services::{StepOutcome, SubmitInput};
+    use airlock_core::{Config, StepCall, StepName, Verdict};
+    use airlock_testkit::harness::Harness;
+    const CONFIG: &str = r#"
+organization: {primary_domain: example.com, admins: [alice@example.com]}
+slack: {command: /access}
+flows:
+  - name: db
+    approvers: {users: [bob@example.com]}
+    durations: [2s]
+    max_duration: 1h
+    targets: [{name: primary, label: Primary, kind: record}]
+"#;
+    let h = Harness::with_config(Config::from_yaml(CONFIG).unwrap());
+    let run = |step: StepName, state: &WorkflowState| {
+        let call = StepCall { step, state: state.clone(), task_token: None };
+        let steps = h.airlock.steps();
+        async move {
+            match steps.run(call).await.unwrap() {
+                StepOutcome::Next(next) => next,
+                StepOutcome::Waiting => panic!("{} parked", step.as_str()),
+            }
+        }
+    };
+    let carol = h.airlock.identify_slack_user("U3").await.unwrap();
+    let bob = h.airlock.identify_slack_user("U2").await.unwrap();
+    let input = SubmitInput {
+        flow: "db".into(),
+        target: Some("primary".into()),
+        duration: Some("2s".into()),
+        reason: "migration".into(),
+        ..SubmitInput::default()
+    };
+    let request = h.airlock.submit(&carol, input).await.unwrap();
+    let state = h.workflow.started().last().cloned().unwrap();
+    h.airlock.decide(request.id(), &bob, Verdict::Approve, None).await.unwrap();
+    let approved = WorkflowState { decision: Some(Decision::Approved), ..state.clone() };
+    let granted = run(StepName::Escalate, &approved).await;
+    let first_expiry = granted.expires_at.unwrap();
+    h.airlock.ask_extension(request.id(), &carol, "3s".parse().unwrap(), "still running").await.unwrap();
+    h.airlock.decide_extension(request.id(), &bob, Verdict::Approve, None).await.unwrap();
+    h.clock.advance(std::time::Duration::from_secs(3));
+    let held_again = run(StepName::CheckExpiry, &granted).await;
+    assert_eq!(held_again.hold, Some(Hold::Wait));
+    let new_expiry = held_again.expires_at.unwrap();
+    assert_eq!(new_expiry - first_expiry, Duration::seconds(3));
+    h.clock.advance(std::time::Duration::from_secs(3));
+    let done = run(StepName::CheckExpiry, &held_again).await;
+    assert_eq!(done.hold, Some(Hold::Done));
+    let removed = run(StepName::Deescalate, &done).await;
+
+    let moto = Moto::start().await;
+    let machine = machine(&moto).await;
+    moto.answers(&[
+        routed(&state, Route::AutoApproved),
+        to_value(&granted).unwrap(),
+        to_value(&held_again).unwrap(),
+        to_value(&done).unwrap(),
+        to_value(&removed).unwrap(),
+    ])
+    .await;
+    let execution = moto.start_execution(&machine, &state).await;
+    assert_eq!(moto.finished(&execution).await, ExecutionStatus::Succeeded);
+    assert!(Utc::now() >= new_expiry, "the second wait held until the extended expiry");
+    assert_eq!(
+        moto.entered(&execution).await,
+        [
+            "Request",
+            "Route",
+            "Escalate",
+            "HoldUntilExpiry",
+            "CheckExpiry",
+            "Extended",
+            "HoldUntilExpiry",
+            "CheckExpiry",
+            "Extended",
+            "Deescalate",
+            "Done"
+        ]
+    );
+}

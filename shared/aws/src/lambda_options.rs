@@ -1,6 +1,6 @@
 //! [`LambdaOptionsSource`]: select options from a Lambda function (`prefetch: {lambda: <arn>}`).
 //!
-//! The function gets `{"flow", "field", "query"}` and answers a JSON list of strings or of
+//! The function gets `{"flow", "environment", "field", "query"}` and answers a JSON list of strings or of
 //! `{value, label}`. Fields with `prefetch: {url: ...}` go to the inner source, or, when a URL
 //! function is set (the stack's prefetch function, which may reach internal URLs), to that function.
 
@@ -47,7 +47,8 @@ impl LambdaOptionsSource {
         field: &FieldSpec,
         query: &str,
     ) -> Result<Vec<SelectOption>, OptionsError> {
-        let payload = json!({"flow": flow.name, "field": field.name, "query": query}).to_string();
+        let payload = json!({"flow": flow.name, "environment": flow.environment, "field": field.name, "query": query})
+            .to_string();
         let out = self
             .client
             .invoke()

@@ -113,7 +113,10 @@ async fn lambda_fields_invoke_their_function_and_url_fields_go_to_the_inner_sour
     assert_eq!(got, [option("T-1", "T-1 Broken login"), option("T-2", "T-2")]);
     assert_eq!(
         calls.lock().unwrap().clone(),
-        [("tickets".to_string(), json!({"flow": "tickets", "field": "ticket", "query": "login"}))]
+        [(
+            "tickets".to_string(),
+            json!({"flow": "tickets", "environment": "prod", "field": "ticket", "query": "login"})
+        )]
     );
 
     let got = source.options(flow, flow.field("queue").unwrap(), "ops").await.unwrap();
@@ -135,7 +138,7 @@ async fn url_fields_go_through_the_url_function_when_one_is_set() {
     assert_eq!(got.len(), 2);
     assert_eq!(
         calls.lock().unwrap().clone(),
-        [("prefetch".to_string(), json!({"flow": "tickets", "field": "queue", "query": "ops"}))]
+        [("prefetch".to_string(), json!({"flow": "tickets", "environment": "prod", "field": "queue", "query": "ops"}))]
     );
 }
 

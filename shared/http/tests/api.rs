@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use support::*;
 
-const TOKENS: &str = "reader:R-token:read submitter:S-token:submit revoker:V-token:revoke ops:O-token:admin old-token";
+const TOKENS: &str = "reader:R-token:read submitter:S-token:submit other:T-token:submit revoker:V-token:revoke ops:O-token:admin old-token";
 
 fn assert_error(status: u16, body: &Value, expected_status: u16, code: &str) {
     assert_eq!(status, expected_status, "{body}");
@@ -103,7 +103,8 @@ async fn tokens_do_only_what_their_scopes_allow() {
     let id: RequestId = body["id"].as_str().unwrap().parse().unwrap();
     h.wait_status(&id, Status::Active).await;
     let revoke = format!("/api/v1/requests/{id}/revoke");
-    for token in ["R-token", "S-token"] {
+    // A submit token may end only what it submitted; the revoke scope ends anything.
+    for token in ["R-token", "T-token"] {
         let (status, body) = h.api("POST", &revoke, token, Some("{}")).await;
         assert_error(status, &body, 403, "forbidden");
     }
@@ -112,6 +113,13 @@ async fn tokens_do_only_what_their_scopes_allow() {
     let trail = h.airlock.audit_trail(&id).await.unwrap();
     let revoked = trail.iter().find(|e| e.action == "revoked").expect("a revoked event");
     assert_eq!(revoked.actor, Actor::System { name: "api:revoker".into() }, "the token's name is the actor");
+
+    let (status, body) = h.api("POST", "/api/v1/requests", "S-token", Some(&emergency)).await;
+    assert_eq!(status, 202, "{body}");
+    let own: RequestId = body["id"].as_str().unwrap().parse().unwrap();
+    h.wait_status(&own, Status::Active).await;
+    let (status, body) = h.api("POST", &format!("/api/v1/requests/{own}/revoke"), "S-token", None).await;
+    assert_eq!((status, &body["status"]), (202, &json!("revoked")), "the submitting token: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
