@@ -132,15 +132,16 @@ fn more(blocks: &mut Vec<SlackBlock>, total: usize, shown: usize) {
     }
 }
 
-/// "*Flow* / Target (duration)".
+/// "*Flow* / Target, Target (duration)".
 fn subject(config: &Config, request: &AccessRequest) -> String {
     let (flow, target) = match config.flow_of(request) {
-        Some(flow) => {
-            (flow.label.as_str(), flow.target(request.target()).map_or(request.target(), |t| t.label.as_str()))
+        Some(flow) => (flow.label.clone(), super::messages::target_labels(request, flow)),
+        None => {
+            let names: Vec<&str> = request.targets().iter().map(|t| t.label()).collect();
+            (request.flow().to_string(), names.join(", "))
         }
-        None => (request.flow(), request.target()),
     };
-    format!("*{}* / {} ({})", escape(flow), escape(target), duration_text(request))
+    format!("*{}* / {} ({})", escape(&flow), escape(&target), duration_text(request))
 }
 
 fn status(config: &Config, request: &AccessRequest) -> String {
