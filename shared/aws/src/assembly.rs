@@ -51,7 +51,7 @@ pub struct SsoIdentityStore {
     pub identity_store_id: Option<String>,
 }
 
-/// Builds the escalators (record, webhook, and `aws_sso` when a target of `config` needs it), the
+/// Builds the escalators (record, webhook, and `aws_sso` / `aws_sso_group` when a target of `config` needs it), the
 /// audit sink, the options source and the Slack notifier and directory, over `store`.
 pub async fn deps(
     config: &Config,
@@ -66,6 +66,13 @@ pub async fn deps(
         escalators = escalators.with(
             "aws_sso",
             bootstrap::sso_escalator(sso.instance_arn.as_deref(), sso.identity_store_id.as_deref()).await,
+        );
+    }
+    if config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso_group") {
+        let sso = &adapters.aws_sso;
+        escalators = escalators.with(
+            "aws_sso_group",
+            bootstrap::sso_group_escalator(sso.instance_arn.as_deref(), sso.identity_store_id.as_deref()).await,
         );
     }
     let audit: Arc<dyn AuditSink> = match &adapters.event_bus {

@@ -1,7 +1,7 @@
 //! Builds the AWS adapters once per process from the values [`crate::settings::Settings`] read
 //! (the SDK reads its standard variables, `AWS_ENDPOINT_URL` included, itself).
 
-use crate::{DynamoStore, EventBridgeAuditSink, SsoEscalator, StepFunctionsWorkflow};
+use crate::{DynamoStore, EventBridgeAuditSink, SsoEscalator, SsoGroupEscalator, StepFunctionsWorkflow};
 use airlock_core::ports::{AuditSink, Escalator, Store, Workflow};
 use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -58,6 +58,20 @@ pub async fn sso_escalator(instance_arn: Option<&str>, identity_store: Option<&s
         _ => {}
     }
     Arc::new(escalator)
+}
+
+/// The IAM Identity Center group membership escalator, with the identity store settings of
+/// [`sso_escalator`].
+pub async fn sso_group_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
+    let config = aws_config().await;
+    let mut escalator =
+        SsoEscalator::new(aws_sdk_ssoadmin::Client::new(config), aws_sdk_identitystore::Client::new(config));
+    match (instance_arn, identity_store) {
+        (Some(instance), Some(store)) => escalator = escalator.with_identity_store(instance, store),
+        (None, Some(store)) => escalator = escalator.with_default_identity_store(store),
+        _ => {}
+    }
+    Arc::new(SsoGroupEscalator::new(escalator))
 }
 
 /// The audit sink sending to the EventBridge bus `bus`.

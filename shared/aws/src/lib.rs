@@ -17,3 +17,4 @@ pub use events::EventBridgeAuditSink;
 pub use lambda_options::LambdaOptionsSource;
 pub use sfn::StepFunctionsWorkflow;
 pub use sso::SsoEscalator;
+pub use sso::SsoGroupEscalator;

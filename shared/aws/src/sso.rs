@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod group;
+pub use group::SsoGroupEscalator;
+
 /// Attempts for a create/delete call that meets a conflict or throttling.
 const CALL_ATTEMPTS: u32 = 6;
 /// Status polls before giving up (the sweeper and Step Functions retries take over).

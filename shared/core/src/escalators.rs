@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The escalators by target kind (`aws_sso`, `webhook`, `record`); itself an [`Escalator`].
+/// The escalators by target kind (`aws_sso`, `aws_sso_group`, `webhook`, `record`); itself an [`Escalator`].
 #[derive(Clone, Default)]
 pub struct EscalatorSet {
     by_kind: HashMap<&'static str, Arc<dyn Escalator>>,

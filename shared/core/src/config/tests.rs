@@ -84,6 +84,7 @@ fn other_mistakes_are_explained() {
     let cases = [
         (GOOD_FLOW.replace("max_duration: 1h", "max_duration: 1h\n    durations: [2h]"), "over max_duration"),
         (GOOD_FLOW.replace("kind: record", "kind: aws_sso"), "needs `account_id`"),
+        (GOOD_FLOW.replace("kind: record", "kind: aws_sso_group"), "needs `group`"),
         (GOOD_FLOW.replace("kind: record", "kind: webhook, url: https://x.example"), "needs `secret_env`"),
         (GOOD_FLOW.replace("name: f", "name: help"), "reserved"),
         (GOOD_FLOW.replace("name: f", "name: Bad Name"), "lowercase"),

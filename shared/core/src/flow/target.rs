@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 pub enum TargetKind {
     /// An IAM Identity Center account assignment.
     AwsSso { account_id: String, permission_set_arn: String, instance_arn: String },
+    /// Membership of an IAM Identity Center group, named by display name or group id. Without
+    /// `instance_arn`, the identity store is the deployment's own (its one instance).
+    AwsSsoGroup {
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance_arn: Option<String>,
+    },
     /// A signed HTTP call to a system of yours.
     Webhook { url: String, secret_env: String },
     /// No side effect: the grant exists only as a record.
@@ -19,6 +26,7 @@ impl TargetKind {
     pub fn name(&self) -> &'static str {
         match self {
             TargetKind::AwsSso { .. } => "aws_sso",
+            TargetKind::AwsSsoGroup { .. } => "aws_sso_group",
             TargetKind::Webhook { .. } => "webhook",
             TargetKind::Record => "record",
         }
@@ -48,6 +56,7 @@ impl Target {
             TargetKind::AwsSso { account_id, permission_set_arn, .. } => {
                 format!("aws_sso:{account_id}:{permission_set_arn}")
             }
+            TargetKind::AwsSsoGroup { group, .. } => format!("aws_sso_group:{group}"),
             TargetKind::Webhook { url, .. } => format!("webhook:{url}:{}", self.name),
             TargetKind::Record => format!("record:{flow}:{}", self.name),
         }
@@ -67,6 +76,8 @@ struct RawTarget {
     permission_set_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     instance_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +103,7 @@ impl TryFrom<RawTarget> for Target {
         };
         let kind = match raw.kind.as_str() {
             "aws_sso" => {
+                forbid(raw.group.is_some(), "group")?;
                 forbid(raw.url.is_some(), "url")?;
                 forbid(raw.secret_env.is_some(), "secret_env")?;
                 let account_id = need(raw.account_id, "account_id")?;
@@ -110,10 +122,29 @@ impl TryFrom<RawTarget> for Target {
                 }
                 TargetKind::AwsSso { account_id, permission_set_arn, instance_arn }
             }
+            "aws_sso_group" => {
+                for (present, key) in [
+                    (raw.account_id.is_some(), "account_id"),
+                    (raw.permission_set_arn.is_some(), "permission_set_arn"),
+                    (raw.url.is_some(), "url"),
+                    (raw.secret_env.is_some(), "secret_env"),
+                ] {
+                    forbid(present, key)?;
+                }
+                let group = need(raw.group, "group")?.trim().to_string();
+                let instance_arn = raw.instance_arn.filter(|s| !s.trim().is_empty());
+                if let Some(arn) = &instance_arn
+                    && !is_sso_arn(arn, "instance/ssoins-")
+                {
+                    return Err(format!("target {name:?}: instance_arn must be arn:aws:sso:::instance/ssoins-…"));
+                }
+                TargetKind::AwsSsoGroup { group, instance_arn }
+            }
             "webhook" => {
                 forbid(raw.account_id.is_some(), "account_id")?;
                 forbid(raw.permission_set_arn.is_some(), "permission_set_arn")?;
                 forbid(raw.instance_arn.is_some(), "instance_arn")?;
+                forbid(raw.group.is_some(), "group")?;
                 let url = need(raw.url, "url")?;
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     return Err(format!("target {name:?}: url must be http(s)://…"));
@@ -125,6 +156,7 @@ impl TryFrom<RawTarget> for Target {
                     (raw.account_id.is_some(), "account_id"),
                     (raw.permission_set_arn.is_some(), "permission_set_arn"),
                     (raw.instance_arn.is_some(), "instance_arn"),
+                    (raw.group.is_some(), "group"),
                     (raw.url.is_some(), "url"),
                     (raw.secret_env.is_some(), "secret_env"),
                 ] {
@@ -133,7 +165,9 @@ impl TryFrom<RawTarget> for Target {
                 TargetKind::Record
             }
             other => {
-                return Err(format!("target {name:?}: unknown kind {other:?} (expected aws_sso, webhook or record)"));
+                return Err(format!(
+                    "target {name:?}: unknown kind {other:?} (expected aws_sso, aws_sso_group, webhook or record)"
+                ));
             }
         };
         Ok(Target { label: raw.label.unwrap_or_else(|| raw.name.clone()), name: raw.name, kind })
@@ -149,6 +183,7 @@ impl From<Target> for RawTarget {
             account_id: None,
             permission_set_arn: None,
             instance_arn: None,
+            group: None,
             url: None,
             secret_env: None,
         };
@@ -157,6 +192,10 @@ impl From<Target> for RawTarget {
                 raw.account_id = Some(account_id);
                 raw.permission_set_arn = Some(permission_set_arn);
                 raw.instance_arn = Some(instance_arn);
+            }
+            TargetKind::AwsSsoGroup { group, instance_arn } => {
+                raw.group = Some(group);
+                raw.instance_arn = instance_arn;
             }
             TargetKind::Webhook { url, secret_env } => {
                 raw.url = Some(url);
@@ -173,6 +212,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn parse(yaml: &str) -> Result<Target, String> {
+        serde_yaml_ng::from_str::<Target>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn group_targets_name_a_group_and_optionally_an_instance() {
+        let t = parse("{name: admins, kind: aws_sso_group, group: Platform Admins}").unwrap();
+        assert_eq!(t.kind, TargetKind::AwsSsoGroup { group: "Platform Admins".into(), instance_arn: None });
+        assert_eq!(t.access_key("any"), "aws_sso_group:Platform Admins");
+        let arn = "arn:aws:sso:::instance/ssoins-1111111111111111";
+        let t = parse(&format!("{{name: a, kind: aws_sso_group, group: g-1, instance_arn: \"{arn}\"}}")).unwrap();
+        assert_eq!(t.kind, TargetKind::AwsSsoGroup { group: "g-1".into(), instance_arn: Some(arn.into()) });
+        let again: Target = serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&t).unwrap()).unwrap();
+        assert_eq!(again, t);
+    }
+
+    #[test]
+    fn group_target_mistakes_are_explained() {
+        for (yaml, expected) in [
+            ("{name: a, kind: aws_sso_group}", "needs `group`"),
+            ("{name: a, kind: aws_sso_group, group: \" \"}", "needs `group`"),
+            ("{name: a, kind: aws_sso_group, group: g, account_id: '111111111111'}", "`account_id` does not apply"),
+            ("{name: a, kind: aws_sso_group, group: g, url: 'https://x.example'}", "`url` does not apply"),
+            ("{name: a, kind: aws_sso_group, group: g, instance_arn: nope}", "instance_arn must be"),
+            ("{name: a, kind: record, group: g}", "`group` does not apply"),
+            ("{name: a, kind: webhook, group: g, url: 'https://x.example', secret_env: S}", "`group` does not apply"),
+            ("{name: a, kind: groups}", "aws_sso_group"),
+        ] {
+            let e = parse(yaml).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in {e}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_values_in_a_target(kind in "\\PC{0,12}", url in any::<Option<String>>(), account in any::<Option<String>>()) {
@@ -183,6 +255,7 @@ mod tests {
                 account_id: account,
                 permission_set_arn: None,
                 instance_arn: None,
+                group: None,
                 url,
                 secret_env: Some("S".into()),
             };
