@@ -241,14 +241,24 @@ impl SsoEscalator {
                 .attribute_value(Document::String(email.as_str().to_string()))
                 .build()
                 .map_err(|e| EscalationError::Permanent(e.to_string()))?;
-            self.pace(waits).await;
-            let found = self
-                .identity
-                .get_user_id()
-                .identity_store_id(store)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(by))
-                .send()
-                .await;
+            let mut attempt = 0;
+            let found = loop {
+                self.pace(waits).await;
+                let sent = self
+                    .identity
+                    .get_user_id()
+                    .identity_store_id(store)
+                    .alternate_identifier(AlternateIdentifier::UniqueAttribute(by.clone()))
+                    .send()
+                    .await;
+                match sent {
+                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
+                        self.sleep(attempt, true).await;
+                        attempt += 1;
+                    }
+                    sent => break sent,
+                }
+            };
             match found {
                 Ok(out) => return Ok(Some(out.user_id().to_string())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
@@ -263,17 +273,26 @@ impl SsoEscalator {
         let mut users = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            self.pace(waits).await;
-            let page = self
-                .sso
-                .list_account_assignments()
-                .instance_arn(a.instance_arn)
-                .account_id(a.account_id)
-                .permission_set_arn(a.permission_set_arn)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| failure("ListAccountAssignments", e))?;
+            let mut attempt = 0;
+            let page = loop {
+                self.pace(waits).await;
+                let sent = self
+                    .sso
+                    .list_account_assignments()
+                    .instance_arn(a.instance_arn)
+                    .account_id(a.account_id)
+                    .permission_set_arn(a.permission_set_arn)
+                    .set_next_token(next.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
+                        self.sleep(attempt, true).await;
+                        attempt += 1;
+                    }
+                    sent => break sent.map_err(|e| failure("ListAccountAssignments", e))?,
+                }
+            };
             users.extend(
                 page.account_assignments()
                     .iter()
