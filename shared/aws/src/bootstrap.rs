@@ -50,8 +50,14 @@ pub async fn dynamo_store(table: &str, create: bool) -> anyhow::Result<Arc<dyn S
 /// only), the ListInstances lookup is skipped.
 pub async fn sso_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
     let config = aws_config().await;
+    // Adaptive retries: throttling answers (ThrottlingException, TooManyRequestsException) are
+    // retried with jittered backoff, and slow this process's later calls down (a client-side token
+    // bucket). The escalator retries conflicts itself; the SDK does not.
+    let retries = aws_config::retry::RetryConfig::adaptive().with_max_attempts(4);
+    let sso = aws_sdk_ssoadmin::config::Builder::from(config).retry_config(retries.clone()).build();
+    let identity = aws_sdk_identitystore::config::Builder::from(config).retry_config(retries).build();
     let mut escalator =
-        SsoEscalator::new(aws_sdk_ssoadmin::Client::new(config), aws_sdk_identitystore::Client::new(config));
+        SsoEscalator::new(aws_sdk_ssoadmin::Client::from_conf(sso), aws_sdk_identitystore::Client::from_conf(identity));
     match (instance_arn, identity_store) {
         (Some(instance), Some(store)) => escalator = escalator.with_identity_store(instance, store),
         (None, Some(store)) => escalator = escalator.with_default_identity_store(store),

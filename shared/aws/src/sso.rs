@@ -6,18 +6,31 @@
 //! exists (or is already gone) is success; conflicts with an operation in progress and throttling
 //! are retried. Escalating tells whether the assignment existed before Airlock asked for it
 //! ([`Escalation::AlreadyHeld`]), so that Airlock never removes standing access.
+//!
+//! Within Identity Center's quotas: one escalator (one process) keeps at most
+//! [`MAX_IN_FLIGHT`] assignment operations in progress (a permit held from the create or delete
+//! call until its status poll ends) and paces every Identity Center call it makes to
+//! [`REQUESTS_PER_SECOND`]. A grant that waits for either longer than [`QUEUED_AFTER`] reports
+//! [`EscalationProgress::Queued`] (the Escalate step tells the requester). Across processes (Lambda
+//! instances) the functions' reserved concurrency bounds the operations in flight.
 
 use airlock_core::email::Email;
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{
+    Escalation, EscalationError, EscalationProgress, Escalator, GrantSpec, NoProgress, ProgressSink,
+};
 use async_trait::async_trait;
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_sdk_ssoadmin::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssoadmin::types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType};
 use aws_smithy_types::Document;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 mod group;
 pub use group::SsoGroupEscalator;
@@ -26,6 +39,35 @@ pub use group::SsoGroupEscalator;
 const CALL_ATTEMPTS: u32 = 6;
 /// Status polls before giving up (the sweeper and Step Functions retries take over).
 const POLLS: u32 = 20;
+/// Assignment operations one escalator keeps in progress at once (Identity Center allows 10 per
+/// instance).
+pub const MAX_IN_FLIGHT: usize = 10;
+/// Identity Center calls one escalator makes per second at most (Identity Center allows about 20
+/// per instance; the rest is left to other callers).
+pub const REQUESTS_PER_SECOND: u32 = 10;
+/// How long a grant waits for its turn before it reports [`EscalationProgress::Queued`].
+pub const QUEUED_AFTER: Duration = Duration::from_secs(3);
+
+/// Spaces calls evenly at a rate (a token bucket of one token): each call takes the next free slot
+/// and sleeps until it (no burst is saved up while idle).
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self { interval: Duration::from_secs(1) / per_second.max(1), next: Mutex::new(Instant::now()) }
+    }
+
+    /// Books the next free slot and returns it.
+    fn book(&self) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = (*next).max(Instant::now());
+        *next = slot + self.interval;
+        slot
+    }
+}
 
 /// The three coordinates of an assignment.
 struct Assignment<'a> {
@@ -47,6 +89,18 @@ impl<'a> Assignment<'a> {
     }
 }
 
+/// One grant's waits for a turn, and whether it was reported queued.
+struct Waits<'p> {
+    progress: &'p dyn ProgressSink,
+    reported: AtomicBool,
+}
+
+impl<'p> Waits<'p> {
+    fn new(progress: &'p dyn ProgressSink) -> Self {
+        Self { progress, reported: AtomicBool::new(false) }
+    }
+}
+
 /// Grants and removes Identity Center access.
 pub struct SsoEscalator {
     sso: aws_sdk_ssoadmin::Client,
@@ -56,6 +110,10 @@ pub struct SsoEscalator {
     /// The identity store of every instance not in `stores` (an organization has one instance).
     default_store: Option<String>,
     backoff: Duration,
+    /// Permits for assignment operations in progress.
+    in_flight: Semaphore,
+    pacer: Pacer,
+    queued_after: Duration,
 }
 
 /// Worth retrying: a conflicting operation in progress, throttling, or a service-side failure.
@@ -84,7 +142,58 @@ where
 impl SsoEscalator {
     /// An escalator that finds each instance's identity store with `sso:ListInstances` (once).
     pub fn new(sso: aws_sdk_ssoadmin::Client, identity: aws_sdk_identitystore::Client) -> Self {
-        Self { sso, identity, stores: Mutex::default(), default_store: None, backoff: Duration::from_millis(500) }
+        Self {
+            sso,
+            identity,
+            stores: Mutex::default(),
+            default_store: None,
+            backoff: Duration::from_millis(500),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            pacer: Pacer::new(REQUESTS_PER_SECOND),
+            queued_after: QUEUED_AFTER,
+        }
+    }
+
+    /// At most `operations` assignment operations in progress at once (default [`MAX_IN_FLIGHT`]).
+    pub fn with_max_in_flight(mut self, operations: usize) -> Self {
+        self.in_flight = Semaphore::new(operations.max(1));
+        self
+    }
+
+    /// At most `per_second` Identity Center calls per second (default [`REQUESTS_PER_SECOND`]).
+    pub fn with_rate(mut self, per_second: u32) -> Self {
+        self.pacer = Pacer::new(per_second);
+        self
+    }
+
+    /// Reports [`EscalationProgress::Queued`] after waiting `wait` for a turn (default
+    /// [`QUEUED_AFTER`]).
+    pub fn with_queued_after(mut self, wait: Duration) -> Self {
+        self.queued_after = wait;
+        self
+    }
+
+    /// Waits for `turn`; when that takes longer than `queued_after`, reports `Queued` (once per
+    /// grant).
+    async fn wait_turn<T>(&self, turn: impl Future<Output = T>, waits: &Waits<'_>) -> T {
+        tokio::pin!(turn);
+        if waits.reported.load(Ordering::SeqCst) {
+            return turn.await;
+        }
+        match tokio::time::timeout(self.queued_after, &mut turn).await {
+            Ok(done) => done,
+            Err(_) => {
+                if !waits.reported.swap(true, Ordering::SeqCst) {
+                    waits.progress.report(EscalationProgress::Queued).await;
+                }
+                turn.await
+            }
+        }
+    }
+
+    /// Waits for this process's next Identity Center call slot.
+    async fn pace(&self, waits: &Waits<'_>) {
+        self.wait_turn(tokio::time::sleep_until(self.pacer.book()), waits).await;
     }
 
     /// Uses `identity_store_id` for every instance not set with [`Self::with_identity_store`],
@@ -106,13 +215,14 @@ impl SsoEscalator {
         self
     }
 
-    async fn identity_store(&self, instance_arn: &str) -> Result<String, EscalationError> {
+    async fn identity_store(&self, instance_arn: &str, waits: &Waits<'_>) -> Result<String, EscalationError> {
         if let Some(id) = self.stores.lock().unwrap_or_else(|e| e.into_inner()).get(instance_arn) {
             return Ok(id.clone());
         }
         if let Some(id) = &self.default_store {
             return Ok(id.clone());
         }
+        self.pace(waits).await;
         let instances = self.sso.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
         let id = instances
             .instances()
@@ -127,20 +237,31 @@ impl SsoEscalator {
 
     /// The identity store user id of `email` (by user name first, then by email address); `None`
     /// when the store has no such user.
-    async fn user_id(&self, store: &str, email: &Email) -> Result<Option<String>, EscalationError> {
+    async fn user_id(&self, store: &str, email: &Email, waits: &Waits<'_>) -> Result<Option<String>, EscalationError> {
         for path in ["userName", "emails.value"] {
             let by = UniqueAttribute::builder()
                 .attribute_path(path)
                 .attribute_value(Document::String(email.as_str().to_string()))
                 .build()
                 .map_err(|e| EscalationError::Permanent(e.to_string()))?;
-            let found = self
-                .identity
-                .get_user_id()
-                .identity_store_id(store)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(by))
-                .send()
-                .await;
+            let mut attempt = 0;
+            let found = loop {
+                self.pace(waits).await;
+                let sent = self
+                    .identity
+                    .get_user_id()
+                    .identity_store_id(store)
+                    .alternate_identifier(AlternateIdentifier::UniqueAttribute(by.clone()))
+                    .send()
+                    .await;
+                match sent {
+                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
+                        self.sleep(attempt, true).await;
+                        attempt += 1;
+                    }
+                    sent => break sent,
+                }
+            };
             match found {
                 Ok(out) => return Ok(Some(out.user_id().to_string())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
@@ -151,20 +272,30 @@ impl SsoEscalator {
     }
 
     /// Principal ids (users) assigned `target` now.
-    async fn assigned_users(&self, a: &Assignment<'_>) -> Result<Vec<String>, EscalationError> {
+    async fn assigned_users(&self, a: &Assignment<'_>, waits: &Waits<'_>) -> Result<Vec<String>, EscalationError> {
         let mut users = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let page = self
-                .sso
-                .list_account_assignments()
-                .instance_arn(a.instance_arn)
-                .account_id(a.account_id)
-                .permission_set_arn(a.permission_set_arn)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| failure("ListAccountAssignments", e))?;
+            let mut attempt = 0;
+            let page = loop {
+                self.pace(waits).await;
+                let sent = self
+                    .sso
+                    .list_account_assignments()
+                    .instance_arn(a.instance_arn)
+                    .account_id(a.account_id)
+                    .permission_set_arn(a.permission_set_arn)
+                    .set_next_token(next.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
+                        self.sleep(attempt, true).await;
+                        attempt += 1;
+                    }
+                    sent => break sent.map_err(|e| failure("ListAccountAssignments", e))?,
+                }
+            };
             users.extend(
                 page.account_assignments()
                     .iter()
@@ -178,17 +309,20 @@ impl SsoEscalator {
         }
     }
 
-    async fn sleep(&self, attempt: u32) {
-        let wait = self.backoff.saturating_mul(1 << attempt.min(4)).min(Duration::from_secs(5));
+    /// Backoff before retry or poll `attempt`: doubling from `backoff` up to 5 s, with full jitter
+    /// on retries (so that grants throttled together do not come back together).
+    async fn sleep(&self, attempt: u32, jitter: bool) {
+        let ceiling = self.backoff.saturating_mul(1 << attempt.min(4)).min(Duration::from_secs(5));
+        let wait = if jitter { ceiling.mul_f64(fastrand::f64()) } else { ceiling };
         tokio::time::sleep(wait).await;
     }
 
     /// Creates (`create`) or deletes the assignment, then polls its status; true when there was
     /// nothing to do (the assignment already existed, or was already gone).
-    async fn change(&self, grant: &GrantSpec, create: bool) -> Result<bool, EscalationError> {
+    async fn change(&self, grant: &GrantSpec, create: bool, waits: &Waits<'_>) -> Result<bool, EscalationError> {
         let a = Assignment::of(&grant.target)?;
-        let store = self.identity_store(a.instance_arn).await?;
-        let user = match self.user_id(&store, &grant.user_email).await? {
+        let store = self.identity_store(a.instance_arn, waits).await?;
+        let user = match self.user_id(&store, &grant.user_email, waits).await? {
             Some(user) => user,
             None if create => {
                 return Err(EscalationError::Permanent(format!(
@@ -199,12 +333,18 @@ impl SsoEscalator {
             // Nobody to remove access from: the user is gone from the identity store.
             None => return Ok(true),
         };
-        let present = self.assigned_users(&a).await?.contains(&user);
+        let present = self.assigned_users(&a, waits).await?.contains(&user);
         if present == create {
             return Ok(true);
         }
+        // Held until the operation's status poll ends: Identity Center counts it in progress.
+        let _permit = self
+            .wait_turn(self.in_flight.acquire(), waits)
+            .await
+            .map_err(|_| EscalationError::Transient("the escalator is shutting down".into()))?;
         let mut attempt = 0;
         let status = loop {
+            self.pace(waits).await;
             let sent = if create {
                 self.sso
                     .create_account_assignment()
@@ -238,13 +378,13 @@ impl SsoEscalator {
                 Err((true, _)) if !create => return Ok(true),
                 Err((_, EscalationError::Transient(e))) if attempt + 1 < CALL_ATTEMPTS => {
                     tracing::warn!(request_id = %grant.request_id, error = %e, attempt, "assignment call retried");
-                    self.sleep(attempt).await;
+                    self.sleep(attempt, true).await;
                     attempt += 1;
                 }
                 Err((_, e)) => return Err(e),
             }
         };
-        self.await_status(&a, status, create).await.map(|()| false)
+        self.await_status(&a, status, create, waits).await.map(|()| false)
     }
 
     /// Polls an assignment request until it succeeds or fails; a poll that fails transiently is
@@ -254,6 +394,7 @@ impl SsoEscalator {
         a: &Assignment<'_>,
         first: Option<AccountAssignmentOperationStatus>,
         create: bool,
+        waits: &Waits<'_>,
     ) -> Result<(), EscalationError> {
         let what = if create { "creation" } else { "deletion" };
         let mut current =
@@ -271,7 +412,8 @@ impl SsoEscalator {
                 }
                 _ => {}
             }
-            self.sleep(poll).await;
+            self.sleep(poll, false).await;
+            self.pace(waits).await;
             let polled = if create {
                 self.sso
                     .describe_account_assignment_creation_status()
@@ -318,19 +460,31 @@ impl Escalator for SsoEscalator {
     /// place when the grant ends (the drift check reports it instead of removing it). An assignment
     /// made by someone else between the listing and the creation is taken as Airlock's own.
     async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
-        let already = self.change(grant, true).await?;
+        self.escalate_reporting(grant, &NoProgress).await
+    }
+
+    /// [`Self::escalate`], reporting [`EscalationProgress::Queued`] once when the grant waits
+    /// longer than [`QUEUED_AFTER`] for a call slot or an operation permit.
+    async fn escalate_reporting(
+        &self,
+        grant: &GrantSpec,
+        progress: &dyn ProgressSink,
+    ) -> Result<Escalation, EscalationError> {
+        let already = self.change(grant, true, &Waits::new(progress)).await?;
         Ok(if already { Escalation::AlreadyHeld } else { Escalation::Granted })
     }
 
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
-        self.change(grant, false).await.map(drop)
+        self.change(grant, false, &Waits::new(&NoProgress)).await.map(drop)
     }
 
     async fn holders(&self, target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {
+        let waits = Waits::new(&NoProgress);
         let a = Assignment::of(target)?;
-        let store = self.identity_store(a.instance_arn).await?;
+        let store = self.identity_store(a.instance_arn, &waits).await?;
         let mut emails = Vec::new();
-        for user_id in self.assigned_users(&a).await? {
+        for user_id in self.assigned_users(&a, &waits).await? {
+            self.pace(&waits).await;
             let user = self
                 .identity
                 .describe_user()
@@ -347,5 +501,33 @@ impl Escalator for SsoEscalator {
             }
         }
         Ok(Some(emails))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pacer;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn calls_booked_together_are_spaced_at_the_rate() {
+        let pacer = Pacer::new(10);
+        let slots: Vec<_> = (0..10).map(|_| pacer.book()).collect();
+        for pair in slots.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(100), "{:?}", pair[1] - pair[0]);
+        }
+        assert!(slots[9] - slots[0] >= Duration::from_millis(900), "10 calls take 0.9 s at 10 per second");
+    }
+
+    #[tokio::test]
+    async fn idle_time_lets_the_next_call_go_at_once_but_saves_no_burst() {
+        let pacer = Pacer::new(100);
+        pacer.book();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let slots: Vec<_> = (0..3).map(|_| pacer.book()).collect();
+        assert!(slots[0] <= tokio::time::Instant::now(), "the first call after idle time goes at once");
+        for pair in slots.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(10), "{:?}", pair[1] - pair[0]);
+        }
     }
 }

@@ -8,7 +8,9 @@
 
 use airlock_aws::{DynamoStore, SsoEscalator};
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec, Store, StoreError};
+use airlock_core::ports::{
+    Escalation, EscalationError, EscalationProgress, Escalator, GrantSpec, ProgressSink, Store, StoreError,
+};
 use airlock_core::{AccessRequest, AuditAction, Notification, OutboxItem, RequestId, Status};
 use airlock_testkit::aws_faults::{AwsError, AwsFaultProxy};
 use airlock_testkit::fixtures::{advanced, sample_event, sample_request};
@@ -19,6 +21,7 @@ use aws_sdk_dynamodb::config::retry::RetryPartition;
 use aws_sdk_identitystore::types::Email as StoreEmail;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -307,6 +310,114 @@ async fn a_failed_creation_is_permanent_with_its_reason() {
     assert_eq!(f.proxy.requests("DescribeAccountAssignmentCreationStatus"), 2);
     assert_eq!(f.proxy.forwarded("CreateAccountAssignment"), 0);
     assert!(sso.assigned(&target).await.is_empty());
+}
+
+/// Counts an escalator's progress reports; a test can wait for the first.
+struct Reports {
+    queued: tokio::sync::watch::Sender<usize>,
+}
+
+impl Reports {
+    fn new() -> Self {
+        Self { queued: tokio::sync::watch::channel(0).0 }
+    }
+
+    fn count(&self) -> usize {
+        *self.queued.borrow()
+    }
+}
+
+#[async_trait::async_trait]
+impl ProgressSink for Reports {
+    async fn report(&self, progress: EscalationProgress) {
+        assert_eq!(progress, EscalationProgress::Queued);
+        self.queued.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test]
+async fn sixty_concurrent_grants_against_a_throttling_identity_center_all_succeed_within_its_quota() {
+    // Identity Center allows 10 assignment operations in progress: the proxy reports every
+    // creation IN_PROGRESS (moto finishes them at once) until its first status poll, counts the
+    // operations in progress, and throttles or conflicts a share of every call.
+    let sso = Sso::new().await;
+    let target = sso.target().await;
+    let mut users = Vec::new();
+    for _ in 0..60 {
+        users.push(sso.user().await);
+    }
+    let Faulty { proxy, escalator, .. } = sso.faulty(SdkRetries::Product).await;
+    for operation in ["GetUserId", "ListAccountAssignments", "DescribeAccountAssignmentCreationStatus"] {
+        proxy.fail_every(operation, 4, AwsError::throttling());
+    }
+    proxy.fail_every("CreateAccountAssignment", 3, AwsError::new(400, "TooManyRequestsException"));
+    proxy.fail_every("CreateAccountAssignment", 5, AwsError::new(400, "ConflictException"));
+    proxy.rewrite_all("CreateAccountAssignment", |answer| {
+        answer["AccountAssignmentCreationStatus"]["Status"] = "IN_PROGRESS".into();
+    });
+    let escalator = Arc::new(escalator.with_rate(200).with_backoff(Duration::from_millis(20)));
+
+    let grants = users.iter().map(|(email, _)| {
+        let escalator = escalator.clone();
+        let g = grant(email, &target);
+        tokio::spawn(async move { escalator.escalate(&g).await })
+    });
+    let results: Vec<_> = futures_join(grants).await;
+
+    assert!(results.iter().all(|r| *r == Ok(Escalation::Granted)), "{results:?}");
+    let mut assigned = sso.assigned(&target).await;
+    assigned.sort();
+    let mut expected: Vec<String> = users.iter().map(|(_, id)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(assigned, expected, "every grant made its assignment");
+    let most = proxy.most_assignments_in_progress();
+    assert!((2..=10).contains(&most), "{most} assignment operations in progress at once");
+    assert!(proxy.refused_count("CreateAccountAssignment") >= 20, "a share of creations was refused");
+    assert!(proxy.refused().iter().any(|r| r.code == "ConflictException"));
+    assert_eq!(proxy.forwarded("CreateAccountAssignment"), 60, "each assignment created once");
+}
+
+/// Awaits every task, in order.
+async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        results.push(task.await.expect("a grant task"));
+    }
+    results
+}
+
+#[tokio::test]
+async fn a_grant_waiting_for_an_operation_slot_reports_queued_once() {
+    let sso = Sso::new().await;
+    let (first_email, _) = sso.user().await;
+    let (second_email, second_user) = sso.user().await;
+    let target = sso.target().await;
+    let Faulty { proxy, escalator, .. } = sso.faulty(SdkRetries::Product).await;
+    let escalator =
+        Arc::new(escalator.with_max_in_flight(1).with_rate(1000).with_queued_after(Duration::from_millis(500)));
+    let held = proxy.hold_next("CreateAccountAssignment");
+
+    let first_reports = Arc::new(Reports::new());
+    let first = tokio::spawn({
+        let (escalator, reports, g) = (escalator.clone(), first_reports.clone(), grant(&first_email, &target));
+        async move { escalator.escalate_reporting(&g, &*reports).await }
+    });
+    held.arrived(WITHIN).await;
+    let second_reports = Arc::new(Reports::new());
+    let second = tokio::spawn({
+        let (escalator, reports, g) = (escalator.clone(), second_reports.clone(), grant(&second_email, &target));
+        async move { escalator.escalate_reporting(&g, &*reports).await }
+    });
+    let mut queued = second_reports.queued.subscribe();
+    tokio::time::timeout(WITHIN, queued.wait_for(|n| *n > 0)).await.expect("queued reported").unwrap();
+    assert_eq!(proxy.requests("CreateAccountAssignment"), 1, "the second waits for the first's operation");
+    held.release();
+
+    assert_eq!(first.await.unwrap(), Ok(Escalation::Granted));
+    assert_eq!(second.await.unwrap(), Ok(Escalation::Granted));
+    assert_eq!(first_reports.count(), 0, "the first never waited");
+    assert_eq!(second_reports.count(), 1, "reported once");
+    assert!(sso.assigned(&target).await.contains(&second_user));
 }
 
 // ----------------------------------------------------------------------------------------------

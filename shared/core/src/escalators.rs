@@ -2,7 +2,7 @@
 
 use crate::email::Email;
 use crate::flow::Target;
-use crate::ports::{Escalation, EscalationError, Escalator, GrantSpec};
+use crate::ports::{Escalation, EscalationError, Escalator, GrantSpec, ProgressSink};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +40,14 @@ impl EscalatorSet {
 impl Escalator for EscalatorSet {
     async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         self.for_grant(grant)?.escalate(grant).await
+    }
+
+    async fn escalate_reporting(
+        &self,
+        grant: &GrantSpec,
+        progress: &dyn ProgressSink,
+    ) -> Result<Escalation, EscalationError> {
+        self.for_grant(grant)?.escalate_reporting(grant, progress).await
     }
 
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {

@@ -240,11 +240,44 @@ pub enum Escalation {
     AlreadyHeld,
 }
 
+/// What an escalator tells about a grant while it works on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationProgress {
+    /// The grant waits behind others (the target system's quota); it goes on by itself.
+    Queued,
+}
+
+/// Receives an escalator's [`EscalationProgress`] for one grant.
+#[async_trait]
+pub trait ProgressSink: Send + Sync {
+    async fn report(&self, progress: EscalationProgress);
+}
+
+/// A [`ProgressSink`] that drops every report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+#[async_trait]
+impl ProgressSink for NoProgress {
+    async fn report(&self, _progress: EscalationProgress) {}
+}
+
 /// Grants and removes access in a target system. Both calls are idempotent; `escalate` tells
 /// whether the access was already there, so that Airlock never removes what it did not create.
 #[async_trait]
 pub trait Escalator: Send + Sync {
     async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError>;
+
+    /// [`Self::escalate`], telling `progress` when the grant has to wait (an escalator that never
+    /// waits reports nothing).
+    async fn escalate_reporting(
+        &self,
+        grant: &GrantSpec,
+        _progress: &dyn ProgressSink,
+    ) -> Result<Escalation, EscalationError> {
+        self.escalate(grant).await
+    }
+
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError>;
 
     /// Who holds `target`'s access in the target system right now, for drift checks; `None` when

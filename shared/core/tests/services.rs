@@ -218,6 +218,46 @@ async fn transient_and_permanent_escalation_failures() {
 }
 
 #[tokio::test]
+async fn a_grant_that_waits_behind_others_tells_the_requester_once() {
+    let h = Harness::new();
+    h.escalator.queued.lock().unwrap().push("prod-admin".into());
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    next(step(&h, StepName::Escalate, state, None).await);
+    assert_eq!(h.airlock.get_request(request.id()).await.unwrap().status(), Status::Active);
+    h.deliver().await;
+    let queued: Vec<String> =
+        h.notifier.lines().into_iter().filter(|l| l.contains("queued behind other grants")).collect();
+    assert_eq!(queued.len(), 1, "told once though reported twice: {queued:?}");
+    assert!(queued[0].starts_with("tell U3 ") && queued[0].contains(request.id().as_str()), "{queued:?}");
+    let lines = h.notifier.lines();
+    let position = |needle: &str| lines.iter().position(|l| l.contains(needle)).unwrap();
+    assert!(position("queued behind") < position("Active"), "told before the grant: {lines:?}");
+}
+
+#[tokio::test]
+async fn an_assignment_that_fails_asynchronously_fails_the_request_with_awss_reason() {
+    let h = Harness::new();
+    let reason = "assignment creation failed: Received a 409 status error: quota of assignments reached";
+    h.escalator.failures.lock().unwrap().push(EscalationError::Permanent(reason.into()));
+    let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;
+    let state = next(step(&h, StepName::Request, state, None).await);
+    let call = StepCall { step: StepName::Escalate, state: state.clone(), task_token: None };
+    assert_eq!(h.airlock.steps().run(call).await.unwrap_err().error_type(), "Airlock.Permanent");
+    next(step(&h, StepName::EscalationFailed, state, None).await);
+    let failed = h.airlock.get_request(request.id()).await.unwrap();
+    assert_eq!(failed.status(), Status::Failed, "never active");
+    assert!(failed.failure().is_some_and(|f| f.contains(reason)), "{:?}", failed.failure());
+    let events = h.store.audit_events(request.id()).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.contains(reason))),
+        "the audit trail has the reason: {events:?}"
+    );
+    h.deliver().await;
+    assert_eq!(h.notifier.told().last(), Some(&airlock_core::ports::RequesterUpdate::Failed));
+}
+
+#[tokio::test]
 async fn revoke_removes_access_once_and_deescalate_is_then_a_no_op() {
     let h = Harness::new();
     let (request, state) = submitted(&h, "U3", form("aws-prod", "prod-admin", "1h", "Emergency")).await;

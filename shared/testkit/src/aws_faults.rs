@@ -8,7 +8,8 @@
 //! `TransactWriteItems`; an operation that starts with `/` matches instead the start of the path
 //! (REST-JSON services such as Lambda). Errors are answered the way those protocols carry them: the
 //! code in the `x-amzn-ErrorType` header and in the body's `__type`, with a `message`. The proxy
-//! records every request and what it refused.
+//! records every request and what it refused, and counts Identity Center's account-assignment
+//! operations in progress as its answers report them (see [`AwsFaultProxy::most_assignments_in_progress`]).
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -83,6 +84,9 @@ struct Rule {
     operation: String,
     remaining: usize,
     reaction: Reaction,
+    /// Applies to every `every`-th matching request only; the others look further down the rules.
+    every: usize,
+    matched: usize,
 }
 
 /// One request that reached the proxy.
@@ -97,19 +101,65 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
     refused: Mutex<Vec<Refusal>>,
+    assignments: Mutex<InProgress>,
+}
+
+/// Account-assignment operations answered `IN_PROGRESS` and not yet reported finished.
+#[derive(Default)]
+struct InProgress {
+    requests: std::collections::HashSet<String>,
+    most: usize,
+}
+
+impl InProgress {
+    /// Follows an answer of `operation`: a create or delete starts an operation (finished at once
+    /// when it already answers SUCCEEDED or FAILED), a status answer that is no longer
+    /// `IN_PROGRESS` ends it.
+    fn follow(&mut self, operation: &str, answer: &Value) {
+        let starts = matches!(operation, "CreateAccountAssignment" | "DeleteAccountAssignment");
+        let polls =
+            matches!(operation, "DescribeAccountAssignmentCreationStatus" | "DescribeAccountAssignmentDeletionStatus");
+        if !starts && !polls {
+            return;
+        }
+        let Some(status) =
+            answer.get("AccountAssignmentCreationStatus").or_else(|| answer.get("AccountAssignmentDeletionStatus"))
+        else {
+            return;
+        };
+        let Some(id) = status["RequestId"].as_str() else { return };
+        let running = status["Status"] == "IN_PROGRESS";
+        if starts {
+            self.requests.insert(id.to_string());
+            self.most = self.most.max(self.requests.len());
+        }
+        if !running {
+            self.requests.remove(id);
+        }
+    }
 }
 
 impl Shared {
     /// Uses up the first rule that matches `operation` / `path`, if any.
     fn take_reaction(&self, operation: Option<&str>, path: &str) -> Option<Reaction> {
         let mut rules = self.rules.lock().unwrap();
-        let index = rules.iter().position(|r| {
-            r.remaining > 0
+        let mut found = None;
+        for (index, r) in rules.iter_mut().enumerate() {
+            let matches = r.remaining > 0
                 && match r.operation.strip_prefix('/') {
                     Some(_) => operation.is_none() && path.starts_with(&r.operation),
                     None => operation == Some(r.operation.as_str()),
-                }
-        })?;
+                };
+            if !matches {
+                continue;
+            }
+            r.matched += 1;
+            if r.matched % r.every == 0 {
+                found = Some(index);
+                break;
+            }
+        }
+        let index = found?;
         let rule = &mut rules[index];
         rule.remaining -= 1;
         let reaction = rule.reaction.clone();
@@ -175,6 +225,7 @@ impl AwsFaultProxy {
             rules: Mutex::default(),
             seen: Mutex::default(),
             refused: Mutex::default(),
+            assignments: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
@@ -211,6 +262,26 @@ impl AwsFaultProxy {
     /// changed by `edit` (for states the emulator never reports, such as `IN_PROGRESS`).
     pub fn rewrite_next(&self, operation: &str, times: usize, edit: impl Fn(&mut Value) + Send + Sync + 'static) {
         self.add(operation, times, Reaction::Rewrite(Arc::new(edit)));
+    }
+
+    /// Answers every `every`-th request for `operation` with `error` from now on (without
+    /// forwarding it); the others go on to the other faults, or upstream.
+    pub fn fail_every(&self, operation: &str, every: usize, error: AwsError) {
+        self.add_every(operation, usize::MAX, every, Reaction::Fail(error));
+    }
+
+    /// Rewrites upstream's answer to every request for `operation` with `edit` from now on (after
+    /// the faults added before this one).
+    pub fn rewrite_all(&self, operation: &str, edit: impl Fn(&mut Value) + Send + Sync + 'static) {
+        self.add(operation, usize::MAX, Reaction::Rewrite(Arc::new(edit)));
+    }
+
+    /// The most Identity Center account-assignment operations that were in progress at once, as
+    /// the answers passed on told it: an operation starts with the create or delete answer and
+    /// ends with the first status answer (or the create/delete answer itself) that is no longer
+    /// `IN_PROGRESS`.
+    pub fn most_assignments_in_progress(&self) -> usize {
+        self.shared.assignments.lock().unwrap().most
     }
 
     /// Forwards the next `times` requests for `operation` untouched (so that faults added after
@@ -258,8 +329,14 @@ impl AwsFaultProxy {
     }
 
     fn add(&self, operation: &str, times: usize, reaction: Reaction) {
+        self.add_every(operation, times, 1, reaction);
+    }
+
+    fn add_every(&self, operation: &str, times: usize, every: usize, reaction: Reaction) {
         if times > 0 {
-            self.shared.rules.lock().unwrap().push(Rule { operation: operation.into(), remaining: times, reaction });
+            let rule =
+                Rule { operation: operation.into(), remaining: times, reaction, every: every.max(1), matched: 0 };
+            self.shared.rules.lock().unwrap().push(rule);
         }
     }
 }
@@ -271,6 +348,23 @@ fn target_operation(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let operation = target_operation(request.headers());
+    let answer = react(&shared, request).await;
+    match operation.as_deref() {
+        Some(op) if op.contains("AccountAssignment") && answer.status().is_success() => {
+            let (parts, body) = answer.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+                shared.assignments.lock().unwrap().follow(op, &value);
+            }
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        _ => answer,
+    }
+}
+
+/// The answer to `request`: the first fault that matches it, or upstream's.
+async fn react(shared: &Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
@@ -293,15 +387,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         aws_error(error, content_type.clone())
     };
     match reaction {
-        None => forward(&shared, parts, body).await,
+        None => forward(shared, parts, body).await,
         Some(Reaction::Fail(error)) => refuse(&error, false),
         Some(Reaction::FailAfterForwarding(error)) => {
-            drop(forward(&shared, parts, body).await);
+            drop(forward(shared, parts, body).await);
             refuse(&error, true)
         }
         Some(Reaction::Answer(answer)) => json(StatusCode::OK, &answer, content_type.clone()),
         Some(Reaction::Rewrite(edit)) => {
-            let answer = forward(&shared, parts, body).await;
+            let answer = forward(shared, parts, body).await;
             let status = answer.status();
             let bytes = match axum::body::to_bytes(answer.into_body(), usize::MAX).await {
                 Ok(bytes) => bytes,
@@ -319,13 +413,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            forward(&shared, parts, body).await
+            forward(shared, parts, body).await
         }
         Some(Reaction::Hold(state)) => {
             state.arrived.send_replace(true);
             let mut released = state.released.subscribe();
             let _ = released.wait_for(|released| *released).await;
-            forward(&shared, parts, body).await
+            forward(shared, parts, body).await
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use airlock_core::outbox::OutboxItem;
 use airlock_core::ports::{
-    Clock, Directory, DirectoryError, DirectoryUser, Escalation, EscalationError, Escalator, GrantSpec, Notifier,
-    NotifyError, OptionsError, OptionsSource, RequesterUpdate, SelectOption, Store, StoreError, Workflow,
-    WorkflowError,
+    Clock, Directory, DirectoryError, DirectoryUser, Escalation, EscalationError, EscalationProgress, Escalator,
+    GrantSpec, Notifier, NotifyError, OptionsError, OptionsSource, ProgressSink, RequesterUpdate, SelectOption, Store,
+    StoreError, Workflow, WorkflowError,
 };
 use airlock_core::services::Home;
 use airlock_core::workflow::WorkflowState;
@@ -504,6 +504,9 @@ pub struct ScriptedEscalator {
     pub refusing_removal: Mutex<HashMap<String, EscalationError>>,
     /// Every escalation and deescalation that succeeded: (action, request, target name).
     pub calls: Mutex<Vec<(&'static str, RequestId, String)>>,
+    /// Targets (by name) whose escalation waits behind others: it reports
+    /// [`EscalationProgress::Queued`] twice, then goes on.
+    pub queued: Mutex<Vec<String>>,
 }
 
 impl ScriptedEscalator {
@@ -516,6 +519,18 @@ impl ScriptedEscalator {
 
 #[async_trait]
 impl Escalator for ScriptedEscalator {
+    async fn escalate_reporting(
+        &self,
+        grant: &GrantSpec,
+        progress: &dyn ProgressSink,
+    ) -> Result<Escalation, EscalationError> {
+        if self.queued.lock().unwrap().contains(&grant.target.name) {
+            progress.report(EscalationProgress::Queued).await;
+            progress.report(EscalationProgress::Queued).await;
+        }
+        self.escalate(grant).await
+    }
+
     async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         if let Some(e) = self.failures.lock().unwrap().pop() {
             return Err(e);

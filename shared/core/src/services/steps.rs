@@ -7,12 +7,15 @@ use crate::audit::Actor;
 use crate::error::{Error, ErrorCode};
 use crate::flow::Target;
 use crate::ids::RequestId;
-use crate::outbox::Notification;
-use crate::ports::{Escalation, EscalationError, GrantSpec, StoreError};
+use crate::outbox::{Notification, OutboxItem};
+use crate::ports::{Escalation, EscalationError, EscalationProgress, GrantSpec, ProgressSink, StoreError};
 use crate::request::{AccessRequest, Status, Verdict};
 use crate::rules::RuleInput;
+use crate::services::Deps;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
+use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A step's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,8 +246,10 @@ impl Steps {
         }
         let granted_at = deps.clock.now();
         let expires_at = request.expires_at().unwrap_or_else(|| request.expiry_if_granted_at(granted_at));
+        let label = target.label.clone();
         let grant = grant_spec(&request, target, expires_at);
-        let outcome = match deps.escalator.escalate(&grant).await {
+        let queued = QueuedNotice { deps, grant: &grant, label: &label, told: AtomicBool::new(false) };
+        let outcome = match deps.escalator.escalate_reporting(&grant, &queued).await {
             Ok(found) => Ok(found == Escalation::AlreadyHeld && first_attempt),
             Err(EscalationError::Transient(m)) => return Err(StepError::Transient(m)),
             Err(EscalationError::Permanent(m)) => Err(m),
@@ -372,6 +377,39 @@ pub(super) fn escalation_error(e: EscalationError) -> StepError {
 }
 
 /// What an escalator is told about `request`'s grant of `target`.
+/// Tells the requester, once per escalation attempt, that their grant waits behind others (the
+/// escalator reports it; the text goes through the outbox, in order with the request's messages).
+struct QueuedNotice<'a> {
+    deps: &'a Deps,
+    grant: &'a GrantSpec,
+    label: &'a str,
+    told: AtomicBool,
+}
+
+#[async_trait]
+impl ProgressSink for QueuedNotice<'_> {
+    async fn report(&self, progress: EscalationProgress) {
+        match progress {
+            EscalationProgress::Queued => {
+                let Some(user) = &self.grant.user_slack_id else { return };
+                if self.told.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                let text = format!(
+                    "Your access to *{}* ({}) is queued behind other grants: the target system takes only so many \
+                     at once. It goes on by itself; you will get a message when it is granted.",
+                    self.label, self.grant.request_id
+                );
+                let dm = Notification::Text { user: user.clone(), channel: None, text };
+                let item = OutboxItem::new(Some(self.grant.request_id.clone()), dm, self.deps.clock.now());
+                if let Err(e) = self.deps.store.enqueue_notifications(&[item]).await {
+                    tracing::warn!(request_id = %self.grant.request_id, error = %e, "could not queue the queued-grant DM");
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn grant_spec(
     request: &AccessRequest,
     target: Target,
