@@ -6,10 +6,10 @@
 //! ([`Escalation::AlreadyHeld`]), one that is already gone is success; conflicts and throttling are
 //! retried.
 
-use super::{CALL_ATTEMPTS, SsoEscalator, failure};
+use super::{CALL_ATTEMPTS, SsoEscalator, Waits, failure};
 use airlock_core::email::Email;
 use airlock_core::flow::{Target, TargetKind};
-use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec};
+use airlock_core::ports::{Escalation, EscalationError, Escalator, GrantSpec, NoProgress};
 use async_trait::async_trait;
 use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
 use aws_sdk_ssoadmin::error::ProvideErrorMetadata;
@@ -38,9 +38,9 @@ impl SsoGroupEscalator {
 
     /// The identity store of `instance_arn`, or without one the deployment's: the configured
     /// store, else that of the only instance.
-    async fn store(&self, instance_arn: Option<&str>) -> Result<String, EscalationError> {
+    async fn store(&self, instance_arn: Option<&str>, waits: &Waits<'_>) -> Result<String, EscalationError> {
         if let Some(arn) = instance_arn {
-            return self.sso.identity_store(arn).await;
+            return self.sso.identity_store(arn, waits).await;
         }
         if let Some(id) = &self.sso.default_store {
             return Ok(id.clone());
@@ -136,7 +136,7 @@ impl SsoGroupEscalator {
 
     async fn retry_wait(&self, grant: &GrantSpec, attempt: u32, error: &str) {
         tracing::warn!(request_id = %grant.request_id, error, attempt, "group membership call retried");
-        self.sso.sleep(attempt).await;
+        self.sso.sleep(attempt, true).await;
     }
 }
 
@@ -147,9 +147,11 @@ impl Escalator for SsoGroupEscalator {
     /// identity store does not record who added a member), as for account assignments.
     async fn escalate(&self, grant: &GrantSpec) -> Result<Escalation, EscalationError> {
         let (group, instance) = group_of(&grant.target)?;
-        let store = self.store(instance).await?;
+        // Paced with the assignment calls (Identity Center's request rate is per instance).
+        let waits = Waits::new(&NoProgress);
+        let store = self.store(instance, &waits).await?;
         let group_id = self.group_id(&store, group).await?;
-        let Some(user) = self.sso.user_id(&store, &grant.user_email).await? else {
+        let Some(user) = self.sso.user_id(&store, &grant.user_email, &waits).await? else {
             return Err(EscalationError::Permanent(format!(
                 "{} is not a user in the identity store {store}",
                 grant.user_email
@@ -165,6 +167,7 @@ impl Escalator for SsoGroupEscalator {
             if attempt > 0 && self.membership(&store, &group_id, &user).await?.is_some() {
                 return Ok(Escalation::Granted);
             }
+            self.sso.pace(&waits).await;
             let sent = self
                 .sso
                 .identity
@@ -189,9 +192,11 @@ impl Escalator for SsoGroupEscalator {
     /// Removes the membership; one already gone (or a user gone from the identity store) is success.
     async fn deescalate(&self, grant: &GrantSpec) -> Result<(), EscalationError> {
         let (group, instance) = group_of(&grant.target)?;
-        let store = self.store(instance).await?;
+        // Paced with the assignment calls (Identity Center's request rate is per instance).
+        let waits = Waits::new(&NoProgress);
+        let store = self.store(instance, &waits).await?;
         let group_id = self.group_id(&store, group).await?;
-        let Some(user) = self.sso.user_id(&store, &grant.user_email).await? else {
+        let Some(user) = self.sso.user_id(&store, &grant.user_email, &waits).await? else {
             return Ok(());
         };
         let mut attempt = 0;
@@ -199,6 +204,7 @@ impl Escalator for SsoGroupEscalator {
             let Some(membership) = self.membership(&store, &group_id, &user).await? else {
                 return Ok(());
             };
+            self.sso.pace(&waits).await;
             let sent = self
                 .sso
                 .identity
@@ -225,7 +231,9 @@ impl Escalator for SsoGroupEscalator {
     /// The emails of the group's members (every page); members without a usable email are skipped.
     async fn holders(&self, target: &Target) -> Result<Option<Vec<Email>>, EscalationError> {
         let (group, instance) = group_of(target)?;
-        let store = self.store(instance).await?;
+        // Paced with the assignment calls (Identity Center's request rate is per instance).
+        let waits = Waits::new(&NoProgress);
+        let store = self.store(instance, &waits).await?;
         let group_id = self.group_id(&store, group).await?;
         let mut emails = Vec::new();
         let mut next: Option<String> = None;
