@@ -302,3 +302,61 @@ impl TargetCatalog for OrganizationsCatalog {
         scope.instance_arn.clone().or_else(|| self.default_instance.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A loader answering `Ok([n])` for its n-th call (from 1), or an error while `failing`.
+    fn loader(calls: &Arc<AtomicUsize>, failing: bool) -> impl FnOnce() -> Loader<usize> {
+        let calls = Arc::clone(calls);
+        move || {
+            Box::pin(async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if failing { Err(format!("listing {n} failed")) } else { Ok(vec![n]) }
+            })
+        }
+    }
+
+    /// Long enough not to expire during a test; zero: every ask finds the listing stale.
+    const TTL: Duration = Duration::from_secs(300);
+    const STALE: Duration = Duration::ZERO;
+
+    async fn refreshed(cache: &Cache<usize>) {
+        while cache.entries.lock().unwrap()["k"].refreshing {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_listing_serves_while_it_is_refreshed_and_after_a_failed_refresh() {
+        let cache = Cache::<usize>::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let first = cache.get("k", TTL, None, loader(&calls, false)).await.unwrap();
+        assert_eq!((first.items, first.loading), (vec![1], false));
+        // Fresh: no new listing.
+        assert_eq!(cache.get("k", TTL, None, loader(&calls, false)).await.unwrap().items, [1]);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // Stale: answered at once from the cache, a refresh starts in the background.
+        assert_eq!(cache.get("k", STALE, Some(Duration::ZERO), loader(&calls, false)).await.unwrap().items, [1]);
+        refreshed(&cache).await;
+        assert_eq!(cache.get("k", TTL, None, loader(&calls, false)).await.unwrap().items, [2]);
+
+        assert_eq!(cache.get("k", STALE, None, loader(&calls, true)).await.unwrap().items, [2]);
+        refreshed(&cache).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // The refresh failed: the last good listing still serves.
+        assert_eq!(cache.get("k", TTL, None, loader(&calls, false)).await.unwrap().items, [2]);
+    }
+
+    #[tokio::test]
+    async fn a_first_listing_that_fails_is_an_error_and_the_next_ask_tries_again() {
+        let cache = Cache::<usize>::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let e = cache.get("k", TTL, None, loader(&calls, true)).await.unwrap_err();
+        assert_eq!(e.0, "listing 1 failed");
+        assert_eq!(cache.get("k", TTL, None, loader(&calls, false)).await.unwrap().items, [2]);
+    }
+}
