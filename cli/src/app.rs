@@ -3,6 +3,7 @@
 
 use crate::settings::{Environment, Settings, StoreKind};
 use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
+use airlock_aws::bootstrap;
 use airlock_core::Airlock;
 use airlock_core::ports::Store;
 use airlock_http::{AppState, router};
@@ -63,7 +64,11 @@ impl LocalApp {
         let runner = LocalRunner::new(airlock_core::Steps::new(deps.clone()), store);
         runner.set_sweep_interval(settings.sweep_interval);
         runner.set_escalation_budget(settings.escalation_budget);
-        let airlock = Airlock::new(deps, runner.clone());
+        let mut airlock = Airlock::new(deps, runner.clone());
+        let instance_arn = env.sso_identity_store().instance_arn;
+        if let Some(catalog) = bootstrap::target_catalog(&settings.config, instance_arn.as_deref()).await {
+            airlock = airlock.with_catalog(catalog);
+        }
         let slack_app = Arc::new(SlackApp::new(airlock.clone(), slack, settings.signing_secret.clone()));
         let state =
             AppState { airlock: airlock.clone(), slack: slack_app, api_tokens: Arc::new(settings.api_tokens.clone()) };

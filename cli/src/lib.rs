@@ -7,4 +7,5 @@ pub mod check;
 pub mod demo;
 pub mod serve;
 pub mod settings;
+pub mod targets;
 pub mod telemetry;

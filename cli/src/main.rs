@@ -1,6 +1,6 @@
 //! `airlock`: the local server, a self-contained demo, config validation and admin commands.
 
-use airlock_cli::{admin, check, demo, serve};
+use airlock_cli::{admin, check, demo, serve, targets};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -10,6 +10,8 @@ USAGE:
     airlock serve                 Run the HTTP server (Slack endpoints + /api/v1) on AIRLOCK_ADDR
     airlock demo                  Play a request -> approval -> grant -> expiry tour on a fake Slack
     airlock config check FILE     Validate a config file (errors name the line)
+    airlock targets list [FILE]   What each target grants; lists discovered accounts and permission
+                                  sets from AWS (credentials; AIRLOCK_SSO_INSTANCE_ARN)
     airlock requests USER [STATUS]  List a user's requests from the local store (AIRLOCK_DATA)
     airlock audit REQUEST_ID      Show a request's audit trail from the local store
     airlock sweep                 Remove every grant past its expiry now (local store)
@@ -43,6 +45,8 @@ fn main() -> ExitCode {
         ["serve"] => runtime.block_on(serve::run()),
         ["demo"] => runtime.block_on(demo::run()),
         ["config", "check", file] => check::run(file),
+        ["targets", "list"] => runtime.block_on(targets::run(None)),
+        ["targets", "list", file] => runtime.block_on(targets::run(Some(file))),
         ["requests", user] => runtime.block_on(admin::requests(user, None)),
         ["requests", user, status] => runtime.block_on(admin::requests(user, Some(status))),
         ["audit", id] => runtime.block_on(admin::audit(id)),

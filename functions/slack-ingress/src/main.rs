@@ -11,7 +11,12 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     init_logging();
     let app = build().await?;
-    let airlock = Airlock::new(app.deps, app.settings.step_functions().await?);
+    let instance_arn = app.settings.sso_identity_store().instance_arn;
+    let catalog = airlock_aws::bootstrap::target_catalog(&app.deps.config, instance_arn.as_deref()).await;
+    let mut airlock = Airlock::new(app.deps, app.settings.step_functions().await?);
+    if let Some(catalog) = catalog {
+        airlock = airlock.with_catalog(catalog);
+    }
     let signing_secret = app.settings.slack_signing_secret.load().await?;
     let api_tokens =
         ApiTokens::parse(&app.settings.api_tokens.load().await.unwrap_or_default()).map_err(anyhow::Error::msg)?;

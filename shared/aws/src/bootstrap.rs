@@ -80,6 +80,22 @@ pub async fn sso_group_escalator(instance_arn: Option<&str>, identity_store: Opt
     Arc::new(SsoGroupEscalator::new(escalator))
 }
 
+/// The account and permission-set catalog, when a target of `config` lists its accounts
+/// (`accounts:`); targets without `instance_arn` use `instance_arn`.
+pub async fn target_catalog(
+    config: &airlock_core::Config,
+    instance_arn: Option<&str>,
+) -> Option<Arc<dyn airlock_core::ports::TargetCatalog>> {
+    let discovered = config.flows.iter().flat_map(|f| &f.targets);
+    if !discovered.into_iter().any(|t| matches!(t.kind, airlock_core::TargetKind::AwsSsoScope(_))) {
+        return None;
+    }
+    let config = aws_config().await;
+    let orgs = aws_sdk_organizations::Client::new(config);
+    let sso = aws_sdk_ssoadmin::Client::new(config);
+    Some(Arc::new(crate::OrganizationsCatalog::new(orgs, sso, instance_arn.map(String::from))))
+}
+
 /// The audit sink sending to the EventBridge bus `bus`.
 pub async fn event_bridge_sink(bus: &str) -> Arc<dyn AuditSink> {
     Arc::new(EventBridgeAuditSink::new(aws_sdk_eventbridge::Client::new(aws_config().await), bus))

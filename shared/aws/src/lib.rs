@@ -5,6 +5,7 @@
 
 pub mod assembly;
 pub mod bootstrap;
+pub mod catalog;
 pub mod dynamo;
 pub mod events;
 pub mod lambda_options;
@@ -12,6 +13,7 @@ pub mod settings;
 pub mod sfn;
 pub mod sso;
 
+pub use catalog::OrganizationsCatalog;
 pub use dynamo::DynamoStore;
 pub use events::EventBridgeAuditSink;
 pub use lambda_options::LambdaOptionsSource;

@@ -450,3 +450,50 @@ pub trait OptionsSource: Send + Sync {
         query: &str,
     ) -> Result<Vec<SelectOption>, OptionsError>;
 }
+
+/// An account of the organization, as listed for a discovered `aws_sso` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+}
+
+/// A permission set of an Identity Center instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionSet {
+    pub arn: String,
+    pub name: String,
+}
+
+/// What a catalog answered; `loading` when the listing is not complete yet (the cache is warming).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub loading: bool,
+}
+
+/// A listing that failed (AWS unreachable, access denied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CatalogError(pub String);
+
+/// Lists the accounts and permission sets a discovered `aws_sso` target
+/// ([`crate::flow::TargetKind::AwsSsoScope`]) names. Implementations cache; the services apply
+/// the target's exclusions and permission-set list, so a catalog never widens what a flow grants.
+#[async_trait]
+pub trait TargetCatalog: Send + Sync {
+    /// The accounts in `scope.accounts`. With `quick`, answers at once from what is cached (an
+    /// empty, `loading` listing while the first listing runs); otherwise waits for a listing.
+    async fn accounts(&self, scope: &crate::flow::SsoScope, quick: bool) -> Result<Listing<Account>, CatalogError>;
+
+    /// Every permission set of the scope's instance; `quick` as for [`Self::accounts`].
+    async fn permission_sets(
+        &self,
+        scope: &crate::flow::SsoScope,
+        quick: bool,
+    ) -> Result<Listing<PermissionSet>, CatalogError>;
+
+    /// The Identity Center instance the scope's assignments are made in (its own `instance_arn`,
+    /// else the deployment's default).
+    fn instance_arn(&self, scope: &crate::flow::SsoScope) -> Option<String>;
+}

@@ -111,6 +111,11 @@ struct CreateBody {
     target: Option<String>,
     /// Several targets, for a flow with `multiple_targets` (instead of `target`).
     targets: Option<Vec<String>>,
+    /// For a target that lists accounts: the account (id or name), or several in `accounts`.
+    account: Option<String>,
+    accounts: Option<Vec<String>>,
+    /// For a target that lists accounts: the permission set (name or ARN).
+    permission_set: Option<String>,
     /// `"15m"`-style or whole seconds.
     duration: Option<Value>,
     #[serde(default)]
@@ -139,12 +144,19 @@ pub async fn create_request(
         }
         (_, targets) => targets.unwrap_or_default(),
     };
+    let accounts = match (body.account, body.accounts) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either \"account\" or \"accounts\", not both")),
+        (Some(account), None) => vec![account],
+        (None, accounts) => accounts.unwrap_or_default(),
+    };
     let who = state.airlock.identify(&body.requester).await?;
     let input = airlock_core::services::SubmitInput {
         flow: body.flow,
         environment: body.environment,
         target: body.target,
         targets,
+        accounts,
+        permission_set: body.permission_set,
         duration,
         reason: body.reason,
         fields: body.fields,

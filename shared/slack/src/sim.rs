@@ -648,7 +648,12 @@ pub fn flow_picker_submission_body(user_id: &str, flow: &str) -> String {
 /// A `block_suggestion` body (`POST /slack/options`, [`FORM`]): `user_id` typed `query` into the
 /// external select of custom field `field` on the request form of `flow`.
 pub fn block_suggestion_body(user_id: &str, flow: &str, field: &str, query: &str) -> String {
-    let id = format!("field:{field}");
+    block_suggestion_body_in(user_id, flow, &format!("field:{field}"), query)
+}
+
+/// A `block_suggestion` body for the input `id` (block and action id) of the request form of
+/// `flow`, e.g. `accounts` or `permission_set`.
+pub fn block_suggestion_body_in(user_id: &str, flow: &str, id: &str, query: &str) -> String {
     interaction_form(&json!({
         "type": "block_suggestion",
         "user": {"id": user_id, "name": user_id, "team_id": "T0FAKE"},

@@ -13,7 +13,7 @@ pub use approvers::{Approvers, Requesters, is_user_group_id};
 pub use extensions::Extensions;
 pub use field::{FieldSpec, FieldType, Prefetch};
 pub use principal::Principal;
-pub use target::{Target, TargetKind};
+pub use target::{AccountScope, DEFAULT_MAX_ACCOUNTS, SsoScope, Target, TargetKind};
 
 use crate::duration::GrantDuration;
 use crate::rules::Rule;

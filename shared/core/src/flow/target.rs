@@ -16,6 +16,9 @@ pub enum TargetKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instance_arn: Option<String>,
     },
+    /// Identity Center accounts and permission sets listed from AWS when requested (config
+    /// `kind: aws_sso` with `accounts`): a request turns it into one [`TargetKind::AwsSso`] per account.
+    AwsSsoScope(SsoScope),
     /// A signed HTTP call to a system of yours.
     Webhook { url: String, secret_env: String },
     /// No side effect: the grant exists only as a record.
@@ -25,12 +28,77 @@ pub enum TargetKind {
 impl TargetKind {
     pub fn name(&self) -> &'static str {
         match self {
-            TargetKind::AwsSso { .. } => "aws_sso",
+            TargetKind::AwsSso { .. } | TargetKind::AwsSsoScope(_) => "aws_sso",
             TargetKind::AwsSsoGroup { .. } => "aws_sso_group",
             TargetKind::Webhook { .. } => "webhook",
             TargetKind::Record => "record",
         }
     }
+}
+
+/// The accounts of an [`SsoScope`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountScope {
+    /// Every account of the organization.
+    All,
+    /// These account ids.
+    Ids(Vec<String>),
+    /// The accounts directly in an organizational unit (or root), or also in its descendants.
+    Ou { ou: String, recursive: bool },
+}
+
+/// Accounts and permission sets found in AWS Organizations and Identity Center: what a discovered
+/// `aws_sso` target may grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoScope {
+    pub accounts: AccountScope,
+    /// Permission set names or ARNs.
+    pub permission_sets: Vec<String>,
+    /// Account ids or names never granted.
+    pub exclude_accounts: Vec<String>,
+    /// How many accounts one request may name (default 10).
+    pub max_accounts: usize,
+    /// The Identity Center instance; `None`: the deployment's default (`AIRLOCK_SSO_INSTANCE_ARN`).
+    pub instance_arn: Option<String>,
+}
+
+/// Accounts one request may name when the target does not say.
+pub const DEFAULT_MAX_ACCOUNTS: usize = 10;
+
+impl SsoScope {
+    /// Whether `id` (named `name`) is one of this scope's accounts, given the ids AWS listed in the
+    /// scope: listed (or named in an id list) and not excluded.
+    pub fn admits(&self, id: &str, name: &str) -> bool {
+        let excluded = self.exclude_accounts.iter().any(|x| x == id || x.eq_ignore_ascii_case(name));
+        let listed = match &self.accounts {
+            AccountScope::Ids(ids) => ids.iter().any(|x| x == id),
+            AccountScope::All | AccountScope::Ou { .. } => true,
+        };
+        listed && !excluded
+    }
+
+    /// Whether a permission set (by ARN and name) is one this scope lists.
+    pub fn lists_permission_set(&self, arn: &str, name: &str) -> bool {
+        self.permission_sets.iter().any(|p| p == arn || p.eq_ignore_ascii_case(name))
+    }
+}
+
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.chars().all(|c| c.is_ascii_digit())
+}
+
+/// `accounts:` as written: `all`, an id list, or `{ou, recursive}`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawAccounts {
+    Word(String),
+    Ids(Vec<String>),
+    Ou {
+        ou: String,
+        #[serde(default)]
+        recursive: bool,
+    },
 }
 
 /// An Identity Center ARN in any partition (`arn:aws:`, `arn:aws-us-gov:`, …) containing `part`.
@@ -58,6 +126,7 @@ impl Target {
             }
             TargetKind::AwsSsoGroup { group, .. } => format!("aws_sso_group:{group}"),
             TargetKind::Webhook { url, .. } => format!("webhook:{url}:{}", self.name),
+            TargetKind::AwsSsoScope(_) => format!("aws_sso_scope:{flow}:{}", self.name),
             TargetKind::Record => format!("record:{flow}:{}", self.name),
         }
     }
@@ -79,6 +148,14 @@ struct RawTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    accounts: Option<RawAccounts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    permission_sets: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exclude_accounts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_accounts: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_env: Option<String>,
@@ -87,7 +164,7 @@ struct RawTarget {
 impl TryFrom<RawTarget> for Target {
     type Error = String;
 
-    fn try_from(raw: RawTarget) -> Result<Self, Self::Error> {
+    fn try_from(mut raw: RawTarget) -> Result<Self, Self::Error> {
         validate_name("target", &raw.name)?;
         let name = raw.name.clone();
         let need = |v: Option<String>, key: &str| {
@@ -102,12 +179,26 @@ impl TryFrom<RawTarget> for Target {
             }
         };
         let kind = match raw.kind.as_str() {
+            "aws_sso" if raw.accounts.is_some() => {
+                forbid(raw.url.is_some(), "url")?;
+                forbid(raw.secret_env.is_some(), "secret_env")?;
+                forbid(raw.account_id.is_some(), "account_id (with accounts)")?;
+                forbid(raw.permission_set_arn.is_some(), "permission_set_arn (with accounts)")?;
+                TargetKind::AwsSsoScope(scope(&name, &mut raw)?)
+            }
             "aws_sso" => {
                 forbid(raw.group.is_some(), "group")?;
                 forbid(raw.url.is_some(), "url")?;
                 forbid(raw.secret_env.is_some(), "secret_env")?;
+                for (present, key) in [
+                    (raw.permission_sets.is_some(), "permission_sets (without accounts)"),
+                    (raw.exclude_accounts.is_some(), "exclude_accounts (without accounts)"),
+                    (raw.max_accounts.is_some(), "max_accounts (without accounts)"),
+                ] {
+                    forbid(present, key)?;
+                }
                 let account_id = need(raw.account_id, "account_id")?;
-                if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+                if !is_account_id(&account_id) {
                     return Err(format!("target {name:?}: account_id must be 12 digits (quote it in YAML)"));
                 }
                 let permission_set_arn = need(raw.permission_set_arn, "permission_set_arn")?;
@@ -141,6 +232,8 @@ impl TryFrom<RawTarget> for Target {
                 TargetKind::AwsSsoGroup { group, instance_arn }
             }
             "webhook" => {
+                forbid(raw.accounts.is_some() || raw.permission_sets.is_some(), "accounts/permission_sets")?;
+                forbid(raw.exclude_accounts.is_some() || raw.max_accounts.is_some(), "exclude_accounts/max_accounts")?;
                 forbid(raw.account_id.is_some(), "account_id")?;
                 forbid(raw.permission_set_arn.is_some(), "permission_set_arn")?;
                 forbid(raw.instance_arn.is_some(), "instance_arn")?;
@@ -157,6 +250,10 @@ impl TryFrom<RawTarget> for Target {
                     (raw.permission_set_arn.is_some(), "permission_set_arn"),
                     (raw.instance_arn.is_some(), "instance_arn"),
                     (raw.group.is_some(), "group"),
+                    (raw.accounts.is_some(), "accounts"),
+                    (raw.permission_sets.is_some(), "permission_sets"),
+                    (raw.exclude_accounts.is_some(), "exclude_accounts"),
+                    (raw.max_accounts.is_some(), "max_accounts"),
                     (raw.url.is_some(), "url"),
                     (raw.secret_env.is_some(), "secret_env"),
                 ] {
@@ -174,6 +271,63 @@ impl TryFrom<RawTarget> for Target {
     }
 }
 
+/// The [`SsoScope`] of a discovered `aws_sso` target (`raw.accounts` is set).
+fn scope(name: &str, raw: &mut RawTarget) -> Result<SsoScope, String> {
+    let accounts = match raw.accounts.take() {
+        Some(RawAccounts::Word(w)) if w == "all" => AccountScope::All,
+        Some(RawAccounts::Word(w)) => {
+            return Err(format!("target {name:?}: accounts {w:?} must be `all`, a list of ids or {{ou: ou-…}}"));
+        }
+        Some(RawAccounts::Ids(ids)) => {
+            if ids.is_empty() {
+                return Err(format!("target {name:?}: accounts lists no account"));
+            }
+            if let Some(bad) = ids.iter().find(|id| !is_account_id(id)) {
+                return Err(format!("target {name:?}: account {bad:?} must be 12 digits (quote it in YAML)"));
+            }
+            AccountScope::Ids(ids)
+        }
+        Some(RawAccounts::Ou { ou, recursive }) => {
+            let shaped = |prefix: &str| {
+                ou.strip_prefix(prefix)
+                    .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            };
+            if !(shaped("ou-") || shaped("r-")) {
+                return Err(format!(
+                    "target {name:?}: ou {ou:?} must be an organizational unit (ou-…) or root (r-…) id"
+                ));
+            }
+            AccountScope::Ou { ou, recursive }
+        }
+        None => return Err(format!("target {name:?} needs `accounts`")),
+    };
+    let permission_sets = raw.permission_sets.take().unwrap_or_default();
+    if permission_sets.is_empty() {
+        return Err(format!("target {name:?}: `permission_sets` lists the permission sets (names or ARNs) it grants"));
+    }
+    for p in &permission_sets {
+        if p.trim().is_empty() || (p.starts_with("arn:") && !is_sso_arn(p, "/ps-")) {
+            return Err(format!(
+                "target {name:?}: permission set {p:?} must be a name or arn:aws:sso:::permissionSet/…"
+            ));
+        }
+    }
+    let exclude_accounts = raw.exclude_accounts.take().unwrap_or_default();
+    if exclude_accounts.iter().any(|x| x.trim().is_empty()) {
+        return Err(format!("target {name:?}: exclude_accounts has an empty entry"));
+    }
+    let max_accounts = raw.max_accounts.unwrap_or(DEFAULT_MAX_ACCOUNTS);
+    if !(1..=crate::request::MAX_TARGETS).contains(&max_accounts) {
+        return Err(format!("target {name:?}: max_accounts must be 1 to {}", crate::request::MAX_TARGETS));
+    }
+    if let Some(arn) = &raw.instance_arn
+        && !is_sso_arn(arn, "instance/ssoins-")
+    {
+        return Err(format!("target {name:?}: instance_arn must be arn:aws:sso:::instance/ssoins-…"));
+    }
+    Ok(SsoScope { accounts, permission_sets, exclude_accounts, max_accounts, instance_arn: raw.instance_arn.take() })
+}
+
 impl From<Target> for RawTarget {
     fn from(t: Target) -> Self {
         let mut raw = RawTarget {
@@ -184,6 +338,10 @@ impl From<Target> for RawTarget {
             permission_set_arn: None,
             instance_arn: None,
             group: None,
+            accounts: None,
+            permission_sets: None,
+            exclude_accounts: None,
+            max_accounts: None,
             url: None,
             secret_env: None,
         };
@@ -196,6 +354,17 @@ impl From<Target> for RawTarget {
             TargetKind::AwsSsoGroup { group, instance_arn } => {
                 raw.group = Some(group);
                 raw.instance_arn = instance_arn;
+            }
+            TargetKind::AwsSsoScope(scope) => {
+                raw.accounts = Some(match scope.accounts {
+                    AccountScope::All => RawAccounts::Word("all".into()),
+                    AccountScope::Ids(ids) => RawAccounts::Ids(ids),
+                    AccountScope::Ou { ou, recursive } => RawAccounts::Ou { ou, recursive },
+                });
+                raw.permission_sets = Some(scope.permission_sets);
+                raw.exclude_accounts = Some(scope.exclude_accounts).filter(|x| !x.is_empty());
+                raw.max_accounts = Some(scope.max_accounts);
+                raw.instance_arn = scope.instance_arn;
             }
             TargetKind::Webhook { url, secret_env } => {
                 raw.url = Some(url);
@@ -256,6 +425,10 @@ mod tests {
                 permission_set_arn: None,
                 instance_arn: None,
                 group: None,
+                accounts: None,
+                permission_sets: None,
+                exclude_accounts: None,
+                max_accounts: None,
                 url,
                 secret_env: Some("S".into()),
             };

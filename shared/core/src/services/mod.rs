@@ -1,6 +1,7 @@
 //! The services: what Slack, the HTTP API and the workflow steps call. They hold the ports in
 //! [`Deps`]; [`Airlock`] serves people, [`Steps`] runs the workflow's task states.
 
+mod catalog;
 mod decide;
 mod drift;
 mod extend;
@@ -13,6 +14,7 @@ mod steps;
 mod submit;
 mod validate;
 
+pub use catalog::{AccountOptions, MAX_OPTIONS, ResolvedScope, resolve_scope};
 pub use decide::DecideOutcome;
 pub use drift::DriftReport;
 pub use home::Home;
@@ -54,6 +56,8 @@ pub struct Deps {
 pub struct Airlock {
     deps: Deps,
     workflow: Arc<dyn Workflow>,
+    /// Lists discovered `aws_sso` targets' accounts and permission sets; without it they cannot be requested.
+    catalog: Option<Arc<dyn crate::ports::TargetCatalog>>,
 }
 
 /// The workflow's task states, invoked by Step Functions (through the Lambda functions) or the local runner.
@@ -64,7 +68,13 @@ pub struct Steps {
 
 impl Airlock {
     pub fn new(deps: Deps, workflow: Arc<dyn Workflow>) -> Self {
-        Self { deps, workflow }
+        Self { deps, workflow, catalog: None }
+    }
+
+    /// Serves discovered `aws_sso` targets (`accounts:` in the config) from `catalog`.
+    pub fn with_catalog(mut self, catalog: Arc<dyn crate::ports::TargetCatalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
     }
 
     pub fn config(&self) -> &Config {

@@ -431,7 +431,9 @@ pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow, targ
         fields.insert(spec.name.clone(), request.fields().get(&spec.name).cloned().unwrap_or(Value::Null));
     }
     let name = target;
-    let target = flow.target(name);
+    // A discovered target's account is in the request's own copy of the target.
+    let own = request.targets().iter().find(|t| t.name() == name).and_then(|t| t.spec());
+    let target = own.or_else(|| flow.target(name));
     let account_id = match target.map(|t| &t.kind) {
         Some(crate::flow::TargetKind::AwsSso { account_id, .. }) => Value::from(account_id.clone()),
         _ => Value::Null,

@@ -22,6 +22,10 @@ pub struct SubmitInput {
     pub target: Option<String>,
     /// Several targets by name or label, in a flow with `multiple_targets` (instead of `target`).
     pub targets: Vec<String>,
+    /// Accounts (ids or names) of a target that lists accounts (`accounts:` in the config).
+    pub accounts: Vec<String>,
+    /// The permission set (name or ARN) for `accounts`.
+    pub permission_set: Option<String>,
     /// `15m`-style, or whole seconds.
     pub duration: Option<String>,
     pub reason: String,
@@ -51,11 +55,12 @@ impl Airlock {
         )
         .map_err(SubmitError::Invalid)?;
 
-        let targets = form
-            .targets
-            .iter()
+        let targets = self
+            .expand_targets(form.targets, &input)
+            .await?
+            .into_iter()
             // A record target's access is the flow's own: one per environment.
-            .map(|target| NewTarget { target: (*target).clone(), access_key: target.access_key(&flow.reference()) })
+            .map(|target| NewTarget { access_key: target.access_key(&flow.reference()), target })
             .collect();
         let new = NewRequest {
             flow: flow.name.clone(),

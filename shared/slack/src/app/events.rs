@@ -3,6 +3,7 @@
 use super::{SlackApp, SlackReply, bad_request};
 use crate::payload::{BlockSuggestion, EventPayload, Interaction, parse_event, parse_interaction};
 use crate::views;
+use airlock_core::ports::SelectOption;
 use serde_json::json;
 use std::time::Duration;
 
@@ -69,6 +70,11 @@ impl SlackApp {
         let flow = suggestion.view.as_ref().and_then(|v| config.flow(&v.private_metadata));
         let field =
             views::field_of_block_id(&suggestion.block_id).or_else(|| views::field_of_block_id(&suggestion.action_id));
+        if let Some(flow) = flow
+            && [views::ACCOUNTS, views::PERMISSION_SET].contains(&suggestion.block_id.as_str())
+        {
+            return self.suggest_scoped(flow, suggestion).await;
+        }
         let (Some(flow), Some(field)) = (flow, field.and_then(|name| flow?.field(name))) else {
             return SlackReply::json(&views::suggestion_options(&[]));
         };
@@ -82,6 +88,47 @@ impl SlackApp {
             Err(_) => {
                 tracing::warn!(flow = %flow.name, field = %field.name, "options source timed out");
                 Vec::new()
+            }
+        };
+        SlackReply::json(&views::suggestion_options(&options))
+    }
+
+    /// Options of a target that lists accounts: its accounts matching what was typed (name or id),
+    /// or its permission sets; from the catalog's cache, so within Slack's 3 s even while it warms.
+    async fn suggest_scoped(&self, flow: &airlock_core::Flow, suggestion: &BlockSuggestion) -> SlackReply {
+        let Some(target) = views::scoped_target(flow, suggestion.view.as_ref()) else {
+            return SlackReply::json(&views::suggestion_options(&[]));
+        };
+        let query = suggestion.value.trim().to_lowercase();
+        let options = if suggestion.block_id == views::ACCOUNTS {
+            match tokio::time::timeout(OPTIONS_TIMEOUT, self.airlock.account_options(target, &query)).await {
+                Ok(Ok(found)) if found.loading && found.accounts.is_empty() => vec![SelectOption {
+                    value: "loading".into(),
+                    label: "Loading accounts… type again in a moment".into(),
+                }],
+                Ok(Ok(found)) => found
+                    .accounts
+                    .into_iter()
+                    .map(|a| SelectOption { label: format!("{} ({})", a.name, a.id), value: a.id })
+                    .collect(),
+                Ok(Err(e)) => {
+                    tracing::warn!(flow = %flow.name, target = %target.name, error = %e, "accounts could not be listed");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            }
+        } else {
+            match tokio::time::timeout(OPTIONS_TIMEOUT, self.airlock.permission_set_options(target)).await {
+                Ok(Ok(sets)) => sets
+                    .into_iter()
+                    .filter(|p| p.name.to_lowercase().contains(&query))
+                    .map(|p| SelectOption { label: p.name.clone(), value: p.name })
+                    .collect(),
+                Ok(Err(e)) => {
+                    tracing::warn!(flow = %flow.name, target = %target.name, error = %e, "permission sets could not be listed");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
             }
         };
         SlackReply::json(&views::suggestion_options(&options))

@@ -6,7 +6,7 @@
 use super::limits;
 use super::text::{choice, escape, plain, section, truncate};
 use crate::payload::View;
-use airlock_core::flow::DEFAULT_ENVIRONMENT;
+use airlock_core::flow::{DEFAULT_ENVIRONMENT, SsoScope, Target, TargetKind};
 use airlock_core::ports::SelectOption;
 use airlock_core::request::MAX_TARGETS;
 use airlock_core::services::SubmitInput;
@@ -26,13 +26,17 @@ const TARGET: &str = "target";
 const DURATION: &str = "duration";
 const REASON: &str = "reason";
 const FIELD_PREFIX: &str = "field:";
+/// block_id (and action_id) of the account select of a target that lists accounts.
+pub const ACCOUNTS: &str = "accounts";
+/// block_id (and action_id) of its permission-set select.
+pub const PERMISSION_SET: &str = "permission_set";
 /// Core accepts reasons up to this long.
 const MAX_REASON_CHARS: u64 = 2_000;
 
 /// The block id of a form input named as in core's `FieldError::field`.
 pub fn block_id_of_field(field: &str) -> String {
     match field {
-        TARGET | DURATION | REASON => field.to_string(),
+        TARGET | DURATION | REASON | ACCOUNTS | PERMISSION_SET => field.to_string(),
         // Several targets are chosen in the target input too.
         "targets" => TARGET.to_string(),
         custom => truncate(&format!("{FIELD_PREFIX}{custom}"), limits::ID),
@@ -100,6 +104,9 @@ pub fn request_form_modal(flow: &Flow, target: Option<&str>) -> SlackView {
     };
     blocks.push(section(&intro));
     blocks.push(target_input(flow, target).into());
+    if let Some(TargetKind::AwsSsoScope(scope)) = scoped_target(flow, None).map(|t| &t.kind) {
+        blocks.extend(account_inputs(flow, scope).map(SlackBlock::from));
+    }
     blocks.push(duration_input(flow).into());
     let reason = SlackBlockPlainTextInputElement::new()
         .with_action_id(action_id(REASON))
@@ -143,6 +150,49 @@ fn target_input(flow: &Flow, preselect: Option<&str>) -> SlackInputBlock {
         .with_options(options)
         .opt_initial_option(initial);
     input(TARGET, "Target", select)
+}
+
+/// The target the account and permission-set selects serve: the one chosen in `view` when it lists
+/// accounts, else the flow's first target that does.
+pub fn scoped_target<'f>(flow: &'f Flow, view: Option<&View>) -> Option<&'f Target> {
+    let scoped = |t: &&Target| matches!(t.kind, TargetKind::AwsSsoScope(_));
+    let chosen = view.and_then(|v| v.value(TARGET, TARGET)).and_then(|v| {
+        let mut names = v.selected_values();
+        names.extend(v.single());
+        names.into_iter().filter_map(|n| flow.target(n)).find(scoped)
+    });
+    chosen.or_else(|| flow.targets.iter().find(scoped))
+}
+
+/// The account select (several accounts when the target allows more than one) and the
+/// permission-set select, both searched as the user types (`/slack/options`).
+fn account_inputs(flow: &Flow, scope: &SsoScope) -> [SlackInputBlock; 2] {
+    let placeholder = plain("Search by account name or id", limits::PLACEHOLDER);
+    let accounts: SlackInputBlockElement = if scope.max_accounts > 1 {
+        SlackBlockMultiExternalSelectElement::new()
+            .with_action_id(action_id(ACCOUNTS))
+            .with_min_query_length(0)
+            .with_max_selected_items(scope.max_accounts as u64)
+            .with_placeholder(placeholder)
+            .into()
+    } else {
+        SlackBlockExternalSelectElement::new()
+            .with_action_id(action_id(ACCOUNTS))
+            .with_min_query_length(0)
+            .with_placeholder(placeholder)
+            .into()
+    };
+    let sets = SlackBlockExternalSelectElement::new()
+        .with_action_id(action_id(PERMISSION_SET))
+        .with_min_query_length(0)
+        .with_placeholder(plain("Choose a permission set", limits::PLACEHOLDER));
+    // With other targets in the flow, the accounts are needed only when this target is chosen.
+    let optional = flow.targets.len() > 1;
+    let label = if scope.max_accounts > 1 { "Accounts" } else { "Account" };
+    [
+        input(ACCOUNTS, label, accounts).with_optional(optional),
+        input(PERMISSION_SET, "Permission set", sets).with_optional(optional),
+    ]
 }
 
 fn duration_input(flow: &Flow) -> SlackInputBlock {
@@ -228,6 +278,10 @@ pub fn form_input(flow: &Flow, view: &View) -> SubmitInput {
         reason: single(REASON).unwrap_or_default(),
         ..SubmitInput::default()
     };
+    if let Some(state) = view.value(ACCOUNTS, ACCOUNTS) {
+        input.accounts = state.selected_values().into_iter().chain(state.single()).map(str::to_string).collect();
+        input.permission_set = single(PERMISSION_SET);
+    }
     for spec in &flow.fields {
         let id = block_id_of_field(&spec.name);
         let Some(state) = view.value(&id, &id) else { continue };

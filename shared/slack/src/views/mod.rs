@@ -23,8 +23,9 @@ pub use extension::{
     extend_modal, extension_card, extension_durations, extension_refusal, extension_unchanged_text,
 };
 pub use form::{
-    FLOW_BLOCK, FLOW_PICKER_CALLBACK, REQUEST_CALLBACK_PREFIX, block_id_of_field, error_modal, field_of_block_id,
-    flow_picker_modal, form_input, request_form_modal, suggestion_options,
+    ACCOUNTS, FLOW_BLOCK, FLOW_PICKER_CALLBACK, PERMISSION_SET, REQUEST_CALLBACK_PREFIX, block_id_of_field,
+    error_modal, field_of_block_id, flow_picker_modal, form_input, request_form_modal, scoped_target,
+    suggestion_options,
 };
 pub use home::{ACTION_OPEN_PICKER, home_view};
 pub use messages::{

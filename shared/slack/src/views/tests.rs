@@ -1021,3 +1021,60 @@ proptest! {
         }
     }
 }
+
+fn scoped_flow(max_accounts: usize, with_record: bool) -> Flow {
+    let mut flow = sample_flow();
+    let scope = airlock_core::flow::SsoScope {
+        accounts: airlock_core::flow::AccountScope::Ou { ou: "ou-abcd-12345678".into(), recursive: true },
+        permission_sets: vec!["ReadOnly".into()],
+        exclude_accounts: Vec::new(),
+        max_accounts,
+        instance_arn: None,
+    };
+    let org = Target { name: "org".into(), label: "Organization".into(), kind: TargetKind::AwsSsoScope(scope) };
+    flow.targets = if with_record { vec![target("sandbox", "Sandbox"), org] } else { vec![org] };
+    flow
+}
+
+#[test]
+fn a_target_that_lists_accounts_adds_searched_account_and_permission_set_selects() {
+    let view = to_json(request_form_modal(&scoped_flow(3, false), None));
+    assert_eq!(block_ids(&view)[..5], ["target", "accounts", "permission_set", "duration", "reason"]);
+    let element = |id: &str| block(&view, id)["element"].clone();
+    assert_eq!(element("accounts")["type"], "multi_external_select");
+    assert_eq!(element("accounts")["max_selected_items"], 3);
+    assert_eq!(element("accounts")["min_query_length"], 0);
+    assert_eq!(element("permission_set")["type"], "external_select");
+    assert!(block(&view, "accounts").get("optional").is_none_or(|o| o == false));
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+
+    let view = to_json(request_form_modal(&scoped_flow(1, true), None));
+    assert_eq!(block(&view, "accounts")["element"]["type"], "external_select");
+    assert_eq!(block(&view, "accounts")["optional"], true, "needed only when the target is chosen");
+    assert_eq!(block_id_of_field("accounts"), "accounts");
+    assert_eq!(block_id_of_field("permission_set"), "permission_set");
+    assert_within_limits(&view, limits::VIEW_BLOCKS);
+}
+
+#[test]
+fn the_chosen_accounts_and_permission_set_are_read_back() {
+    let flow = scoped_flow(3, true);
+    let state = json!({
+        "target": {"target": {"type": "static_select", "selected_option": {"value": "org"}}},
+        "accounts": {"accounts": {"type": "multi_external_select",
+                                  "selected_options": [{"value": "111111111111"}, {"value": "222222222222"}]}},
+        "permission_set": {"permission_set": {"type": "external_select", "selected_option": {"value": "ReadOnly"}}},
+    });
+    let payload = json!({"type": "view_submission", "user": {"id": "U1"},
+        "view": {"id": "V1", "callback_id": "request:aws-prod", "private_metadata": "aws-prod", "state": {"values": state}}});
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let crate::payload::Interaction::ViewSubmission(submission) = parse_interaction(body.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let input = form_input(&flow, &submission.view);
+    assert_eq!(input.target.as_deref(), Some("org"));
+    assert_eq!(input.accounts, ["111111111111", "222222222222"]);
+    assert_eq!(input.permission_set.as_deref(), Some("ReadOnly"));
+    assert_eq!(scoped_target(&flow, Some(&submission.view)).map(|t| t.name.as_str()), Some("org"));
+    assert_eq!(scoped_target(&sample_flow(), None), None);
+}
