@@ -3,10 +3,12 @@
 //! Center group and expiry removes them; a member who was there before keeps their membership through
 //! expiry and the drift check. (Its own test binary: it sets process-wide environment variables.)
 
+mod identity_center;
+
 use airlock_core::Status;
 use airlock_e2e::*;
 use airlock_testkit::{fake_aws_env, moto_endpoint};
-use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
+use aws_sdk_identitystore::types::MemberId;
 use std::time::Duration;
 
 struct Identity {
@@ -28,33 +30,7 @@ impl Identity {
 
     /// The user with `email` (other test binaries may have made them on the same moto), else a new one.
     async fn user(&self, email: &str) -> String {
-        let by = UniqueAttribute::builder()
-            .attribute_path("emails.value")
-            .attribute_value(aws_smithy_types::Document::String(email.into()))
-            .build()
-            .unwrap();
-        let found = self
-            .client
-            .get_user_id()
-            .identity_store_id(&self.store_id)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(by))
-            .send()
-            .await;
-        if let Ok(found) = found {
-            return found.user_id().to_string();
-        }
-        self.client
-            .create_user()
-            .identity_store_id(&self.store_id)
-            .user_name(email)
-            .display_name(email)
-            .name(aws_sdk_identitystore::types::Name::builder().given_name("Test").family_name("Example").build())
-            .emails(aws_sdk_identitystore::types::Email::builder().value(email).primary(true).build())
-            .send()
-            .await
-            .unwrap()
-            .user_id()
-            .to_string()
+        identity_center::user(&self.client, &self.store_id, email).await
     }
 
     async fn group(&self, name: &str) -> String {

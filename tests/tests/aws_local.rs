@@ -3,6 +3,8 @@
 //! the Identity Center assignment appears and disappears, and the audit events arrive on the bus.
 //! (Its own test binary: it sets process-wide environment variables.)
 
+mod identity_center;
+
 use airlock_cli::settings::StoreKind;
 use airlock_core::Status;
 use airlock_e2e::*;
@@ -31,18 +33,7 @@ impl Aws {
     }
 
     async fn user(&self, email: &str) -> String {
-        aws_sdk_identitystore::Client::new(&self.config)
-            .create_user()
-            .identity_store_id(&self.store_id)
-            .user_name(email)
-            .display_name(email)
-            .name(aws_sdk_identitystore::types::Name::builder().given_name("Carol").family_name("Example").build())
-            .emails(aws_sdk_identitystore::types::Email::builder().value(email).primary(true).build())
-            .send()
-            .await
-            .unwrap()
-            .user_id()
-            .to_string()
+        identity_center::user(&aws_sdk_identitystore::Client::new(&self.config), &self.store_id, email).await
     }
 
     async fn permission_set(&self, name: &str) -> String {

@@ -4,6 +4,8 @@
 //! and removes all three at expiry, and the API refuses an account outside the target's scope.
 //! (Its own test binary: it sets process-wide environment variables.)
 
+mod identity_center;
+
 use airlock_core::{Status, TargetKind};
 use airlock_e2e::*;
 use airlock_testkit::slack::block_suggestion_body_in;
@@ -32,18 +34,7 @@ impl Aws {
     }
 
     async fn user(&self, email: &str) -> String {
-        let identity = aws_sdk_identitystore::Client::new(&self.config);
-        let created = identity
-            .create_user()
-            .identity_store_id(&self.store_id)
-            .user_name(email)
-            .display_name(email)
-            .name(aws_sdk_identitystore::types::Name::builder().given_name("Carol").family_name("Example").build())
-            .emails(aws_sdk_identitystore::types::Email::builder().value(email).primary(true).build())
-            .send()
-            .await
-            .unwrap();
-        created.user_id().to_string()
+        identity_center::user(&aws_sdk_identitystore::Client::new(&self.config), &self.store_id, email).await
     }
 
     /// An OU named `name` under the organization's root holding `n` new accounts; the OU's id and
