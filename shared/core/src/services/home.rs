@@ -62,6 +62,17 @@ impl Deps {
             .filter(|r| r.status().is_terminal())
             .collect();
         ended.sort_by_key(|r| std::cmp::Reverse(r.updated_at()));
+        // The lists are separate reads: a request that changed between them (revoked while the
+        // Home was read, say) is shown once, as its newest copy, in the list of its status then.
+        let mut newest: std::collections::HashMap<crate::ids::RequestId, u64> = std::collections::HashMap::new();
+        for request in pending.iter().chain(&active).chain(&ended) {
+            let version = newest.entry(request.id().clone()).or_default();
+            *version = (*version).max(request.version());
+        }
+        let is_newest = |r: &AccessRequest| newest.get(r.id()) == Some(&r.version());
+        pending.retain(is_newest);
+        active.retain(is_newest);
+        ended.retain(is_newest);
         ended.truncate(HOME_ENDED);
 
         // Approver groups are asked once per flow, not once per request.
