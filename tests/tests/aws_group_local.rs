@@ -7,7 +7,7 @@ mod identity_center;
 
 use airlock_core::Status;
 use airlock_e2e::*;
-use airlock_testkit::{fake_aws_env, moto_endpoint};
+use airlock_testkit::moto_endpoint;
 use aws_sdk_identitystore::types::MemberId;
 use std::time::Duration;
 
@@ -18,14 +18,8 @@ struct Identity {
 
 impl Identity {
     async fn new() -> Identity {
-        fake_aws_env();
-        let config =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto_endpoint()).load().await;
-        let instances = aws_sdk_ssoadmin::Client::new(&config).list_instances().send().await.unwrap();
-        Identity {
-            store_id: instances.instances()[0].identity_store_id().unwrap().to_string(),
-            client: aws_sdk_identitystore::Client::new(&config),
-        }
+        let aws = identity_center::Aws::new().await;
+        Identity { client: aws_sdk_identitystore::Client::new(&aws.config), store_id: aws.store_id }
     }
 
     /// The user with `email` (other test binaries may have made them on the same moto), else a new one.

@@ -8,58 +8,13 @@ mod identity_center;
 use airlock_cli::settings::StoreKind;
 use airlock_core::Status;
 use airlock_e2e::*;
-use airlock_testkit::{fake_aws_env, moto_endpoint};
+use airlock_testkit::moto_endpoint;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Duration;
 
-struct Aws {
-    config: aws_config::SdkConfig,
-    instance_arn: String,
-    store_id: String,
-}
+use identity_center::Aws;
 
 impl Aws {
-    async fn new() -> Aws {
-        fake_aws_env();
-        let config =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto_endpoint()).load().await;
-        let instances = aws_sdk_ssoadmin::Client::new(&config).list_instances().send().await.unwrap();
-        let instance = &instances.instances()[0];
-        Aws {
-            instance_arn: instance.instance_arn().unwrap().to_string(),
-            store_id: instance.identity_store_id().unwrap().to_string(),
-            config,
-        }
-    }
-
-    async fn user(&self, email: &str) -> String {
-        identity_center::user(&aws_sdk_identitystore::Client::new(&self.config), &self.store_id, email).await
-    }
-
-    async fn permission_set(&self, name: &str) -> String {
-        let created = aws_sdk_ssoadmin::Client::new(&self.config)
-            .create_permission_set()
-            .instance_arn(&self.instance_arn)
-            .name(name)
-            .session_duration("PT1H")
-            .send()
-            .await
-            .unwrap();
-        created.permission_set().unwrap().permission_set_arn().unwrap().to_string()
-    }
-
-    async fn assigned(&self, account: &str, permission_set: &str) -> Vec<String> {
-        let out = aws_sdk_ssoadmin::Client::new(&self.config)
-            .list_account_assignments()
-            .instance_arn(&self.instance_arn)
-            .account_id(account)
-            .permission_set_arn(permission_set)
-            .send()
-            .await
-            .unwrap();
-        out.account_assignments().iter().filter_map(|a| a.principal_id().map(String::from)).collect()
-    }
-
     /// A bus whose `airlock` events are copied to a queue; the queue URL.
     async fn bus_to_queue(&self, bus: &str) -> String {
         let bridge = aws_sdk_eventbridge::Client::new(&self.config);

@@ -1,6 +1,10 @@
-//! Identity Center users in moto's identity store for the AWS end-to-end tests. The test binaries
-//! share one moto server (`MOTO_ENDPOINT`), so a user one of them made may already be there.
+//! Identity Center in moto for the AWS end-to-end tests: the instance, its users, permission sets
+//! and assignments. The test binaries share one moto server (`MOTO_ENDPOINT`), so a user one of
+//! them made may already be there.
+// Shared by several test binaries; each uses part of it.
+#![allow(dead_code)]
 
+use airlock_testkit::{fake_aws_env, moto_endpoint};
 use aws_sdk_identitystore::Client;
 use aws_sdk_identitystore::types::{AlternateIdentifier, Email, Name, UniqueAttribute};
 
@@ -28,4 +32,54 @@ pub async fn user(client: &Client, store_id: &str, email: &str) -> String {
         .expect("moto creates the user")
         .user_id()
         .to_string()
+}
+
+/// moto's Identity Center instance and an SDK config pointing at moto.
+pub struct Aws {
+    pub config: aws_config::SdkConfig,
+    pub instance_arn: String,
+    pub store_id: String,
+}
+
+impl Aws {
+    pub async fn new() -> Aws {
+        fake_aws_env();
+        let config =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto_endpoint()).load().await;
+        let instances = aws_sdk_ssoadmin::Client::new(&config).list_instances().send().await.unwrap();
+        let instance = &instances.instances()[0];
+        Aws {
+            instance_arn: instance.instance_arn().unwrap().to_string(),
+            store_id: instance.identity_store_id().unwrap().to_string(),
+            config,
+        }
+    }
+
+    pub async fn user(&self, email: &str) -> String {
+        user(&Client::new(&self.config), &self.store_id, email).await
+    }
+
+    pub async fn permission_set(&self, name: &str) -> String {
+        let created = aws_sdk_ssoadmin::Client::new(&self.config)
+            .create_permission_set()
+            .instance_arn(&self.instance_arn)
+            .name(name)
+            .session_duration("PT1H")
+            .send()
+            .await
+            .unwrap();
+        created.permission_set().unwrap().permission_set_arn().unwrap().to_string()
+    }
+
+    pub async fn assigned(&self, account: &str, permission_set: &str) -> Vec<String> {
+        let out = aws_sdk_ssoadmin::Client::new(&self.config)
+            .list_account_assignments()
+            .instance_arn(&self.instance_arn)
+            .account_id(account)
+            .permission_set_arn(permission_set)
+            .send()
+            .await
+            .unwrap();
+        out.account_assignments().iter().filter_map(|a| a.principal_id().map(String::from)).collect()
+    }
 }
