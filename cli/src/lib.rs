@@ -5,6 +5,8 @@ pub mod admin;
 pub mod app;
 pub mod check;
 pub mod demo;
+pub mod explain;
+pub mod policy;
 pub mod serve;
 pub mod settings;
 pub mod targets;

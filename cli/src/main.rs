@@ -1,6 +1,6 @@
 //! `airlock`: the local server, a self-contained demo, config validation and admin commands.
 
-use airlock_cli::{admin, check, demo, serve, targets};
+use airlock_cli::{admin, check, demo, explain, policy, serve, targets};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -10,6 +10,10 @@ USAGE:
     airlock serve                 Run the HTTP server (Slack endpoints + /api/v1) on AIRLOCK_ADDR
     airlock demo                  Play a request -> approval -> grant -> expiry tour on a fake Slack
     airlock config check FILE     Validate a config file (errors name the line)
+    airlock config explain EMAIL [--config FILE] [--role R] [--groups S0A,S0B]
+                                  What a person may request and approve, and why
+    airlock policy test CASES.yaml [--config FILE]
+                                  Check the policy's decisions against a file of cases, offline
     airlock targets list [FILE]   What each target grants; lists discovered accounts and permission
                                   sets from AWS (credentials; AIRLOCK_SSO_INSTANCE_ARN)
     airlock requests USER [STATUS]  List a user's requests from the local store (AIRLOCK_DATA)
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         ["serve"] => runtime.block_on(serve::run()),
         ["demo"] => runtime.block_on(demo::run()),
         ["config", "check", file] => check::run(file),
+        ["config", "explain", rest @ ..] => explain::run(rest),
+        ["policy", "test", rest @ ..] => policy::run(rest),
         ["targets", "list"] => runtime.block_on(targets::run(None)),
         ["targets", "list", file] => runtime.block_on(targets::run(Some(file))),
         ["requests", user] => runtime.block_on(admin::requests(user, None)),

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod email;
 pub mod error;
 pub mod escalators;
+pub mod evaluation;
 pub mod flow;
 pub mod ids;
 pub mod outbox;

@@ -6,6 +6,8 @@ use crate::request::{AccessRequest, Status, Verdict};
 use crate::role::{Identity, Role};
 use std::fmt;
 
+pub mod cases;
+
 /// Why someone may not request a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestRefusal {

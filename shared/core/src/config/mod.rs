@@ -269,7 +269,7 @@ fn line_with(text: &str, start: usize, needles: &[&str]) -> Option<usize> {
 
 /// serde reports a value's validation error at the start of the enclosing mapping; point at the
 /// line below it that holds the offending value (quoted in the message) or key (leading the message).
-fn refine_line(text: &str, reported: usize, message: &str) -> usize {
+pub(crate) fn refine_line(text: &str, reported: usize, message: &str) -> usize {
     let detail = match message.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') => rest,
         _ => message,

@@ -114,18 +114,9 @@ impl Airlock {
             }
             found.push(account.clone());
         }
-        let stem: String = target.name.chars().take(51).collect();
         Ok(found
             .into_iter()
-            .map(|a| Target {
-                name: format!("{stem}-{}", a.id),
-                label: format!("{} on {} ({})", set.name, a.name, a.id),
-                kind: TargetKind::AwsSso {
-                    account_id: a.id,
-                    permission_set_arn: set.arn.clone(),
-                    instance_arn: instance_arn.clone(),
-                },
-            })
+            .map(|a| crate::evaluation::account_target(target, &a.id, &a.name, &set.name, &set.arn, &instance_arn))
             .collect())
     }
 

@@ -12,7 +12,7 @@ mod notify;
 mod reminders;
 mod steps;
 mod submit;
-mod validate;
+pub(crate) mod validate;
 
 pub use catalog::{AccountOptions, MAX_OPTIONS, ResolvedScope, resolve_scope};
 pub use decide::DecideOutcome;

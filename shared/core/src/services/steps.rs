@@ -5,16 +5,15 @@
 use super::Steps;
 use crate::audit::Actor;
 use crate::error::{Error, ErrorCode};
+pub(crate) use crate::evaluation::rule_input;
 use crate::flow::Target;
 use crate::ids::RequestId;
 use crate::outbox::{Notification, OutboxItem};
 use crate::ports::{Escalation, EscalationError, EscalationProgress, GrantSpec, ProgressSink, StoreError};
 use crate::request::{AccessRequest, Status, Verdict};
-use crate::rules::RuleInput;
 use crate::services::Deps;
 use crate::workflow::{Decision, Hold, Route, StepCall, StepName, WorkflowState};
 use async_trait::async_trait;
-use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A step's result.
@@ -90,31 +89,22 @@ impl Steps {
         let flow = deps.flow_of(&request)?.clone();
         let route = match request.status() {
             Status::Pending => {
-                let inputs: Vec<RuleInput> =
-                    request.targets().iter().map(|t| rule_input(&request, &flow, t.name())).collect();
-                let matched = |name: &str, rule: &Option<crate::rules::Rule>, input: &RuleInput| {
-                    rule.as_ref().is_some_and(|r| {
-                        r.matches(input).unwrap_or_else(|e| {
-                            tracing::warn!(request_id = %request.id(), rule = name, error = %e, "rule did not evaluate; treated as no match");
-                            false
-                        })
-                    })
-                };
-                let auto = if inputs.iter().any(|i| matched("auto_deny", &flow.rules.auto_deny, i)) {
-                    Some((Verdict::Deny, "auto_deny", &flow.rules.auto_deny, Route::AutoDenied))
-                } else if inputs.iter().all(|i| matched("auto_approve", &flow.rules.auto_approve, i)) {
-                    Some((Verdict::Approve, "auto_approve", &flow.rules.auto_approve, Route::AutoApproved))
-                } else {
-                    None
-                };
-                match auto {
+                let check = crate::evaluation::rules_decide(&flow, &request);
+                for e in &check.errors {
+                    tracing::warn!(request_id = %request.id(), rule = e.rule, target = %e.target, error = %e.message, "rule did not evaluate; treated as no match");
+                }
+                match check.decided {
                     None => Route::NeedsApproval,
-                    Some((verdict, rule, source, route)) => {
-                        let note = source.as_ref().map(|r| format!("rule: {}", r.source()));
-                        let event =
-                            request.decide_by_rule(verdict, rule, note, deps.clock.now()).map_err(Error::from)?;
+                    Some(decision) => {
+                        let note = Some(format!("rule: {}", decision.source));
+                        let event = request
+                            .decide_by_rule(decision.verdict, decision.rule, note, deps.clock.now())
+                            .map_err(Error::from)?;
                         deps.commit(&request, Status::Pending, event).await?;
-                        route
+                        match decision.verdict {
+                            Verdict::Approve => Route::AutoApproved,
+                            Verdict::Deny => Route::AutoDenied,
+                        }
                     }
                 }
             }
@@ -421,38 +411,5 @@ pub(super) fn grant_spec(
         user_slack_id: request.requester().slack_id.clone(),
         target,
         expires_at,
-    }
-}
-
-/// The variables rules see for `request`'s target `target`.
-pub(crate) fn rule_input(request: &AccessRequest, flow: &crate::flow::Flow, target: &str) -> RuleInput {
-    let mut fields = serde_json::Map::new();
-    for spec in &flow.fields {
-        fields.insert(spec.name.clone(), request.fields().get(&spec.name).cloned().unwrap_or(Value::Null));
-    }
-    let name = target;
-    // A discovered target's account is in the request's own copy of the target.
-    let own = request.targets().iter().find(|t| t.name() == name).and_then(|t| t.spec());
-    let target = own.or_else(|| flow.target(name));
-    let account_id = match target.map(|t| &t.kind) {
-        Some(crate::flow::TargetKind::AwsSso { account_id, .. }) => Value::from(account_id.clone()),
-        _ => Value::Null,
-    };
-    RuleInput {
-        fields,
-        requester: json!({
-            "email": request.requester().email.as_str(),
-            "role": request.requester().role.as_str(),
-            "slack_id": request.requester().slack_id,
-        }),
-        target: json!({
-            "name": name,
-            "label": target.map(|t| t.label.as_str()),
-            "kind": target.map(|t| t.kind.name()),
-            "account_id": account_id,
-        }),
-        flow: request.flow().to_string(),
-        duration_seconds: request.duration_secs(),
-        request: json!({"reason": request.reason(), "duration_seconds": request.duration_secs(), "is_extension": false}),
     }
 }

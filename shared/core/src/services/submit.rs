@@ -2,12 +2,10 @@
 
 use super::Airlock;
 use super::decide::actor_of;
-use super::validate::validate_form;
 use crate::audit::Actor;
-use crate::config::FlowLookupError;
 use crate::error::{ErrorCode, FieldError, SubmitError};
-use crate::policy;
-use crate::request::{AccessRequest, NewRequest, NewTarget, Requester, Status};
+use crate::evaluation;
+use crate::request::{AccessRequest, Status};
 use crate::role::Identity;
 use crate::workflow::WorkflowState;
 use serde_json::Value;
@@ -39,39 +37,11 @@ impl Airlock {
     /// Validates and records a request from `who`, then starts its workflow.
     pub async fn submit(&self, who: &Identity, input: SubmitInput) -> Result<AccessRequest, SubmitError> {
         let deps = &self.deps;
-        let flow = deps.config.resolve_flow(&input.flow, input.environment.as_deref()).map_err(|e| match e {
-            FlowLookupError::UnknownFlow(name) => SubmitError::UnknownFlow(name),
-            e => SubmitError::Invalid(vec![FieldError { field: "environment".into(), message: e.to_string() }]),
-        })?;
+        let flow = evaluation::flow_for(&deps.config, &input)?;
         let groups = self.groups_of(flow, who).await;
-        policy::may_request(flow, who, &groups).map_err(SubmitError::NotAllowed)?;
-        let form = validate_form(
-            flow,
-            input.target.as_deref(),
-            &input.targets,
-            input.duration.as_deref(),
-            &input.reason,
-            &input.fields,
-        )
-        .map_err(SubmitError::Invalid)?;
-
-        let targets = self
-            .expand_targets(form.targets, &input)
-            .await?
-            .into_iter()
-            // A record target's access is the flow's own: one per environment.
-            .map(|target| NewTarget { access_key: target.access_key(&flow.reference()), target })
-            .collect();
-        let new = NewRequest {
-            flow: flow.name.clone(),
-            environment: flow.environment.clone(),
-            targets,
-            requester: Requester { email: who.email.clone(), slack_id: who.slack_id.clone(), role: who.role },
-            duration: form.duration,
-            reason: form.reason,
-            fields: form.fields,
-            approval_timeout: flow.approval_timeout,
-        };
+        let mut form = evaluation::admit(flow, who, &groups, &input)?;
+        let targets = self.expand_targets(std::mem::take(&mut form.targets), &input).await?;
+        let new = evaluation::new_request(flow, who, targets, form);
         let actor = input.submitted_by.as_deref().map_or_else(|| actor_of(who), Actor::system);
         let (request, event) = AccessRequest::submit(new, actor, deps.clock.now())
             .map_err(|e| SubmitError::Invalid(vec![FieldError { field: "targets".into(), message: e.to_string() }]))?;

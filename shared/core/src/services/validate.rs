@@ -14,14 +14,14 @@ pub const MAX_REASON_CHARS: usize = 2_000;
 
 /// A valid form: targets (one, or several in a flow with `multiple_targets`), duration, reason,
 /// and typed field values.
-pub(super) struct ValidForm<'f> {
+pub(crate) struct ValidForm<'f> {
     pub targets: Vec<&'f Target>,
     pub duration: GrantDuration,
     pub reason: String,
     pub fields: BTreeMap<String, Value>,
 }
 
-pub(super) fn validate_form<'f>(
+pub(crate) fn validate_form<'f>(
     flow: &'f Flow,
     target: Option<&str>,
     targets: &[String],
