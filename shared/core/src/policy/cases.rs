@@ -574,6 +574,19 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_may_be_named_alone() {
+        let expect = |e: &str| {
+            parse(&format!("cases:\n  - {{who: a@example.com, flow: f, expect: {e}}}")).map(|c| c[0].expect.clone())
+        };
+        assert_eq!(expect("routed"), Ok(Expect::Routed(RoutedExpect::default())));
+        assert_eq!(expect("{routed: }"), Ok(Expect::Routed(RoutedExpect::default())));
+        assert_eq!(expect("refused"), Ok(Expect::Refused(RefusedExpect::default())));
+        assert_eq!(expect("auto_denied"), Ok(Expect::AutoDenied));
+        assert!(expect("{}").is_err());
+        assert!(expect("[routed]").unwrap_err().message.contains("one of auto_approved"));
+    }
+
+    #[test]
     fn mistakes_in_a_case_file_name_their_line() {
         let at = |text: &str| parse(text).unwrap_err();
         let e = at(&CASES.replace("expect: auto_approved", "expect: auto_aproved"));
