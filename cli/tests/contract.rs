@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const TOKEN: &str = "contract-token";
 /// Generated cases per operation and phase.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "50";
 const SEED: &str = "13";
 
 struct Server(Child);
@@ -92,7 +92,10 @@ async fn the_api_keeps_its_openapi_contract() {
             ])
             .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1"])
-            .args(["--request-timeout", "10"])
+            .args(["--request-timeout", "30"])
+            // Hypothesis's health checks judge the generator's speed, not the API: on a loaded CI
+            // machine they would fail a run in which every response was right.
+            .args(["--suppress-health-check", "all"])
             .env("NO_COLOR", "1")
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .stdin(Stdio::null())
