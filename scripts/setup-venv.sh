@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv
   .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/pip install --quiet --disable-pip-version-check "$MOTO" cfn-lint aws-sam-cli
 fi
+[ -x .venv/bin/schemathesis ] || .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 
 if [ ! -x infra/node_modules/.bin/asl-validator ]; then
   (cd infra && npm install --silent --no-audit --no-fund)

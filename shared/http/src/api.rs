@@ -2,32 +2,33 @@
 
 use crate::AppState;
 use crate::auth::{ApiClient, Scope};
-use crate::error::ApiError;
-use airlock_core::{AccessRequest, RequestId, Status, TargetGrant};
+use crate::error::{ApiError, ApiErrorCode, ErrorBody};
+use crate::model::{self, Created, Health, RequestList, RequestView};
+use airlock_core::{RequestId, Status};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
 
 /// The client behind the bearer token, if its token has `scope`: 401 without a valid token, 403
 /// without the scope.
 pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<ApiClient, ApiError> {
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let client = state
-        .api_tokens
-        .authenticate(given)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <token>"))?;
+    let client = state.api_tokens.authenticate(given).ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, ApiErrorCode::Unauthorized, "send Authorization: Bearer <token>")
+    })?;
     if client.may(scope) {
         Ok(client)
     } else {
         tracing::warn!(token = %client.name, %scope, "API call refused: the token lacks the scope");
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ApiErrorCode::Forbidden,
             format!("the token {:?} does not have the {scope} scope", client.name),
         ))
     }
@@ -37,77 +38,51 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// An optional body: empty, `null`, or the JSON of `T`.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    Ok(parse_json::<Option<T>>(body)?.unwrap_or_default())
+}
+
 fn parse_id(id: &str) -> Result<RequestId, ApiError> {
-    id.parse().map_err(|e: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", e))
+    id.parse().map_err(|e: String| ApiError::new(StatusCode::NOT_FOUND, ApiErrorCode::NotFound, e))
 }
 
-/// A request as the API shows it: everything but the workflow's task token.
-pub fn request_json(r: &AccessRequest) -> Value {
-    json!({
-        "id": r.id(),
-        "status": r.status(),
-        "flow": r.flow(),
-        "environment": r.environment(),
-        "target": r.target(),
-        "requester": {"email": r.requester().email, "slack_id": r.requester().slack_id, "role": r.requester().role},
-        "duration_seconds": r.duration_secs(),
-        "reason": r.reason(),
-        "fields": r.fields(),
-        "created_at": r.created_at(),
-        "updated_at": r.updated_at(),
-        "decision_deadline": r.decision_deadline(),
-        "approvals": r.approvals(),
-        "decided_by": r.decided_by(),
-        "decision_note": r.decision_note(),
-        "granted_at": r.granted_at(),
-        "expires_at": r.expires_at(),
-        "access_removed_at": r.access_removed_at(),
-        "holds_access": r.holds_access(),
-        "preexisting_access": r.preexisting_access(),
-        "removal": r.removal(),
-        "failure": r.failure(),
-        "targets": r.targets().iter().map(|t| target_json(r, t)).collect::<Vec<_>>(),
-        "requested_duration_seconds": r.requested_duration().map(|d| d.as_secs()),
-        "revoked_by": r.revoked_by(),
-        "extensions": r.extensions().iter().map(|e| json!({
-            "number": e.number,
-            "added_seconds": e.added_secs,
-            "reason": e.reason,
-            "status": e.status,
-            "requested_by": e.requested_by,
-            "requested_at": e.requested_at,
-            "approvals": e.approvals,
-            "decided_by": e.decided_by,
-            "decided_at": e.decided_at,
-            "note": e.note,
-        })).collect::<Vec<_>>(),
-    })
+/// A duration: `"15m"`-style (`s`, `m`, `h`, `d`) or whole seconds.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = Duration, examples("1h", 900))]
+pub enum DurationInput {
+    Text(String),
+    #[schema(value_type = u64)]
+    Seconds(serde_json::Number),
 }
 
-/// One target of a request: where its grant stands, granted, expired, revoked or failed on its own.
-fn target_json(r: &AccessRequest, t: &TargetGrant) -> Value {
-    json!({
-        "name": t.name(),
-        "label": t.label(),
-        "status": r.status_of(t),
-        "granted_at": t.granted_at(),
-        "expires_at": t.granted_at().and(r.expires_at()),
-        "access_removed_at": t.access_removed_at(),
-        "holds_access": r.target_holds_access(t),
-        "preexisting_access": t.preexisting_access(),
-        "removal": t.removal(),
-        "failure": t.failure(),
-    })
+impl DurationInput {
+    fn into_text(self) -> String {
+        match self {
+            DurationInput::Text(text) => text,
+            DurationInput::Seconds(n) => n.to_string(),
+        }
+    }
 }
 
-#[derive(Deserialize)]
+/// A new access request.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = CreateRequest, example = json!({
+    "requester": "carol@example.com", "flow": "aws-prod", "target": "prod-admin", "duration": "15m",
+    "reason": "INC-42", "fields": {"urgency": "Normal"}
+}))]
+pub struct CreateBody {
     /// Email or Slack user id of the person who needs the access.
     requester: String,
     flow: String,
     /// The flow's environment; optional when the flow name is in one environment only.
     environment: Option<String>,
+    /// The target (a flow's only target may be left out).
     target: Option<String>,
     /// Several targets, for a flow with `multiple_targets` (instead of `target`).
     targets: Option<Vec<String>>,
@@ -116,27 +91,47 @@ struct CreateBody {
     accounts: Option<Vec<String>>,
     /// For a target that lists accounts: the permission set (name or ARN).
     permission_set: Option<String>,
-    /// `"15m"`-style or whole seconds.
-    duration: Option<Value>,
+    /// How long; the flow's first duration when left out.
+    duration: Option<DurationInput>,
     #[serde(default)]
     reason: String,
+    /// The flow's custom fields by name.
     #[serde(default)]
     fields: BTreeMap<String, Value>,
 }
 
+/// Submit a request
+///
+/// Creates an access request on someone's behalf (recorded as submitted by `api:<token name>`);
+/// the flow's rules may decide it at once. 202: accepted, the workflow runs from here.
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests",
+    tag = "requests",
+    operation_id = "create_request",
+    request_body = CreateBody,
+    security(("bearer" = ["submit"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 202, description = "Submitted", body = Created, links(
+            ("get" = (operation_id = "get_request", parameters(("id" = "$response.body#/id")))),
+            ("cancel" = (operation_id = "cancel_request", parameters(("id" = "$response.body#/id")))),
+            ("revoke" = (operation_id = "revoke_request", parameters(("id" = "$response.body#/id")))),
+            ("extend" = (operation_id = "extend_request", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 403, description = "The token lacks the scope, or the person may not request this flow: `forbidden`", body = ErrorBody),
+        (status = 404, description = "No such flow: `unknown_flow`", body = ErrorBody),
+        (status = 409, description = "The same access is already requested or active: `duplicate_request`; or a concurrent write: `conflict`", body = ErrorBody),
+        (status = 422, description = "A field is invalid: `invalid_request` with `fields`", body = ErrorBody),
+    ),
+)]
 pub async fn create_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let client = authorize(&state, &headers, Scope::Submit)?;
     let body: CreateBody = parse_json(&body)?;
-    let duration = match body.duration {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => return Err(ApiError::bad_request("duration must be a string like \"15m\" or whole seconds")),
-    };
+    let duration = body.duration.map(DurationInput::into_text);
     let targets = match (&body.target, body.targets) {
         (Some(_), Some(_)) => return Err(ApiError::bad_request("give either \"target\" or \"targets\", not both")),
         (_, Some(targets)) if targets.is_empty() => {
@@ -164,31 +159,68 @@ pub async fn create_request(
     };
     let request = state.airlock.submit(&who, input).await?;
     tracing::info!(request_id = %request.id(), token = %client.name, requester = %who.email, "request submitted through the API");
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": request.id(), "status": request.status()}))))
+    Ok((StatusCode::ACCEPTED, Json(Created { id: request.id().to_string(), status: request.status().into() })))
 }
 
+/// Get a request
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{id}",
+    tag = "requests",
+    operation_id = "get_request",
+    params(("id" = String, Path, description = "The request's id (`req_…`)")),
+    security(("bearer" = ["read"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The request", body = RequestView),
+        (status = 404, description = "No such request: `not_found`", body = ErrorBody),
+    ),
+)]
 pub async fn get_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     authorize(&state, &headers, Scope::Read)?;
     let request = state.airlock.get_request(&parse_id(&id)?).await?;
-    Ok(Json(request_json(&request)))
+    Ok(Json(RequestView::from(&request)))
 }
 
-#[derive(Deserialize)]
+/// Which requests to list: give `user`, `status`, or both.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The requester: email or Slack user id.
     user: Option<String>,
+    /// Only requests in this status.
+    #[param(value_type = Option<model::Status>)]
     status: Option<String>,
+    /// At most this many (default 50; 0 counts as 1, above 200 as 200).
+    #[param(minimum = 0)]
     limit: Option<usize>,
 }
 
+/// List requests
+///
+/// A person's requests (newest first), optionally in one status, or every request in a status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests",
+    tag = "requests",
+    operation_id = "list_requests",
+    params(ListQuery),
+    security(("bearer" = ["read"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The requests", body = RequestList),
+        (status = 400, description = "Neither `user` nor `status`, or a malformed parameter: `bad_request`", body = ErrorBody),
+        (status = 403, description = "The token lacks the scope, or `user` names an unknown Slack user: `forbidden`", body = ErrorBody),
+        (status = 422, description = "`user` is not an email or a Slack user id: `invalid_request`", body = ErrorBody),
+    ),
+)]
 pub async fn list_requests(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestList>, ApiError> {
     authorize(&state, &headers, Scope::Read)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = query.status.as_deref().map(str::parse::<Status>).transpose().map_err(ApiError::bad_request)?;
@@ -201,14 +233,16 @@ pub async fn list_requests(
         (None, Some(status)) => state.airlock.requests_with_status(status, limit).await?,
         (None, None) => return Err(ApiError::bad_request("give user=<email or Slack id>, status=<status>, or both")),
     };
-    Ok(Json(json!({"requests": requests.iter().map(request_json).collect::<Vec<_>>()})))
+    Ok(Json(RequestList { requests: requests.iter().map(RequestView::from).collect() }))
 }
 
-#[derive(Deserialize, Default)]
+/// A revoke; the body may be left out.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeBody {
-    /// Email or Slack id of the person revoking (checked against who may revoke); without it the
-    /// token revokes as the system, recorded as `api:<token name>`.
+#[schema(as = RevokeRequest)]
+pub struct RevokeBody {
+    /// Email or Slack id of the person revoking (checked against who may revoke; needs the
+    /// `revoke` scope); without it the token revokes as the system, recorded as `api:<token name>`.
     by: Option<String>,
     reason: Option<String>,
 }
@@ -222,15 +256,34 @@ fn authorize_change(state: &AppState, headers: &HeaderMap) -> Result<(ApiClient,
     Ok((client, any_request))
 }
 
+/// Revoke a grant
+///
+/// Ends an active grant early: the request is `revoked` at once and the workflow removes the
+/// access right after (`access_removed_at` is set then). Allowed to the token that submitted the
+/// request and to tokens with the `revoke` scope.
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{id}/revoke",
+    tag = "requests",
+    operation_id = "revoke_request",
+    params(("id" = String, Path, description = "The request's id (`req_…`)")),
+    request_body(content = Option<RevokeBody>, description = "Optional"),
+    security(("bearer" = ["submit"]), ("bearer" = ["revoke"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 202, description = "Revoked; the access is removed right after", body = RequestView),
+        (status = 404, description = "No such request: `not_found`", body = ErrorBody),
+        (status = 409, description = "The grant is not active: `conflict`", body = ErrorBody),
+        (status = 422, description = "`by` is not an email or a Slack user id: `invalid_request`", body = ErrorBody),
+    ),
+)]
 pub async fn revoke_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
     let (client, any_request) = authorize_change(&state, &headers)?;
-    let body: RevokeBody =
-        if body.iter().all(u8::is_ascii_whitespace) { RevokeBody::default() } else { parse_json(&body)? };
+    let body: RevokeBody = optional_json(&body)?;
     let id = parse_id(&id)?;
     let request = match body.by {
         // Revoking on someone's behalf takes the revoke scope.
@@ -245,64 +298,94 @@ pub async fn revoke_request(
         }
     };
     // Revoked now; the access is removed by the workflow right after (202: accepted, not yet done).
-    Ok((StatusCode::ACCEPTED, Json(request_json(&request))))
+    Ok((StatusCode::ACCEPTED, Json(RequestView::from(&request))))
 }
 
-#[derive(Deserialize, Default)]
+/// A cancel; the body may be left out.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CancelBody {
+#[schema(as = CancelRequest)]
+pub struct CancelBody {
     reason: Option<String>,
 }
 
-/// Cancels a pending request: allowed to the token that submitted it and to tokens with the
-/// `revoke` (or `admin`) scope; recorded as `api:<token name>`. 200 with the request, now
-/// `cancelled`; 404 unknown, 409 not pending.
+/// Cancel a pending request
+///
+/// Allowed to the token that submitted it and to tokens with the `revoke` (or `admin`) scope;
+/// recorded as `api:<token name>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{id}/cancel",
+    tag = "requests",
+    operation_id = "cancel_request",
+    params(("id" = String, Path, description = "The request's id (`req_…`)")),
+    request_body(content = Option<CancelBody>, description = "Optional"),
+    security(("bearer" = ["submit"]), ("bearer" = ["revoke"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Cancelled", body = RequestView),
+        (status = 404, description = "No such request: `not_found`", body = ErrorBody),
+        (status = 409, description = "The request was decided already: `conflict`", body = ErrorBody),
+    ),
+)]
 pub async fn cancel_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     let (client, any_request) = authorize_change(&state, &headers)?;
-    let body: CancelBody =
-        if body.iter().all(u8::is_ascii_whitespace) { CancelBody::default() } else { parse_json(&body)? };
+    let body: CancelBody = optional_json(&body)?;
     let id = parse_id(&id)?;
     let request =
         state.airlock.cancel_as_system(&id, &format!("api:{}", client.name), any_request, body.reason).await?;
     tracing::info!(request_id = %id, token = %client.name, "request cancelled through the API");
-    Ok(Json(request_json(&request)))
+    Ok(Json(RequestView::from(&request)))
 }
 
-#[derive(Deserialize)]
+/// More time on an active grant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExtendBody {
-    /// How much longer: `"30m"`-style or whole seconds.
-    duration: Value,
+#[schema(as = ExtendRequest, example = json!({"duration": "30m", "reason": "the migration overran"}))]
+pub struct ExtendBody {
+    /// How much longer.
+    duration: DurationInput,
+    /// Why (not empty).
     reason: String,
 }
 
-/// `POST /api/v1/requests/{id}/extend` `{"duration", "reason"}`: asks for more time on an active
-/// grant, decided like a request (rules, `extensions.self_approve`, or the approvers' card). 200
-/// with the request (its `extensions` show the decision or that it waits); 409 `extension_limit`
-/// past the flow's limit, 409 `conflict` when not active, 422 over the flow's maximum.
+/// Extend a grant
+///
+/// Asks for more time on an active grant, decided like a request (rules,
+/// `extensions.self_approve`, or the approvers' card): the request's `extensions` show the
+/// decision or that it waits.
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{id}/extend",
+    tag = "requests",
+    operation_id = "extend_request",
+    params(("id" = String, Path, description = "The request's id (`req_…`)")),
+    request_body = ExtendBody,
+    security(("bearer" = ["submit"]), ("bearer" = ["revoke"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The request with the extension", body = RequestView),
+        (status = 404, description = "No such request: `not_found`", body = ErrorBody),
+        (status = 409, description = "Past the flow's limit or one is pending: `extension_limit`; the grant is not active: `conflict`", body = ErrorBody),
+        (status = 422, description = "A bad duration, more than the flow's `max_duration`, or no reason: `invalid_request`", body = ErrorBody),
+    ),
+)]
 pub async fn extend_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     let (client, any_request) = authorize_change(&state, &headers)?;
     let body: ExtendBody = parse_json(&body)?;
-    let duration = match &body.duration {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::bad_request("duration must be a string like \"30m\" or whole seconds")),
-    };
-    let added = parse_duration(&duration)?;
+    let added = parse_duration(&body.duration.into_text())?;
     if body.reason.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ApiErrorCode::InvalidRequest,
             "reason: say why you need longer",
         ));
     }
@@ -310,13 +393,14 @@ pub async fn extend_request(
     let name = format!("api:{}", client.name);
     let request = state.airlock.ask_extension_as_system(&id, &name, any_request, added, &body.reason).await?;
     tracing::info!(request_id = %id, token = %client.name, "extension asked through the API");
-    Ok(Json(request_json(&request)))
+    Ok(Json(RequestView::from(&request)))
 }
 
 /// `"30m"`-style or whole seconds, within a year.
 fn parse_duration(text: &str) -> Result<airlock_core::GrantDuration, ApiError> {
-    let invalid =
-        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("duration: {m}"));
+    let invalid = |m: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ApiErrorCode::InvalidRequest, format!("duration: {m}"))
+    };
     match text.trim().parse::<u64>() {
         Ok(secs) if (1..=airlock_core::GrantDuration::MAX_SECS).contains(&secs) => {
             Ok(airlock_core::GrantDuration::from_secs(secs))
@@ -326,6 +410,6 @@ fn parse_duration(text: &str) -> Result<airlock_core::GrantDuration, ApiError> {
     }
 }
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
 }

@@ -7,25 +7,97 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use std::any::Any;
+use utoipa::ToSchema;
+
+/// Every `code` an API error may carry: core's error codes and the HTTP layer's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorCode {
+    /// The body is not valid JSON of the operation's shape, or a query parameter is malformed.
+    BadRequest,
+    /// No valid `Authorization: Bearer <token>`.
+    Unauthorized,
+    /// The token lacks the scope, or the person may not do this.
+    Forbidden,
+    /// No such request, flow or route.
+    NotFound,
+    /// The flow named does not exist.
+    UnknownFlow,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// The input failed validation; see `fields`.
+    InvalidRequest,
+    /// The request is not in a status that allows this (already decided, not active, …).
+    Conflict,
+    /// The same access is already requested or active for this person.
+    DuplicateRequest,
+    /// The grant has had every extension its flow allows, or one is already waiting.
+    ExtensionLimit,
+    /// A dependency (the store, Slack, the workflow) failed; retrying may help.
+    Unavailable,
+    Internal,
+}
+
+impl From<ErrorCode> for ApiErrorCode {
+    fn from(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::Invalid => ApiErrorCode::InvalidRequest,
+            ErrorCode::UnknownFlow => ApiErrorCode::UnknownFlow,
+            ErrorCode::NotFound => ApiErrorCode::NotFound,
+            ErrorCode::Forbidden => ApiErrorCode::Forbidden,
+            ErrorCode::Conflict => ApiErrorCode::Conflict,
+            ErrorCode::Duplicate => ApiErrorCode::DuplicateRequest,
+            ErrorCode::ExtensionLimit => ApiErrorCode::ExtensionLimit,
+            ErrorCode::Unavailable => ApiErrorCode::Unavailable,
+            ErrorCode::Internal => ApiErrorCode::Internal,
+        }
+    }
+}
+
+/// The body of every API error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ApiErrorCode,
+    pub message: String,
+    /// One entry per invalid input (with `invalid_request`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldProblem>,
+}
+
+/// A validation problem with one input: `target`, `duration`, `reason` or a custom field's name.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
 
 /// An API error response.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ApiErrorCode,
     message: String,
     fields: Vec<airlock_core::FieldError>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ApiErrorCode, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), fields: Vec::new() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ApiErrorCode::BadRequest, message)
     }
 }
 
@@ -42,7 +114,7 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(code = e.code.as_str(), error = %e.message, "request failed");
         }
-        Self { status, code: e.code.as_str(), message: e.message, fields: e.fields }
+        Self { status, code: e.code.into(), message: e.message, fields: e.fields }
     }
 }
 
@@ -60,16 +132,14 @@ via_error!(SubmitError, DecideError, GrantChangeError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if !self.fields.is_empty() {
-            error["fields"] = self.fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect();
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let fields = self.fields.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect();
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, fields } };
+        (self.status, Json(body)).into_response()
     }
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    ApiError::new(StatusCode::NOT_FOUND, ApiErrorCode::NotFound, "no such route")
 }
 
 /// The largest request body any route reads (axum's default limit, which the extractors enforce
@@ -123,18 +193,19 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/json"))
 }
 
-fn code_for(status: StatusCode) -> &'static str {
+fn code_for(status: StatusCode) -> ApiErrorCode {
     match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::BAD_REQUEST => ApiErrorCode::BadRequest,
+        StatusCode::UNAUTHORIZED => ApiErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ApiErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ApiErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ApiErrorCode::InvalidRequest,
+        StatusCode::SERVICE_UNAVAILABLE => ApiErrorCode::Unavailable,
+        s if s.is_server_error() => ApiErrorCode::Internal,
+        _ => ApiErrorCode::BadRequest,
     }
 }
 
@@ -146,5 +217,5 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("a panic without a message");
     tracing::error!(panic = detail, "a request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ApiErrorCode::Internal, "internal error").into_response()
 }

@@ -4,6 +4,8 @@
 mod api;
 mod auth;
 mod error;
+mod model;
+mod openapi;
 mod slack;
 mod users;
 
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::{ApiClient, ApiTokens, Scope};
+pub use openapi::{openapi, openapi_json};
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -24,7 +27,7 @@ pub struct AppState {
     pub api_tokens: Arc<ApiTokens>,
 }
 
-/// The router with every route of the contract, [`guarded`].
+/// The router with every route of the contract, [`guarded`]; `/api/v1` is described by [`openapi()`].
 pub fn router(state: AppState) -> Router {
     guarded(
         Router::new()
@@ -32,12 +35,7 @@ pub fn router(state: AppState) -> Router {
             .route("/slack/interactions", post(slack::interactions))
             .route("/slack/events", post(slack::events))
             .route("/slack/options", post(slack::options))
-            .route("/api/v1/requests", post(api::create_request).get(api::list_requests))
-            .route("/api/v1/requests/{id}", get(api::get_request))
-            .route("/api/v1/requests/{id}/revoke", post(api::revoke_request))
-            .route("/api/v1/requests/{id}/cancel", post(api::cancel_request))
-            .route("/api/v1/requests/{id}/extend", post(api::extend_request))
-            .route("/api/v1/users/{email}/role", get(users::get_role).put(users::put_role))
+            .merge(openapi::api_routes().0)
             .route("/healthz", get(api::healthz))
             .fallback(error::not_found)
             .with_state(state),

@@ -5,64 +5,85 @@
 use crate::AppState;
 use crate::api::{authorize, parse_json};
 use crate::auth::Scope;
-use crate::error::ApiError;
-use airlock_core::roles::{ChangeVia, RoleAnswer, RoleSource};
+use crate::error::{ApiError, ErrorBody};
+use crate::model::{self, RoleAnswer, RoleUpdate};
+use airlock_core::roles::ChangeVia;
 use airlock_core::{Actor, Email, Error, ErrorCode, Role};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 fn parse_email(email: &str) -> Result<Email, ApiError> {
     email.parse().map_err(|e: String| Error::new(ErrorCode::Invalid, e).into())
 }
 
-/// A role as the API shows it.
-fn role_json(answer: &RoleAnswer) -> Value {
-    let mut body = json!({
-        "email": answer.email,
-        "role": answer.role,
-        "source": answer.source_name(),
-        "reason": answer.why(),
-    });
-    if let RoleSource::Set { by, at, .. } = &answer.source {
-        body["set_by"] = json!(by.to_string());
-        body["set_at"] = json!(at);
-    }
-    body
-}
-
+/// Get a person's role
+///
+/// Their role and why: set in the store, listed in `organization.admins`, or their email's domain.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{email}/role",
+    tag = "users",
+    operation_id = "get_role",
+    params(("email" = String, Path, description = "The person's email", example = "dave@example.com")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The role", body = RoleAnswer),
+        (status = 422, description = "Not an email: `invalid_request`", body = ErrorBody),
+    ),
+)]
 pub async fn get_role(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(email): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RoleAnswer>, ApiError> {
     authorize(&state, &headers, Scope::Admin)?;
     let answer = state.airlock.people().role_of(&parse_email(&email)?).await?;
-    Ok(Json(role_json(&answer)))
+    Ok(Json(RoleAnswer::from(&answer)))
 }
 
-#[derive(Deserialize)]
+/// A role to set.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+#[schema(as = SetRole)]
+pub struct RoleBody {
+    /// `admin`, `member` or `guest` (in any case).
+    #[schema(value_type = model::Role)]
     role: String,
 }
 
+/// Set a person's role
+///
+/// Over the config's default, at once for every running process; an audit event recorded as
+/// made by `api:<token name>`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{email}/role",
+    tag = "users",
+    operation_id = "set_role",
+    params(("email" = String, Path, description = "The person's email", example = "dave@example.com")),
+    request_body = RoleBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The role now; `changed` is false when it was already so", body = RoleUpdate),
+        (status = 409, description = "A concurrent change: `conflict`", body = ErrorBody),
+        (status = 422, description = "Not an email, or an unknown role: `invalid_request`", body = ErrorBody),
+    ),
+)]
 pub async fn put_role(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(email): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RoleUpdate>, ApiError> {
     let client = authorize(&state, &headers, Scope::Admin)?;
     let email = parse_email(&email)?;
     let body: RoleBody = parse_json(&body)?;
     let role: Role = body.role.parse().map_err(|e: String| ApiError::from(Error::new(ErrorCode::Invalid, e)))?;
     let by = Actor::system(&format!("api:{}", client.name));
     let update = state.airlock.people().set_role(&email, role, by, ChangeVia::Api).await?;
-    let mut answer = role_json(&update.answer);
-    answer["changed"] = json!(update.changed);
-    Ok(Json(answer))
+    Ok(Json(RoleUpdate { answer: RoleAnswer::from(&update.answer), changed: update.changed }))
 }

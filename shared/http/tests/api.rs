@@ -177,3 +177,16 @@ async fn non_api_routes_keep_their_own_answers() {
     let unsigned = h.send(Request::post("/slack/commands").body(Body::from("text=help")).unwrap()).await;
     assert_eq!(unsigned.status(), 401, "Slack routes answer Slack, not the API's JSON");
 }
+
+/// The document says the cancel and revoke bodies are optional: empty, `null` or an object.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_optional_body_may_be_null() {
+    let h = Harness::start(TOKENS).await;
+    let (status, body) = h.api("POST", "/api/v1/requests", "S-token", Some(&create_body(json!("1h")))).await;
+    assert_eq!(status, 202, "{body}");
+    let cancel = format!("/api/v1/requests/{}/cancel", body["id"].as_str().unwrap());
+    let (status, body) = h.api("POST", &cancel, "S-token", Some("[]")).await;
+    assert_error(status, &body, 400, "bad_request");
+    let (status, body) = h.api("POST", &cancel, "S-token", Some(" null ")).await;
+    assert_eq!((status, &body["status"]), (200, &json!("cancelled")), "{body}");
+}
