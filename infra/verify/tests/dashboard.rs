@@ -39,8 +39,11 @@ fn dashboard_body(template: &Yaml) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("the dashboard body is JSON: {e}\n{text}"))
 }
 
-/// Each metric line of each metric widget: namespace, name, dimensions (name, value).
-fn dashboard_metrics(body: &Value) -> Vec<(String, String, Vec<(String, String)>)> {
+/// One metric line of a widget: namespace, name, dimensions (name, value).
+type MetricLine = (String, String, Vec<(String, String)>);
+
+/// Each metric line of each metric widget.
+fn dashboard_metrics(body: &Value) -> Vec<MetricLine> {
     let mut lines = Vec::new();
     for widget in body["widgets"].as_array().unwrap() {
         if widget["type"] != "metric" {
@@ -48,7 +51,7 @@ fn dashboard_metrics(body: &Value) -> Vec<(String, String, Vec<(String, String)>
         }
         for line in widget["properties"]["metrics"].as_array().unwrap() {
             let parts: Vec<&str> = line.as_array().unwrap().iter().filter_map(Value::as_str).collect();
-            assert!(parts.len() >= 2 && parts.len() % 2 == 0, "namespace, name, then dimension pairs: {line}");
+            assert!(parts.len() >= 2 && parts.len().is_multiple_of(2), "namespace, name, then dimension pairs: {line}");
             assert!(!parts.contains(&"."), "no shorthand, so each line can be checked: {line}");
             let dimensions = parts[2..].chunks(2).map(|p| (p[0].to_string(), p[1].to_string())).collect();
             lines.push((parts[0].to_string(), parts[1].to_string(), dimensions));
@@ -78,7 +81,7 @@ fn every_airlock_metric_on_the_dashboard_is_published_with_those_dimensions() {
         let metric = metric(name);
         let keys: Vec<&str> = dimensions.iter().map(|(k, _)| k.as_str()).collect();
         assert!(
-            metric.dimension_sets().iter().any(|set| *set == keys.as_slice()),
+            metric.dimension_sets().contains(&keys.as_slice()),
             "{name} is published under {:?}, not {keys:?}",
             metric.dimension_sets()
         );
@@ -129,7 +132,7 @@ fn alarms_on_airlock_metrics_read_what_the_code_publishes_and_the_logs_are_the_o
             .as_sequence()
             .map(|d| d.iter().map(|d| d["Name"].as_str().unwrap()).collect())
             .unwrap_or_default();
-        assert!(metric.dimension_sets().iter().any(|set| *set == keys.as_slice()), "{id}: dimensions {keys:?}");
+        assert!(metric.dimension_sets().contains(&keys.as_slice()), "{id}: dimensions {keys:?}");
     }
     assert!(on_airlock >= 1, "RemovalFailedAlarm reads Airlock/RemovalFailures");
     assert_eq!(
