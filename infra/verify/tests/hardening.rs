@@ -31,6 +31,7 @@ fn the_kms_key_when_given_encrypts_the_table_logs_environment_bus_and_topic() {
     assert_eq!(template["Parameters"]["KmsKeyArn"]["Default"].as_str(), Some(""), "optional");
     assert!(is_the_key_when_given(&r["Table"]["Properties"]["SSESpecification"]["KMSMasterKeyId"]));
     assert!(is_the_key_when_given(&r["AuditBus"]["Properties"]["KmsKeyIdentifier"]));
+    assert!(is_the_key_when_given(&r["AuditArchive"]["Properties"]["KmsKeyIdentifier"]));
     assert!(is_the_key_when_given(&template["Globals"]["Function"]["KmsKeyArn"]), "every function's environment");
     assert!(is_the_key_when_given(&r["AlarmTopic"]["Properties"]["KmsMasterKeyId"]));
     let mut log_groups = 0;
