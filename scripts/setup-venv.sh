@@ -12,6 +12,9 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv
 fi
 [ -x .venv/bin/schemathesis ] || .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 
+# checkov in a venv of its own: its pins (boto3, networkx, packaging) would downgrade what sam and moto need.
+[ -x .venv-checkov/bin/checkov ] || { python3 -m venv .venv-checkov && .venv-checkov/bin/pip install --quiet --disable-pip-version-check "checkov==3.3.30"; }
+
 if [ ! -x infra/node_modules/.bin/asl-validator ]; then
   (cd infra && npm install --silent --no-audit --no-fund)
 fi

@@ -1,9 +1,10 @@
 //! The Lambdas' inputs to `airlock_aws::assembly`, from the [`Settings`] read once per cold start:
 //! the config, the Slack bot token and the webhook secrets (SSM or the environment), over DynamoDB
-//! and Lambda prefetch.
+//! and Lambda prefetch; audit events and failed Slack calls publish CloudWatch metrics (EMF).
 
 use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
 use airlock_aws::bootstrap::aws_config;
+use airlock_aws::metrics::{self, MeteredAuditSink, Metrics};
 use airlock_aws::settings::Settings;
 use airlock_core::flow::TargetKind;
 use airlock_core::{Config, Deps};
@@ -51,10 +52,11 @@ pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
     let config = Config::from_yaml(&settings.config_text().await?).context("the Airlock config is invalid")?;
     let bot_token = settings.slack_bot_token.load().await?;
     let api_url = &settings.slack_api_url;
-    let slack = Arc::new(match mode {
+    let slack = match mode {
         SlackMode::Interactive => SlackApi::new(api_url, &bot_token)?,
         SlackMode::Background => SlackApi::background(api_url, &bot_token)?,
-    });
+    };
+    let slack = Arc::new(slack.on_failure(metrics::slack_failures(Metrics::stdout())));
 
     let mut webhook_secrets = settings.webhook_secret_vars(&config);
     if let Some(path) = &settings.webhook_secrets_path {
@@ -68,7 +70,8 @@ pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
         aws_sso: settings.sso_identity_store(),
     };
     let clients = SlackClients { directory: slack.clone(), notifier: slack.clone() };
-    let deps = assembly::deps(&config, settings.dynamo_store().await?, clients, adapters).await?;
+    let mut deps = assembly::deps(&config, settings.dynamo_store().await?, clients, adapters).await?;
+    deps.audit = Arc::new(MeteredAuditSink::new(deps.audit, Metrics::stdout()));
     Ok(AwsApp { deps, slack, settings })
 }
 

@@ -2,6 +2,7 @@
 //! errors typed `Airlock.Transient` / `Airlock.Permanent` for the definition's Retry and Catch.
 
 use crate::Failure;
+use airlock_aws::metrics::{Metrics, SweepFindings};
 use airlock_core::ports::Workflow;
 use airlock_core::services::{StepError, StepOutcome};
 use airlock_core::workflow::State;
@@ -61,7 +62,8 @@ pub async fn step_handler(
 }
 
 /// The scheduled backstop: overdue removals first, then reminders, then the drift check. Each part
-/// runs even if an earlier one failed; the first failure is the invocation's error.
+/// runs even if an earlier one failed; what the parts that ran found is published as metrics; the
+/// first failure is the invocation's error.
 async fn sweep(steps: &Steps) -> Result<Value, Diagnostic> {
     let mut failures = Vec::new();
     let mut failed = |part: &str, e: airlock_core::Error| {
@@ -71,6 +73,13 @@ async fn sweep(steps: &Steps) -> Result<Value, Diagnostic> {
     let removed = steps.sweep().await.map_err(|e| failed("removals", e)).ok();
     let reminded = steps.remind().await.map_err(|e| failed("reminders", e)).ok();
     let drift = steps.reconcile().await.map_err(|e| failed("drift", e)).ok();
+    let findings = SweepFindings {
+        overdue_removals: removed,
+        active_grants: reminded.map(|r| r.active),
+        drift_removed: drift.as_ref().map(|d| d.removed.len()),
+        drift_reported: drift.as_ref().map(|d| d.reported.len()),
+    };
+    findings.record(&Metrics::stdout());
     if let Some(first) = failures.into_iter().next() {
         return Err(Failure(first).into());
     }

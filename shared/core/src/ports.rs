@@ -382,6 +382,12 @@ pub trait Notifier: Send + Sync {
 #[async_trait]
 pub trait AuditSink: Send + Sync {
     async fn emit(&self, event: &AuditEvent);
+
+    /// [`emit`](Self::emit) for a change of `request` just committed (the request as written), for
+    /// sinks that measure it (e.g. the time from submission to decision).
+    async fn emit_change(&self, event: &AuditEvent, _request: &AccessRequest) {
+        self.emit(event).await
+    }
 }
 
 /// The audit sink without an event bus: the store keeps the record and the services log one JSON

@@ -56,7 +56,23 @@ pub enum SlackApiError {
     Setup(String),
 }
 
+/// Told of every failed call attempt (a retried one included), e.g. to count them; never sees the token.
+pub type FailureHook = Arc<dyn Fn(&SlackApiError) + Send + Sync>;
+
 impl SlackApiError {
+    /// The Web API method that failed (none for a client that could not be set up).
+    pub fn method(&self) -> Option<&'static str> {
+        match self {
+            SlackApiError::Timeout { method }
+            | SlackApiError::Api { method, .. }
+            | SlackApiError::RateLimited { method, .. }
+            | SlackApiError::Http { method, .. }
+            | SlackApiError::Transport { method, .. }
+            | SlackApiError::BadResponse { method, .. } => Some(method),
+            SlackApiError::Setup(_) => None,
+        }
+    }
+
     /// The Slack error code, for `{"ok": false}` answers.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -133,6 +149,7 @@ pub struct SlackApi {
     token: SlackApiToken,
     timeout: Duration,
     retries: Option<RetryPolicy>,
+    on_failure: Option<FailureHook>,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -140,6 +157,7 @@ impl std::fmt::Debug for SlackApi {
         f.debug_struct("SlackApi")
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("on_failure", &self.on_failure.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +174,7 @@ impl SlackApi {
             token: SlackApiToken::new(SlackApiTokenValue(bot_token.to_string())),
             timeout: DEFAULT_TIMEOUT,
             retries: None,
+            on_failure: None,
         })
     }
 
@@ -181,6 +200,19 @@ impl SlackApi {
         self
     }
 
+    /// The same client telling `hook` of each failed call attempt (clones and [`Self::for_channel`] keep it).
+    pub fn on_failure(mut self, hook: FailureHook) -> Self {
+        self.on_failure = Some(hook);
+        self
+    }
+
+    fn failed(&self, error: SlackApiError) -> SlackApiError {
+        if let Some(hook) = &self.on_failure {
+            hook(&error);
+        }
+        error
+    }
+
     /// A client for posting to one channel: a background client gets its own rate controller, so
     /// slack-morphism's one-message-per-second limit on `chat.postMessage` (kept per client) applies
     /// per channel, as Slack's does, rather than to the whole workspace. Interactive clients are shared.
@@ -199,8 +231,8 @@ impl SlackApi {
     {
         let Some(policy) = self.retries else {
             return match tokio::time::timeout(self.timeout, request()).await {
-                Err(_) => Err(SlackApiError::Timeout { method }),
-                Ok(result) => result.map_err(|e| SlackApiError::from_client(method, e)),
+                Err(_) => Err(self.failed(SlackApiError::Timeout { method })),
+                Ok(result) => result.map_err(|e| self.failed(SlackApiError::from_client(method, e))),
             };
         };
         // slack-morphism's rate control retries HTTP 429 only (after each Retry-After) and gives up
@@ -211,9 +243,9 @@ impl SlackApi {
         let mut retried = 0;
         loop {
             let error = match tokio::time::timeout_at(deadline, request()).await {
-                Err(_) => return Err(SlackApiError::Timeout { method }),
+                Err(_) => return Err(self.failed(SlackApiError::Timeout { method })),
                 Ok(Ok(response)) => return Ok(response),
-                Ok(Err(e)) => SlackApiError::from_client(method, e),
+                Ok(Err(e)) => self.failed(SlackApiError::from_client(method, e)),
             };
             let retry = error.is_transient()
                 && !matches!(error, SlackApiError::RateLimited { .. })

@@ -289,3 +289,33 @@ async fn transport_errors_are_transient() {
     assert!(err.is_transient());
     assert!(!err.to_string().contains("xoxb-t"));
 }
+
+#[tokio::test]
+async fn the_failure_hook_is_told_of_every_failed_attempt_and_of_nothing_else() {
+    let slack = fake().await;
+    let seen: Arc<std::sync::Mutex<Vec<SlackApiError>>> = Arc::default();
+    let api = background(&slack).on_failure(seen_hook(&seen));
+    slack.fault_next("chat.update", 2, Fault::Status(502));
+    api.for_channel().update_message("C1", "1.1", text("edited")).await.unwrap();
+    slack.fault_next("views.open", 1, Fault::RateLimited { retry_after_secs: 30 });
+    let interactive = interactive(&slack).on_failure(seen_hook(&seen));
+    interactive.open_view("trigger", airlock_slack::views::error_modal("t", "m")).await.unwrap_err();
+    interactive.user_info("U2").await.unwrap();
+    api.post_message("C1", text("hi")).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            SlackApiError::Http { method: "chat.update", status: 502 },
+            SlackApiError::Http { method: "chat.update", status: 502 },
+            SlackApiError::RateLimited { method: "views.open", retry_after: Some(Duration::from_secs(30)) },
+        ],
+        "each failed attempt once, retried ones included (for_channel keeps the hook); none for calls that worked"
+    );
+    assert_eq!(seen[2].method(), Some("views.open"));
+}
+
+fn seen_hook(seen: &Arc<std::sync::Mutex<Vec<SlackApiError>>>) -> airlock_slack::api::FailureHook {
+    let seen = seen.clone();
+    Arc::new(move |e: &SlackApiError| seen.lock().unwrap().push(e.clone()))
+}

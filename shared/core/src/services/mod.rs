@@ -162,7 +162,7 @@ impl Deps {
     async fn commit(&self, request: &AccessRequest, expected: Status, event: AuditEvent) -> Result<()> {
         let outbox = self.outbox_for(request, Some(&event), &implied(request, event.action));
         self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
-        self.emit(&event).await;
+        self.emit_change(&event, request).await;
         Ok(())
     }
 
@@ -178,7 +178,7 @@ impl Deps {
         notify.extend_from_slice(extra);
         let outbox = self.outbox_for(request, Some(&event), &notify);
         self.store.update_request_with(request, expected, Some(&event), &outbox).await?;
-        self.emit(&event).await;
+        self.emit_change(&event, request).await;
         Ok(())
     }
 
@@ -241,6 +241,17 @@ impl Deps {
 
     /// Logs an audit event as one JSON line and hands it to the audit sink (EventBridge on AWS).
     async fn emit(&self, event: &AuditEvent) {
+        Self::log(event);
+        self.audit.emit(event).await;
+    }
+
+    /// [`emit`](Self::emit) for a change of `request` that was just committed.
+    async fn emit_change(&self, event: &AuditEvent, request: &AccessRequest) {
+        Self::log(event);
+        self.audit.emit_change(event, request).await;
+    }
+
+    fn log(event: &AuditEvent) {
         tracing::info!(
             message = "audit",
             request_id = %event.request_id,
@@ -254,7 +265,6 @@ impl Deps {
             time = %event.at.to_rfc3339(),
             detail = event.detail.as_deref().unwrap_or(""),
         );
-        self.audit.emit(event).await;
     }
 }
 

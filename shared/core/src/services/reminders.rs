@@ -22,6 +22,8 @@ const PAGE: usize = 200;
 pub struct RemindersSent {
     pub approvers: usize,
     pub expiry: usize,
+    /// The active requests looked at: every one there was (the sweeper's count of active grants).
+    pub active: usize,
 }
 
 impl Steps {
@@ -52,6 +54,7 @@ impl Steps {
             let page = self.deps.store.requests_with_status_before(Status::Active, cursor.as_ref(), PAGE).await?;
             cursor = page.last().map(|r| r.id().clone());
             let full = page.len() == PAGE;
+            sent.active += page.len();
             for request in page {
                 let long_enough = Duration::seconds(request.duration_secs() as i64) >= WARN_GRANTS_FROM;
                 let soon = request.expires_at().is_some_and(|at| at > now && at <= now + EXPIRY_WARNING);
