@@ -114,11 +114,10 @@ impl Airlock {
             }
             found.push(account.clone());
         }
-        let stem: String = target.name.chars().take(51).collect();
         Ok(found
             .into_iter()
             .map(|a| Target {
-                name: format!("{stem}-{}", a.id),
+                name: account_target_name(&target.name, &a.id),
                 label: format!("{} on {} ({})", set.name, a.name, a.id),
                 kind: TargetKind::AwsSso {
                     account_id: a.id,
@@ -165,6 +164,13 @@ impl Airlock {
         }
         Ok(targets)
     }
+}
+
+/// The name of the concrete target a request for `account` of the discovered target `scope_target`
+/// grants (within the 64 characters of a target name).
+pub(super) fn account_target_name(scope_target: &str, account: &str) -> String {
+    let stem: String = scope_target.chars().take(51).collect();
+    format!("{stem}-{account}")
 }
 
 /// What a discovered target resolves to now: its accounts and permission sets, narrowed to its
