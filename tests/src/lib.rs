@@ -110,6 +110,7 @@ pub struct TestApp {
     pub app: airlock_core::Airlock,
     config: Config,
     store: StoreKind,
+    escalation_budget: Duration,
     _dir: tempfile::TempDir,
     server: Option<Server>,
 }
@@ -123,6 +124,16 @@ impl TestApp {
     /// An app on the config `config` makes (given the webhook receiver) and `store` (default: a
     /// fresh SQLite file).
     pub async fn spawn_with(config: impl FnOnce(&HookReceiver) -> String, store: Option<StoreKind>) -> TestApp {
+        Self::spawn_with_budget(config, store, ESCALATION_BUDGET).await
+    }
+
+    /// [`Self::spawn_with`], retrying a grant that fails transiently for `escalation_budget`
+    /// (`AIRLOCK_ESCALATION_RETRY`) instead of [`ESCALATION_BUDGET`].
+    pub async fn spawn_with_budget(
+        config: impl FnOnce(&HookReceiver) -> String,
+        store: Option<StoreKind>,
+        escalation_budget: Duration,
+    ) -> TestApp {
         airlock_cli::telemetry::init("off");
         // SAFETY: every test sets the same constant; no thread reads it while it changes value.
         unsafe { std::env::set_var(HOOK_SECRET_ENV, HOOK_SECRET) };
@@ -142,7 +153,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = store.unwrap_or_else(|| StoreKind::Sqlite(dir.path().join("airlock.db")));
         let config = Config::from_yaml(&config(&hooks)).expect("the e2e config is valid");
-        let (app, base, server) = launch(settings(&slack, &config, &store)).await;
+        let settings = Settings { escalation_budget, ..settings(&slack, &config, &store) };
+        let (app, base, server) = launch(settings).await;
         TestApp {
             base,
             slack,
@@ -151,6 +163,7 @@ impl TestApp {
             app,
             config,
             store,
+            escalation_budget,
             _dir: dir,
             server: Some(server),
         }
@@ -159,7 +172,9 @@ impl TestApp {
     /// Stops the server (as a crash or deploy would) and starts a new one on the same store.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (app, base, server) = launch(settings(&self.slack, &self.config, &self.store)).await;
+        let settings =
+            Settings { escalation_budget: self.escalation_budget, ..settings(&self.slack, &self.config, &self.store) };
+        let (app, base, server) = launch(settings).await;
         (self.app, self.base, self.server) = (app, base, Some(server));
     }
 

@@ -1,7 +1,9 @@
 //! Several accounts of a discovered `aws_sso` target in one request, end to end on the local server
 //! over the AWS adapters against moto: the form's account search answers from AWS Organizations,
 //! one request for three accounts in one permission set creates three Identity Center assignments
-//! and removes all three at expiry, and the API refuses an account outside the target's scope.
+//! and removes all three at expiry, the API refuses an account outside the target's scope, and the
+//! drift check removes an assignment Airlock made that no grant backs while a standing assignment
+//! in the same scope survives expiry and drift.
 //! (Its own test binary: it sets process-wide environment variables.)
 
 mod identity_center;
@@ -16,33 +18,19 @@ use std::time::Duration;
 use identity_center::Aws;
 
 impl Aws {
-    /// An OU named `name` under the organization's root holding `n` new accounts; the OU's id and
-    /// the accounts' ids. A further account stays at the root (outside the OU).
-    async fn ou_with_accounts(&self, name: &str, n: usize) -> (String, Vec<String>, String) {
-        let orgs = aws_sdk_organizations::Client::new(&self.config);
-        if orgs.describe_organization().send().await.is_err() {
-            let all = aws_sdk_organizations::types::OrganizationFeatureSet::All;
-            orgs.create_organization().feature_set(all).send().await.unwrap();
-        }
-        let root = orgs.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
-        let ou = orgs.create_organizational_unit().parent_id(&root).name(name).send().await.unwrap();
-        let ou = ou.organizational_unit().unwrap().id().unwrap().to_string();
-        let mut ids = Vec::new();
-        for i in 0..=n {
-            let created = orgs
-                .create_account()
-                .account_name(format!("{name}-{i}"))
-                .email(format!("{name}-{i}@example.com"))
-                .send()
-                .await
-                .unwrap();
-            ids.push(created.create_account_status().unwrap().account_id().unwrap().to_string());
-        }
-        let outside = ids.pop().unwrap();
-        for id in &ids {
-            orgs.move_account().account_id(id).source_parent_id(&root).destination_parent_id(&ou).send().await.unwrap();
-        }
-        (ou, ids, outside)
+    /// Assigns `permission_set` in `account` to the user `principal` directly (outside Airlock).
+    async fn assign(&self, account: &str, permission_set: &str, principal: &str) {
+        aws_sdk_ssoadmin::Client::new(&self.config)
+            .create_account_assignment()
+            .instance_arn(&self.instance_arn)
+            .target_id(account)
+            .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+            .permission_set_arn(permission_set)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+            .principal_id(principal)
+            .send()
+            .await
+            .unwrap();
     }
 }
 
@@ -51,8 +39,11 @@ async fn three_accounts_in_one_request_are_three_assignments_removed_at_expiry()
     let aws = Aws::new().await;
     let suffix = airlock_core::RequestId::generate().as_str()[18..].to_ascii_lowercase();
     let carol_id = aws.user("carol@example.com").await;
+    let dave_id = aws.user("dave@example.com").await;
     let (ou, accounts, outside) = aws.ou_with_accounts(&format!("team-{suffix}"), 4).await;
     let admin_set = aws.permission_set(&format!("Admin-{suffix}")).await;
+    // Dave's standing access in the first account, in the same permission set.
+    aws.assign(&accounts[0], &admin_set, &dave_id).await;
     aws.permission_set(&format!("Billing-{suffix}")).await;
     // SAFETY: this test binary has this one test; nothing else reads the environment meanwhile.
     unsafe {
@@ -149,14 +140,35 @@ flows:
         while aws.assigned(account, &admin_set).await.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert_eq!(aws.assigned(account, &admin_set).await, std::slice::from_ref(&carol_id), "{account}");
+        let mut expected = vec![carol_id.clone()];
+        if *account == accounts[0] {
+            expected.push(dave_id.clone());
+        }
+        let mut assigned = aws.assigned(account, &admin_set).await;
+        assigned.sort_by_key(|p| *p != carol_id);
+        assert_eq!(assigned, expected, "{account}");
     }
     assert!(aws.assigned(&accounts[3], &admin_set).await.is_empty(), "the account not chosen is untouched");
 
     t.wait_status(&id, Status::Expired, Duration::from_secs(20)).await;
-    for account in &chosen {
+    assert_eq!(
+        aws.assigned(&chosen[0], &admin_set).await,
+        std::slice::from_ref(&dave_id),
+        "Dave's standing access stays"
+    );
+    for account in &chosen[1..] {
         assert!(aws.assigned(account, &admin_set).await.is_empty(), "{account}: the assignment is gone at expiry");
     }
     let request = t.app.get_request(&id).await.unwrap();
     assert!(request.targets().iter().all(|g| !request.target_holds_access(g)));
+
+    // The drift check covers the accounts granted through the target: a removal that was lost
+    // (Carol's assignment is back in the second account) is removed; Dave's is reported, never removed.
+    aws.assign(&chosen[1], &admin_set, &carol_id).await;
+    let report = t.app.steps().reconcile().await.unwrap();
+    let key = |account: &str| format!("aws_sso:{account}:{admin_set}");
+    assert_eq!(report.removed, [("carol@example.com".parse().unwrap(), key(&chosen[1]))], "{report:?}");
+    assert_eq!(report.reported, [("dave@example.com".parse().unwrap(), key(&chosen[0]))], "{report:?}");
+    assert!(aws.assigned(&chosen[1], &admin_set).await.is_empty(), "the unbacked assignment is gone");
+    assert_eq!(aws.assigned(&chosen[0], &admin_set).await, [dave_id], "Dave's standing access survives drift");
 }

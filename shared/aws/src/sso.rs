@@ -2,7 +2,8 @@
 //!
 //! The user is found in the instance's identity store by user name, then by email. Creating and
 //! deleting an assignment are asynchronous in AWS: the escalator polls the request's status with
-//! backoff until it succeeds or fails. Both directions are idempotent: an assignment that already
+//! backoff until it succeeds or fails. User ids (and group ids, for groups) found for a grant are
+//! reused for [`LOOKUP_TTL`]. Both directions are idempotent: an assignment that already
 //! exists (or is already gone) is success; conflicts with an operation in progress and throttling
 //! are retried. Escalating tells whether the assignment existed before Airlock asked for it
 //! ([`Escalation::AlreadyHeld`]), so that Airlock never removes standing access.
@@ -26,8 +27,8 @@ use aws_sdk_ssoadmin::types::{AccountAssignmentOperationStatus, PrincipalType, S
 use aws_smithy_types::Document;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -47,6 +48,54 @@ pub const MAX_IN_FLIGHT: usize = 10;
 pub const REQUESTS_PER_SECOND: u32 = 10;
 /// How long a grant waits for its turn before it reports [`EscalationProgress::Queued`].
 pub const QUEUED_AFTER: Duration = Duration::from_secs(3);
+
+/// How long a looked-up identity store user id or group id is reused: a burst of grants looks
+/// each person and group up once.
+pub const LOOKUP_TTL: Duration = Duration::from_secs(300);
+
+/// Ids found in the identity store, by store and name; entries expire after `ttl` (zero: nothing
+/// is kept). Only ids found are kept, so someone added to the store is found at once. Concurrent
+/// lookups of one name take turns ([`Self::turn`]), so a burst of grants looks it up once.
+struct Lookups {
+    ttl: Duration,
+    ids: Mutex<HashMap<Lookup, (Instant, String)>>,
+    turns: Mutex<HashMap<Lookup, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A lookup: the identity store and the name looked up.
+type Lookup = (String, String);
+
+impl Lookups {
+    fn new(ttl: Duration) -> Self {
+        Self { ttl, ids: Mutex::default(), turns: Mutex::default() }
+    }
+
+    fn get(&self, store: &str, name: &str) -> Option<String> {
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, id) = ids.get(&(store.to_string(), name.to_string()))?;
+        (at.elapsed() < self.ttl).then(|| id.clone())
+    }
+
+    fn put(&self, store: &str, name: &str, id: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        ids.insert((store.to_string(), name.to_string()), (Instant::now(), id.to_string()));
+    }
+
+    /// Waits for the turn to look `name` up: one lookup of a name at a time, so that the others
+    /// find its answer in the cache.
+    async fn turn(&self, store: &str, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.retain(|_, gate| Arc::strong_count(gate) > 1);
+            Arc::clone(turns.entry((store.to_string(), name.to_string())).or_default())
+        };
+        gate.lock_owned().await
+    }
+}
 
 /// Spaces calls evenly at a rate (a token bucket of one token): each call takes the next free slot
 /// and sleeps until it (no burst is saved up while idle).
@@ -114,6 +163,9 @@ pub struct SsoEscalator {
     in_flight: Semaphore,
     pacer: Pacer,
     queued_after: Duration,
+    /// User ids by email; group ids by display name or id ([`SsoGroupEscalator`]).
+    users: Lookups,
+    groups: Lookups,
 }
 
 /// Worth retrying: a conflicting operation in progress, throttling, or a service-side failure.
@@ -151,7 +203,17 @@ impl SsoEscalator {
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             pacer: Pacer::new(REQUESTS_PER_SECOND),
             queued_after: QUEUED_AFTER,
+            users: Lookups::new(LOOKUP_TTL),
+            groups: Lookups::new(LOOKUP_TTL),
         }
+    }
+
+    /// Reuses looked-up user and group ids for `ttl` (default [`LOOKUP_TTL`]; zero: look up
+    /// every time).
+    pub fn with_lookup_ttl(mut self, ttl: Duration) -> Self {
+        self.users = Lookups::new(ttl);
+        self.groups = Lookups::new(ttl);
+        self
     }
 
     /// At most `operations` assignment operations in progress at once (default [`MAX_IN_FLIGHT`]).
@@ -236,8 +298,41 @@ impl SsoEscalator {
     }
 
     /// The identity store user id of `email` (by user name first, then by email address); `None`
-    /// when the store has no such user.
-    async fn user_id(&self, store: &str, email: &Email, waits: &Waits<'_>) -> Result<Option<String>, EscalationError> {
+    /// when the store has no such user. Grants (`cached`) reuse an id found within the lookup
+    /// TTL; removals look up afresh, so that a user made again under the same email never keeps
+    /// access.
+    async fn user_id(
+        &self,
+        store: &str,
+        email: &Email,
+        cached: bool,
+        waits: &Waits<'_>,
+    ) -> Result<Option<String>, EscalationError> {
+        let _turn = if cached {
+            if let Some(id) = self.users.get(store, email.as_str()) {
+                return Ok(Some(id));
+            }
+            let turn = self.users.turn(store, email.as_str()).await;
+            if let Some(id) = self.users.get(store, email.as_str()) {
+                return Ok(Some(id));
+            }
+            Some(turn)
+        } else {
+            None
+        };
+        let found = self.look_up_user(store, email, waits).await?;
+        if let Some(id) = &found {
+            self.users.put(store, email.as_str(), id);
+        }
+        Ok(found)
+    }
+
+    async fn look_up_user(
+        &self,
+        store: &str,
+        email: &Email,
+        waits: &Waits<'_>,
+    ) -> Result<Option<String>, EscalationError> {
         for path in ["userName", "emails.value"] {
             let by = UniqueAttribute::builder()
                 .attribute_path(path)
@@ -322,7 +417,7 @@ impl SsoEscalator {
     async fn change(&self, grant: &GrantSpec, create: bool, waits: &Waits<'_>) -> Result<bool, EscalationError> {
         let a = Assignment::of(&grant.target)?;
         let store = self.identity_store(a.instance_arn, waits).await?;
-        let user = match self.user_id(&store, &grant.user_email, waits).await? {
+        let user = match self.user_id(&store, &grant.user_email, create, waits).await? {
             Some(user) => user,
             None if create => {
                 return Err(EscalationError::Permanent(format!(

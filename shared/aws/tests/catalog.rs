@@ -1,12 +1,14 @@
 //! OrganizationsCatalog against moto's Organizations and sso-admin with the real SDK clients: an
 //! organization with two OUs (one nested) and 150 accounts, three permission sets; the account
-//! search through the services stays within 100 options.
+//! search through the services stays within 100 options, and answers within the quick wait while
+//! the first listing is still loading.
 
 use airlock_aws::OrganizationsCatalog;
 use airlock_core::flow::{AccountScope, SsoScope, Target, TargetKind};
 use airlock_core::ports::TargetCatalog;
 use airlock_core::services::resolve_scope;
 use airlock_core::{Config, RequestId};
+use airlock_testkit::aws_faults::AwsFaultProxy;
 use airlock_testkit::harness::Harness;
 use airlock_testkit::{fake_aws_env, moto_endpoint};
 use std::sync::Arc;
@@ -186,4 +188,70 @@ async fn a_quick_ask_answers_loading_while_the_first_listing_runs_and_a_failed_l
     assert!(broken.accounts(&scope, false).await.is_err(), "a listing that cannot reach AWS fails");
     // No instance configured anywhere: permission sets cannot be listed.
     assert!(broken.permission_sets(&scope, false).await.unwrap_err().0.contains("AIRLOCK_SSO_INSTANCE_ARN"));
+}
+
+#[tokio::test]
+async fn the_options_answer_comes_within_the_quick_wait_while_a_slow_first_listing_loads() {
+    fake_aws_env();
+    let direct = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(moto_endpoint()).load().await;
+    let orgs = aws_sdk_organizations::Client::new(&direct);
+    if orgs.describe_organization().send().await.is_err() {
+        let all = aws_sdk_organizations::types::OrganizationFeatureSet::All;
+        orgs.create_organization().feature_set(all).send().await.unwrap();
+    }
+    let proxy = AwsFaultProxy::start(moto_endpoint()).await;
+    let config =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(proxy.endpoint()).load().await;
+    // What Slack allows for an options answer.
+    let slack_budget = Duration::from_secs(3);
+    let catalog = Arc::new(OrganizationsCatalog::new(
+        aws_sdk_organizations::Client::new(&config),
+        aws_sdk_ssoadmin::Client::new(&config),
+        None,
+    ));
+    let airlock = Harness::with_config(
+        Config::from_yaml(
+            r#"
+organization: { primary_domain: example.com }
+flows:
+  - name: aws
+    label: AWS
+    approvers: { users: [bob@example.com] }
+    durations: [1h]
+    max_duration: 4h
+    targets:
+      - { name: everything, kind: aws_sso, accounts: all, permission_sets: [ReadOnly] }
+"#,
+        )
+        .unwrap(),
+    )
+    .airlock
+    .with_catalog(catalog.clone());
+    let target: Target = airlock.config().flow("aws").unwrap().target("everything").unwrap().clone();
+    let held = proxy.hold_next("ListAccounts");
+
+    // The clock is paused: the quick wait (2 s by default) passes as soon as nothing else can run,
+    // whatever the machine's speed, while the listing stays held in the proxy.
+    tokio::time::pause();
+    let asked = tokio::time::Instant::now();
+    let first = airlock.account_options(&target, "acct").await.unwrap();
+    let waited = asked.elapsed();
+    tokio::time::resume();
+    assert!(first.loading && first.accounts.is_empty(), "{first:?}");
+    assert!(waited < slack_budget, "answered after {waited:?} of the clock");
+    // The listing is held in the proxy (never answered so far): a second ask is answered too.
+    held.arrived(Duration::from_secs(20)).await;
+    tokio::time::pause();
+    assert!(airlock.account_options(&target, "").await.unwrap().loading, "still loading");
+    tokio::time::resume();
+    assert_eq!(proxy.requests("ListAccounts"), 1, "one listing at a time");
+
+    held.release();
+    let TargetKind::AwsSsoScope(scope) = &target.kind else { panic!("a discovered target") };
+    assert!(!catalog.accounts(scope, false).await.unwrap().loading, "a full ask waits for the listing");
+    let listed = airlock.account_options(&target, "").await.unwrap();
+    assert!(!listed.loading && !listed.accounts.is_empty(), "{listed:?}");
+    let pages = proxy.requests("ListAccounts");
+    assert_eq!(airlock.account_options(&target, "").await.unwrap(), listed, "served from the cache");
+    assert_eq!(proxy.requests("ListAccounts"), pages, "a fresh listing is not listed again");
 }

@@ -6,7 +6,7 @@
 //! mode, 3 attempts) with millisecond backoff, so that retries cost milliseconds, and a retry
 //! partition of their own, so that one test's throttling never drains another's retry quota.
 
-use airlock_aws::{DynamoStore, SsoEscalator};
+use airlock_aws::{DynamoStore, SsoEscalator, SsoGroupEscalator};
 use airlock_core::flow::{Target, TargetKind};
 use airlock_core::ports::{
     Escalation, EscalationError, EscalationProgress, Escalator, GrantSpec, ProgressSink, Store, StoreError,
@@ -199,6 +199,78 @@ async fn throttled_creation_is_retried_and_makes_exactly_one_assignment() {
         assert_eq!(sso.assigned(&target).await, [user], "{retries:?}: one assignment");
         assert_eq!(f.proxy.refused_count("CreateAccountAssignment"), 2, "{retries:?}");
         assert_eq!(f.proxy.forwarded("CreateAccountAssignment"), 1, "{retries:?}: created once");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_grants_looks_each_person_and_group_up_once_and_removals_look_afresh() {
+    let sso = Sso::new().await;
+    let (email, user) = sso.user().await;
+    let targets = [sso.target().await, sso.target().await, sso.target().await];
+    let f = sso.faulty(SdkRetries::Product).await;
+    let escalator = Arc::new(f.escalator.with_rate(1000));
+    // Held, so that the three grants all ask for the person's id before it is known.
+    let held = f.proxy.hold_next("GetUserId");
+    let grants = targets.iter().map(|target| {
+        let (escalator, g) = (escalator.clone(), grant(&email, target));
+        tokio::spawn(async move { escalator.escalate(&g).await })
+    });
+    let grants: Vec<_> = grants.collect();
+    held.arrived(WITHIN).await;
+    held.release();
+    for result in futures_join(grants.into_iter()).await {
+        assert_eq!(result, Ok(Escalation::Granted));
+    }
+    for target in &targets {
+        assert_eq!(sso.assigned(target).await, std::slice::from_ref(&user));
+    }
+    assert_eq!(f.proxy.forwarded("GetUserId"), 1, "one person in three permission sets at once: looked up once");
+    escalator.deescalate(&grant(&email, &targets[0])).await.unwrap();
+    assert!(sso.assigned(&targets[0]).await.is_empty());
+    assert_eq!(f.proxy.forwarded("GetUserId"), 2, "a removal looks the person up afresh");
+
+    // Group memberships: the group's id is looked up once for a burst of grants.
+    let group = unique("group");
+    let group_id = sso
+        .identity
+        .create_group()
+        .identity_store_id(&sso.store_id)
+        .display_name(&group)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .to_string();
+    let target = Target {
+        name: "admins".into(),
+        label: "Admins".into(),
+        kind: TargetKind::AwsSsoGroup { group: group.clone(), instance_arn: Some(sso.instance_arn.clone()) },
+    };
+    let mut people = Vec::new();
+    for _ in 0..3 {
+        people.push(sso.user().await.0);
+    }
+    for ttl in [None, Some(Duration::ZERO)] {
+        let f = sso.faulty(SdkRetries::Product).await;
+        let mut escalator = f.escalator.with_rate(1000);
+        if let Some(ttl) = ttl {
+            escalator = escalator.with_lookup_ttl(ttl);
+        }
+        let groups = SsoGroupEscalator::new(escalator);
+        for person in &people {
+            assert_eq!(groups.escalate(&grant(person, &target)).await, Ok(Escalation::Granted), "{ttl:?}");
+        }
+        let members = sso.identity.list_group_memberships().identity_store_id(&sso.store_id).group_id(&group_id);
+        assert_eq!(members.send().await.unwrap().group_memberships().len(), 3, "{ttl:?}");
+        let lookups = (f.proxy.forwarded("GetGroupId"), f.proxy.forwarded("GetUserId"));
+        match ttl {
+            None => assert_eq!(lookups, (1, 3), "the group once, each person once"),
+            Some(_) => assert_eq!(lookups, (3, 3), "without the cache, the group for every grant"),
+        }
+        for person in &people {
+            groups.deescalate(&grant(person, &target)).await.unwrap();
+        }
+        assert_eq!(f.proxy.forwarded("GetGroupId"), lookups.0 + 3, "removals look the group up afresh");
     }
 }
 

@@ -66,6 +66,13 @@ pub(crate) fn new_request(flow: &Flow, who: &Identity, targets: Vec<Target>, for
     }
 }
 
+/// The name of the concrete target a request for `account` of the discovered target `scope_target`
+/// grants (within the 64 characters of a target name).
+pub(crate) fn account_target_name(scope_target: &str, account: &str) -> String {
+    let stem: String = scope_target.chars().take(51).collect();
+    format!("{stem}-{account}")
+}
+
 /// The concrete `aws_sso` target of a discovered target for one account and permission set.
 pub(crate) fn account_target(
     target: &Target,
@@ -75,9 +82,8 @@ pub(crate) fn account_target(
     permission_set_arn: &str,
     instance_arn: &str,
 ) -> Target {
-    let stem: String = target.name.chars().take(51).collect();
     Target {
-        name: format!("{stem}-{account_id}"),
+        name: account_target_name(&target.name, account_id),
         label: format!("{permission_set_name} on {account_name} ({account_id})"),
         kind: TargetKind::AwsSso {
             account_id: account_id.to_string(),

@@ -2,10 +2,11 @@
 //! submissions that name accounts and a permission set (never widening the target's scope).
 
 use airlock_core::error::SubmitError;
+use airlock_core::escalators::EscalatorSet;
 use airlock_core::flow::{AccountScope, SsoScope, Target, TargetKind};
 use airlock_core::ports::{Account, CatalogError, Listing, PermissionSet, TargetCatalog};
 use airlock_core::services::{MAX_OPTIONS, SubmitInput};
-use airlock_core::{Airlock, Config};
+use airlock_core::{Airlock, Config, Deps, RequestId, Status, StepCall, StepName, WorkflowState};
 use airlock_testkit::harness::Harness;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -234,4 +235,72 @@ async fn without_a_catalog_a_discovered_target_cannot_be_requested() {
     let carol = h.airlock.identify_slack_user("U3").await.unwrap();
     let e = h.airlock.submit(&carol, asking(&["100000000001"], "AdministratorAccess")).await.unwrap_err();
     assert!(matches!(e, SubmitError::Unavailable(_)), "{e:?}");
+}
+
+/// An auto-approved request of `who` (a Slack id) for `accounts` in AdministratorAccess, granted.
+async fn granted(airlock: &Airlock, who: &str, accounts: &[&str]) -> RequestId {
+    let person = airlock.identify_slack_user(who).await.unwrap();
+    let request = airlock.submit(&person, asking(accounts, "AdministratorAccess")).await.unwrap();
+    for step in [StepName::Request, StepName::Escalate] {
+        let state = WorkflowState::start(request.id().clone(), 3600);
+        airlock.steps().run(StepCall { step, state, task_token: None }).await.unwrap();
+    }
+    assert_eq!(airlock.get_request(request.id()).await.unwrap().status(), Status::Active);
+    request.id().clone()
+}
+
+#[tokio::test]
+async fn the_drift_check_covers_the_accounts_granted_through_a_discovered_target() {
+    let config = CONFIG.replace("    targets:\n", "    rules: {auto_approve: 'true'}\n    targets:\n");
+    let h = Harness::with_config(Config::from_yaml(&config).unwrap());
+    let escalators = EscalatorSet::new().with("aws_sso", h.escalator.clone());
+    let deps = Deps { escalator: Arc::new(escalators), ..h.deps.clone() };
+    let airlock = Airlock::new(deps, h.workflow.clone()).with_catalog(Arc::new(FakeCatalog::default()));
+    let carol = granted(&airlock, "U3", &["100000000001", "100000000002"]).await;
+    // Dave held account 3 before he asked for it: standing access.
+    h.escalator.standing.lock().unwrap().push(email("dave@example.com"));
+    let dave = granted(&airlock, "U4", &["100000000003"]).await;
+    assert!(airlock.get_request(&dave).await.unwrap().targets()[0].preexisting_access());
+    h.clock.advance(std::time::Duration::from_secs(2 * 3600));
+    for id in [&carol, &dave] {
+        let state = WorkflowState::start(id.clone(), 3600);
+        airlock.steps().run(StepCall { step: StepName::Deescalate, state, task_token: None }).await.unwrap();
+        assert_eq!(airlock.get_request(id).await.unwrap().status(), Status::Expired);
+    }
+    let removed = h.escalator.deescalated.lock().unwrap().clone();
+    assert_eq!(removed, [carol.clone(), carol.clone()], "both of Carol's accounts; Dave's standing access stays");
+    h.escalator.deescalated.lock().unwrap().clear();
+
+    // Carol's removal in account 1 was lost; Mallory holds account 2 outside Airlock; Dave keeps
+    // his standing access in account 3; account 4 (never granted) is not even looked at.
+    h.escalator.holding.lock().unwrap().extend([
+        ("org-100000000001".to_string(), vec![email("carol@example.com")]),
+        ("org-100000000002".to_string(), vec![email("mallory@elsewhere.example")]),
+        ("org-100000000003".to_string(), vec![email("dave@example.com")]),
+        ("org-100000000004".to_string(), vec![email("erin@example.com")]),
+    ]);
+    let key = |account: &str| format!("aws_sso:{account}:{}", ps_arn(1));
+    let report = airlock.steps().reconcile().await.unwrap();
+    assert_eq!(report.removed, [(email("carol@example.com"), key("100000000001"))]);
+    let mut reported = report.reported.clone();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [(email("dave@example.com"), key("100000000003")), (email("mallory@elsewhere.example"), key("100000000002"))]
+    );
+    assert_eq!(
+        *h.escalator.deescalated.lock().unwrap(),
+        std::slice::from_ref(&carol),
+        "only Carol's unbacked grant is removed"
+    );
+
+    // Grants older than the history the check reads are no longer looked at.
+    h.escalator.deescalated.lock().unwrap().clear();
+    h.clock.advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    let report = airlock.steps().reconcile().await.unwrap();
+    assert!(report.removed.is_empty() && report.reported.is_empty(), "{report:?}");
+}
+
+fn email(e: &str) -> airlock_core::Email {
+    e.parse().unwrap()
 }

@@ -82,4 +82,33 @@ impl Aws {
             .unwrap();
         out.account_assignments().iter().filter_map(|a| a.principal_id().map(String::from)).collect()
     }
+
+    /// An OU named `name` under the organization's root holding `n` new accounts; the OU's id and
+    /// the accounts' ids. A further account stays at the root (outside the OU).
+    pub async fn ou_with_accounts(&self, name: &str, n: usize) -> (String, Vec<String>, String) {
+        let orgs = aws_sdk_organizations::Client::new(&self.config);
+        if orgs.describe_organization().send().await.is_err() {
+            let all = aws_sdk_organizations::types::OrganizationFeatureSet::All;
+            orgs.create_organization().feature_set(all).send().await.unwrap();
+        }
+        let root = orgs.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
+        let ou = orgs.create_organizational_unit().parent_id(&root).name(name).send().await.unwrap();
+        let ou = ou.organizational_unit().unwrap().id().unwrap().to_string();
+        let mut ids = Vec::new();
+        for i in 0..=n {
+            let created = orgs
+                .create_account()
+                .account_name(format!("{name}-{i}"))
+                .email(format!("{name}-{i}@example.com"))
+                .send()
+                .await
+                .unwrap();
+            ids.push(created.create_account_status().unwrap().account_id().unwrap().to_string());
+        }
+        let outside = ids.pop().unwrap();
+        for id in &ids {
+            orgs.move_account().account_id(id).source_parent_id(&root).destination_parent_id(&ou).send().await.unwrap();
+        }
+        (ou, ids, outside)
+    }
 }

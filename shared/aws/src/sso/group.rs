@@ -69,8 +69,27 @@ impl SsoGroupEscalator {
         }
     }
 
-    /// The group id of `group`, a display name or a group id.
-    async fn group_id(&self, store: &str, group: &str) -> Result<String, EscalationError> {
+    /// The group id of `group`, a display name or a group id. Grants (`cached`) reuse an id found
+    /// within the lookup TTL; removals and the drift check look up afresh.
+    async fn group_id(&self, store: &str, group: &str, cached: bool) -> Result<String, EscalationError> {
+        let _turn = if cached {
+            if let Some(id) = self.sso.groups.get(store, group) {
+                return Ok(id);
+            }
+            let turn = self.sso.groups.turn(store, group).await;
+            if let Some(id) = self.sso.groups.get(store, group) {
+                return Ok(id);
+            }
+            Some(turn)
+        } else {
+            None
+        };
+        let id = self.look_up_group(store, group).await?;
+        self.sso.groups.put(store, group, &id);
+        Ok(id)
+    }
+
+    async fn look_up_group(&self, store: &str, group: &str) -> Result<String, EscalationError> {
         let by = UniqueAttribute::builder()
             .attribute_path("displayName")
             .attribute_value(Document::String(group.to_string()))
@@ -150,8 +169,8 @@ impl Escalator for SsoGroupEscalator {
         // Paced with the assignment calls (Identity Center's request rate is per instance).
         let waits = Waits::new(&NoProgress);
         let store = self.store(instance, &waits).await?;
-        let group_id = self.group_id(&store, group).await?;
-        let Some(user) = self.sso.user_id(&store, &grant.user_email, &waits).await? else {
+        let group_id = self.group_id(&store, group, true).await?;
+        let Some(user) = self.sso.user_id(&store, &grant.user_email, true, &waits).await? else {
             return Err(EscalationError::Permanent(format!(
                 "{} is not a user in the identity store {store}",
                 grant.user_email
@@ -195,8 +214,8 @@ impl Escalator for SsoGroupEscalator {
         // Paced with the assignment calls (Identity Center's request rate is per instance).
         let waits = Waits::new(&NoProgress);
         let store = self.store(instance, &waits).await?;
-        let group_id = self.group_id(&store, group).await?;
-        let Some(user) = self.sso.user_id(&store, &grant.user_email, &waits).await? else {
+        let group_id = self.group_id(&store, group, false).await?;
+        let Some(user) = self.sso.user_id(&store, &grant.user_email, false, &waits).await? else {
             return Ok(());
         };
         let mut attempt = 0;
@@ -234,7 +253,7 @@ impl Escalator for SsoGroupEscalator {
         // Paced with the assignment calls (Identity Center's request rate is per instance).
         let waits = Waits::new(&NoProgress);
         let store = self.store(instance, &waits).await?;
-        let group_id = self.group_id(&store, group).await?;
+        let group_id = self.group_id(&store, group, false).await?;
         let mut emails = Vec::new();
         let mut next: Option<String> = None;
         loop {

@@ -158,6 +158,8 @@ impl Airlock {
     }
 }
 
+pub(super) use crate::evaluation::account_target_name;
+
 /// What a discovered target resolves to now: its accounts and permission sets, narrowed to its
 /// scope, and the permission sets it names that the instance does not have.
 #[derive(Debug, Clone, PartialEq, Eq)]
