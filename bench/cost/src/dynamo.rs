@@ -9,7 +9,7 @@
 //! the old entry and puts the new one). Transactions pay every unit twice. Item sizes follow
 //! DynamoDB's rules: attribute names plus values (numbers about one byte per two digits).
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -111,7 +111,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Result<
             response = response.header(name, value);
         }
     }
-    response.body(Body::from(Bytes::from(answer_body))).map_err(|_| StatusCode::BAD_GATEWAY)
+    response.body(Body::from(answer_body)).map_err(|_| StatusCode::BAD_GATEWAY)
 }
 
 /// One write of a call: its table, whether it is transactional, and the item (read straight from
