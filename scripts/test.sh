@@ -24,8 +24,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== cargo clippy (airlock without AWS, the quick start's build)"
+cargo clippy -p airlock-cli --no-default-features --all-targets --locked -- -D warnings
+
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== cargo test (airlock without AWS: the demo, and what needs AWS is refused)"
+cargo test -p airlock-cli --no-default-features --locked --test no_aws
 
 echo "== infra lint"
 bash scripts/lint-infra.sh

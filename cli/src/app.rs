@@ -3,9 +3,10 @@
 
 use crate::settings::{Environment, Settings, StoreKind};
 use airlock_aws::assembly::{self, Adapters, Prefetch, SlackClients};
-use airlock_aws::bootstrap;
-use airlock_core::Airlock;
-use airlock_core::ports::Store;
+#[cfg(not(feature = "aws"))]
+use airlock_core::TargetKind;
+use airlock_core::ports::{Store, TargetCatalog};
+use airlock_core::{Airlock, Config};
 use airlock_http::{AppState, router};
 use airlock_local::{LocalRunner, SqliteStore};
 use airlock_slack::{SlackApi, SlackApp};
@@ -65,8 +66,7 @@ impl LocalApp {
         runner.set_sweep_interval(settings.sweep_interval);
         runner.set_escalation_budget(settings.escalation_budget);
         let mut airlock = Airlock::new(deps, runner.clone());
-        let instance_arn = env.sso_identity_store().instance_arn;
-        if let Some(catalog) = bootstrap::target_catalog(&settings.config, instance_arn.as_deref()).await {
+        if let Some(catalog) = target_catalog(&settings.config, env).await? {
             airlock = airlock.with_catalog(catalog);
         }
         let slack_app = Arc::new(SlackApp::new(airlock.clone(), slack, settings.signing_secret.clone()));
@@ -90,6 +90,24 @@ impl LocalApp {
             task.abort();
         }
         Ok(())
+    }
+}
+
+/// The catalog of the targets that list their accounts, when `config` has any.
+#[cfg(feature = "aws")]
+pub async fn target_catalog(config: &Config, env: &Environment) -> anyhow::Result<Option<Arc<dyn TargetCatalog>>> {
+    let instance_arn = env.sso_identity_store().instance_arn;
+    Ok(airlock_aws::bootstrap::target_catalog(config, instance_arn.as_deref()).await)
+}
+
+/// Without AWS there is no catalog: a config with targets that list their accounts is refused.
+#[cfg(not(feature = "aws"))]
+pub async fn target_catalog(config: &Config, _env: &Environment) -> anyhow::Result<Option<Arc<dyn TargetCatalog>>> {
+    let discovered =
+        config.flows.iter().flat_map(|f| &f.targets).find(|t| matches!(t.kind, TargetKind::AwsSsoScope(_)));
+    match discovered {
+        Some(target) => anyhow::bail!("target {} lists its accounts from AWS: {}", target.name, airlock_aws::NO_SDK),
+        None => Ok(None),
     }
 }
 

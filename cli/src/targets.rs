@@ -17,8 +17,7 @@ pub async fn run(file: Option<&str>) -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
     let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let instance = std::env::var("AIRLOCK_SSO_INSTANCE_ARN").ok().filter(|v| !v.is_empty());
-    let catalog = airlock_aws::bootstrap::target_catalog(&config, instance.as_deref()).await;
+    let catalog = crate::app::target_catalog(&config, &crate::settings::Environment::from_env()).await?;
     list(&config, catalog.as_deref(), &mut std::io::stdout().lock()).await
 }
 

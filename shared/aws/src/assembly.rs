@@ -2,7 +2,9 @@
 //! local runner) and the Lambdas (DynamoDB, Step Functions): the caller brings the config, the
 //! store and the Slack clients and chooses the optional adapters; this builds the rest.
 
+#[cfg(feature = "sdk")]
 use crate::LambdaOptionsSource;
+#[cfg(feature = "sdk")]
 use crate::bootstrap::{self, aws_config};
 use airlock_core::escalators::EscalatorSet;
 use airlock_core::ports::{AuditSink, LogAuditSink, OptionsSource, Store, SystemClock};
@@ -52,7 +54,8 @@ pub struct SsoIdentityStore {
 }
 
 /// Builds the escalators (record, webhook, and `aws_sso` / `aws_sso_group` when a target of `config` needs it), the
-/// audit sink, the options source and the Slack notifier and directory, over `store`.
+/// audit sink, the options source and the Slack notifier and directory, over `store`. Without the `sdk`
+/// feature, a config with AWS targets, an event bus or Lambda prefetch is refused ([`crate::NO_SDK`]).
 pub async fn deps(
     config: &Config,
     store: Arc<dyn Store>,
@@ -60,35 +63,16 @@ pub async fn deps(
     adapters: Adapters,
 ) -> anyhow::Result<Deps> {
     let webhook = WebhookEscalator::new().with_secrets(adapters.webhook_secrets);
-    let mut escalators = EscalatorSet::new().with("webhook", Arc::new(webhook));
-    if config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso") {
-        let sso = &adapters.aws_sso;
-        escalators = escalators.with(
-            "aws_sso",
-            bootstrap::sso_escalator(sso.instance_arn.as_deref(), sso.identity_store_id.as_deref()).await,
-        );
-    }
-    if config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == "aws_sso_group") {
-        let sso = &adapters.aws_sso;
-        escalators = escalators.with(
-            "aws_sso_group",
-            bootstrap::sso_group_escalator(sso.instance_arn.as_deref(), sso.identity_store_id.as_deref()).await,
-        );
-    }
+    let escalators = EscalatorSet::new().with("webhook", Arc::new(webhook));
+    let needs = |kind: &str| config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == kind);
+    let escalators = aws_escalators(escalators, &adapters.aws_sso, needs("aws_sso"), needs("aws_sso_group")).await?;
     let audit: Arc<dyn AuditSink> = match &adapters.event_bus {
-        Some(bus) => bootstrap::event_bridge_sink(bus).await,
+        Some(bus) => event_bridge_sink(bus).await?,
         None => Arc::new(LogAuditSink),
     };
     let options: Arc<dyn OptionsSource> = match adapters.prefetch {
         Prefetch::UrlOnly => Arc::new(HttpOptionsSource::new()),
-        Prefetch::Lambda { url_function } => {
-            let lambda = aws_sdk_lambda::Client::new(aws_config().await);
-            let mut source = LambdaOptionsSource::new(lambda, Arc::new(HttpOptionsSource::new()));
-            if let Some(function) = url_function {
-                source = source.with_url_function(function);
-            }
-            Arc::new(source)
-        }
+        Prefetch::Lambda { url_function } => lambda_options(url_function).await?,
     };
     Ok(Deps {
         config: Arc::new(config.clone()),
@@ -100,4 +84,61 @@ pub async fn deps(
         options,
         clock: Arc::new(SystemClock),
     })
+}
+
+/// Adds the `aws_sso` and `aws_sso_group` escalators when a target needs them.
+#[cfg(feature = "sdk")]
+async fn aws_escalators(
+    mut escalators: EscalatorSet,
+    sso: &SsoIdentityStore,
+    account_assignments: bool,
+    group_memberships: bool,
+) -> anyhow::Result<EscalatorSet> {
+    let (instance, identity_store) = (sso.instance_arn.as_deref(), sso.identity_store_id.as_deref());
+    if account_assignments {
+        escalators = escalators.with("aws_sso", bootstrap::sso_escalator(instance, identity_store).await);
+    }
+    if group_memberships {
+        escalators = escalators.with("aws_sso_group", bootstrap::sso_group_escalator(instance, identity_store).await);
+    }
+    Ok(escalators)
+}
+
+#[cfg(not(feature = "sdk"))]
+async fn aws_escalators(
+    escalators: EscalatorSet,
+    _sso: &SsoIdentityStore,
+    account_assignments: bool,
+    group_memberships: bool,
+) -> anyhow::Result<EscalatorSet> {
+    match (account_assignments, group_memberships) {
+        (false, false) => Ok(escalators),
+        (true, _) => anyhow::bail!("the config has aws_sso targets: {}", crate::NO_SDK),
+        (false, true) => anyhow::bail!("the config has aws_sso_group targets: {}", crate::NO_SDK),
+    }
+}
+
+#[cfg(feature = "sdk")]
+async fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
+    Ok(bootstrap::event_bridge_sink(bus).await)
+}
+
+#[cfg(not(feature = "sdk"))]
+async fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
+    anyhow::bail!("AIRLOCK_EVENT_BUS={bus}: {}", crate::NO_SDK)
+}
+
+#[cfg(feature = "sdk")]
+async fn lambda_options(url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
+    let lambda = aws_sdk_lambda::Client::new(aws_config().await);
+    let mut source = LambdaOptionsSource::new(lambda, Arc::new(HttpOptionsSource::new()));
+    if let Some(function) = url_function {
+        source = source.with_url_function(function);
+    }
+    Ok(Arc::new(source))
+}
+
+#[cfg(not(feature = "sdk"))]
+async fn lambda_options(_url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
+    anyhow::bail!("Lambda prefetch: {}", crate::NO_SDK)
 }

@@ -20,6 +20,7 @@
 //! The AWS SDK reads its standard variables (`AWS_ENDPOINT_URL` included) itself.
 
 use crate::assembly::SsoIdentityStore;
+#[cfg(feature = "sdk")]
 use crate::bootstrap;
 use airlock_core::ports::{Store, Workflow};
 use airlock_core::{Config, ConfigError};
@@ -57,7 +58,7 @@ impl Secret {
     /// neither is set or SSM fails. The value is never logged.
     pub async fn load(&self) -> anyhow::Result<String> {
         match (&self.parameter, &self.value) {
-            (Some(parameter), _) => bootstrap::ssm_parameter(self.name, parameter).await,
+            (Some(parameter), _) => ssm_parameter(self.name, parameter).await,
             (None, Some(value)) => Ok(value.clone()),
             (None, None) => anyhow::bail!("{} is not set", self.name),
         }
@@ -159,7 +160,7 @@ impl Settings {
     pub async fn config_text(&self) -> anyhow::Result<String> {
         match (self.config_file_text()?, &self.config_parameter) {
             (Some(text), _) => Ok(text),
-            (None, Some(parameter)) => bootstrap::ssm_parameter("AIRLOCK_CONFIG", parameter).await,
+            (None, Some(parameter)) => ssm_parameter("AIRLOCK_CONFIG", parameter).await,
             (None, None) => anyhow::bail!("AIRLOCK_CONFIG is not set"),
         }
     }
@@ -185,7 +186,7 @@ impl Settings {
     /// The DynamoDB store on `AIRLOCK_TABLE`, created first when `AIRLOCK_CREATE_TABLE` says so.
     pub async fn dynamo_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         let table = self.table.as_deref().context("AIRLOCK_TABLE is not set")?;
-        bootstrap::dynamo_store(table, self.create_table).await
+        dynamo_store(table, self.create_table).await
     }
 
     /// The identity store the `aws_sso` escalator uses, when given.
@@ -200,8 +201,40 @@ impl Settings {
     /// removals invoke that function.
     pub async fn step_functions(&self) -> anyhow::Result<Arc<dyn Workflow>> {
         let arn = self.state_machine_arn.as_deref().context("STATE_MACHINE_ARN is not set")?;
-        Ok(bootstrap::step_functions(arn, self.deescalate_function.as_deref()).await)
+        step_functions(arn, self.deescalate_function.as_deref()).await
     }
+}
+
+#[cfg(feature = "sdk")]
+async fn ssm_parameter(name: &str, parameter: &str) -> anyhow::Result<String> {
+    bootstrap::ssm_parameter(name, parameter).await
+}
+
+#[cfg(feature = "sdk")]
+async fn dynamo_store(table: &str, create: bool) -> anyhow::Result<Arc<dyn Store>> {
+    bootstrap::dynamo_store(table, create).await
+}
+
+#[cfg(feature = "sdk")]
+async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> anyhow::Result<Arc<dyn Workflow>> {
+    Ok(bootstrap::step_functions(arn, deescalate_function).await)
+}
+
+// Without the SDK: what needs AWS is refused, saying how to build with it.
+
+#[cfg(not(feature = "sdk"))]
+async fn ssm_parameter(name: &str, parameter: &str) -> anyhow::Result<String> {
+    anyhow::bail!("{name} from the SSM parameter {parameter}: {}", crate::NO_SDK)
+}
+
+#[cfg(not(feature = "sdk"))]
+async fn dynamo_store(table: &str, _create: bool) -> anyhow::Result<Arc<dyn Store>> {
+    anyhow::bail!("AIRLOCK_STORE=dynamodb (table {table}): {}", crate::NO_SDK)
+}
+
+#[cfg(not(feature = "sdk"))]
+async fn step_functions(arn: &str, _deescalate_function: Option<&str>) -> anyhow::Result<Arc<dyn Workflow>> {
+    anyhow::bail!("STATE_MACHINE_ARN={arn}: {}", crate::NO_SDK)
 }
 
 #[cfg(test)]
