@@ -5,15 +5,16 @@
 # (also written to bench/coldstart/results.md). See bench/coldstart/README.md.
 #
 #   bash bench/coldstart/run.sh            # RUNS=20 LATENCY_MS=20 by default
-#   RUNS=3 bash bench/coldstart/run.sh     # a smoke run
+#   RUNS=3 PROFILE=dev bash bench/coldstart/run.sh     # a smoke run of the harness (figures meaningless)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 RUNS=${RUNS:-20}
 LATENCY_MS=${LATENCY_MS:-20}
+PROFILE=${PROFILE:-release}
 target="${CARGO_TARGET_DIR:-$root/target}"
-bin="$target/release"
+bin="$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -22,8 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the functions and the floor (release, $(uname -m))" >&2
-cargo build --release --locked -q -p coldstart-floor -p airlock-fn-slack-ingress -p airlock-fn-request \
+echo "== building the functions and the floor ($PROFILE, $(uname -m))" >&2
+cargo build --profile "$PROFILE" --locked -q -p coldstart-floor -p airlock-fn-slack-ingress -p airlock-fn-request \
   -p airlock-fn-approve -p airlock-fn-escalate -p airlock-fn-deescalate -p airlock-fn-prefetch -p airlock-fn-notify
 
 echo "== peers: Bolt for Python under awslambdaric (bench/coldstart/.peers, gitignored)" >&2
