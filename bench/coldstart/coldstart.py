@@ -171,6 +171,11 @@ class Emulator:
         self.current = inv
         full_env = dict(env)
         full_env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.port}"
+        # What Lambda sets for every function (lambda_runtime requires them).
+        for key, value in [("AWS_LAMBDA_FUNCTION_NAME", "bench"), ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                           ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"), ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+                           ("AWS_LAMBDA_LOG_STREAM_NAME", "bench")]:
+            full_env.setdefault(key, value)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out = []
