@@ -43,13 +43,35 @@ pub async fn build() -> anyhow::Result<AwsApp> {
     build_with(SlackMode::Interactive).await
 }
 
+/// The settings from the environment with every SSM parameter they name read in one
+/// `GetParameters` call ([`Settings::fetch_parameters`]), and the webhook secrets under
+/// [`WEBHOOK_SECRETS_PATH`] read at the same time. No SSM client is made when nothing is in SSM.
+pub async fn settings() -> anyhow::Result<(Settings, HashMap<String, String>)> {
+    let settings = Settings::from_env();
+    let path = settings.webhook_secrets_path.clone();
+    if settings.parameters().is_empty() && path.is_none() {
+        return Ok((settings, HashMap::new()));
+    }
+    let ssm = aws_sdk_ssm::Client::new(aws_config().await);
+    let path_secrets = async {
+        match &path {
+            Some(path) => read_webhook_secrets(&ssm, path).await,
+            None => Ok(HashMap::new()),
+        }
+    };
+    let (settings, path_secrets) = tokio::try_join!(settings.fetch_parameters(&ssm), path_secrets)?;
+    crate::startup::mark("ssm parameters read");
+    Ok((settings, path_secrets))
+}
+
 /// Builds the adapters from the environment, read once ([`Settings`] lists the variables; the
 /// Slack bot token comes from `SLACK_BOT_TOKEN` or the SSM parameter `SLACK_BOT_TOKEN_PARAM`; the
 /// webhook targets' secrets from SSM under [`WEBHOOK_SECRETS_PATH`] when it is set, else from the
 /// variables the config names).
 pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
-    let settings = Settings::from_env();
+    let (settings, path_secrets) = settings().await?;
     let config = Config::from_yaml(&settings.config_text().await?).context("the Airlock config is invalid")?;
+    crate::startup::mark("config parsed");
     let bot_token = settings.slack_bot_token.load().await?;
     let api_url = &settings.slack_api_url;
     let slack = match mode {
@@ -57,11 +79,12 @@ pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
         SlackMode::Background => SlackApi::background(api_url, &bot_token)?,
     };
     let slack = Arc::new(slack.on_failure(metrics::slack_failures(Metrics::stdout())));
+    crate::startup::mark("slack client built");
 
     let mut webhook_secrets = settings.webhook_secret_vars(&config);
     if let Some(path) = &settings.webhook_secrets_path {
-        let ssm = aws_sdk_ssm::Client::new(aws_config().await);
-        webhook_secrets.extend(self::webhook_secrets(&ssm, path, &config).await?);
+        log_missing_webhook_secrets(path, &path_secrets, &config);
+        webhook_secrets.extend(path_secrets);
     }
     let adapters = Adapters {
         event_bus: settings.event_bus.clone(),
@@ -70,8 +93,11 @@ pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
         aws_sso: settings.sso_identity_store(),
     };
     let clients = SlackClients { directory: slack.clone(), notifier: slack.clone() };
-    let mut deps = assembly::deps(&config, settings.dynamo_store().await?, clients, adapters).await?;
+    let store = settings.dynamo_store().await?;
+    crate::startup::mark("store client built");
+    let mut deps = assembly::deps(&config, store, clients, adapters).await?;
     deps.audit = Arc::new(MeteredAuditSink::new(deps.audit, Metrics::stdout()));
+    crate::startup::mark("adapters built");
     Ok(AwsApp { deps, slack, settings })
 }
 
@@ -86,10 +112,14 @@ pub async fn webhook_secrets(
     path: &str,
     config: &Config,
 ) -> anyhow::Result<HashMap<String, String>> {
-    let path = match path.trim().trim_end_matches('/') {
-        "" => "/",
-        trimmed => trimmed,
-    };
+    let secrets = read_webhook_secrets(ssm, path).await?;
+    log_missing_webhook_secrets(path, &secrets, config);
+    Ok(secrets)
+}
+
+/// The SecureString parameters directly under `path`, keyed by their last name segment.
+async fn read_webhook_secrets(ssm: &aws_sdk_ssm::Client, path: &str) -> anyhow::Result<HashMap<String, String>> {
+    let path = parameter_path(path);
     let prefix = format!("{}/", path.trim_end_matches('/'));
     let mut pages =
         ssm.get_parameters_by_path().path(path).recursive(false).with_decryption(true).into_paginator().send();
@@ -106,6 +136,19 @@ pub async fn webhook_secrets(
             }
         }
     }
+    Ok(secrets)
+}
+
+fn parameter_path(path: &str) -> &str {
+    match path.trim().trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+/// Logs each webhook target of `config` whose secret has no parameter under `path`.
+fn log_missing_webhook_secrets(path: &str, secrets: &HashMap<String, String>, config: &Config) {
+    let prefix = format!("{}/", parameter_path(path).trim_end_matches('/'));
     let named: BTreeSet<&str> = config
         .flows
         .iter()
@@ -118,5 +161,4 @@ pub async fn webhook_secrets(
     for missing in named.into_iter().filter(|env| !secrets.contains_key(*env)) {
         tracing::error!(parameter = %format!("{prefix}{missing}"), "webhook secret parameter not found; calls to its targets fail unless its variable is set");
     }
-    Ok(secrets)
 }

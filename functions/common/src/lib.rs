@@ -5,15 +5,19 @@
 mod assembly;
 mod failure;
 mod notify;
+pub mod startup;
 mod steps;
 
-pub use assembly::{AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_with, config_text, webhook_secrets};
+pub use assembly::{
+    AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_with, config_text, settings, webhook_secrets,
+};
 pub use failure::Failure;
 pub use notify::{notify_handler, run_notify_function};
 pub use steps::{StepFunction, run_step_function, step_handler};
 
 /// JSON log lines for CloudWatch (`RUST_LOG`, default `info`); never logs secrets.
 pub fn init_logging() {
+    startup::begin();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -23,4 +27,5 @@ pub fn init_logging() {
         .with_ansi(false)
         .without_time()
         .try_init();
+    startup::mark("logging ready");
 }

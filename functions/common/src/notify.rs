@@ -26,6 +26,7 @@ pub async fn run_notify_function() -> anyhow::Result<()> {
     crate::init_logging();
     let app = crate::build_with(crate::SlackMode::Background).await?;
     let steps: &'static Steps = Box::leak(Box::new(Steps::new(app.deps)));
+    crate::startup::mark("ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| notify_handler(steps, event)))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

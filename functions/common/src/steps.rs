@@ -106,6 +106,7 @@ pub async fn run_step_function(serves: &'static StepFunction) -> anyhow::Result<
         None
     };
     let steps: &'static Steps = Box::leak(Box::new(Steps::new(app.deps)));
+    crate::startup::mark("ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| step_handler(steps, serves, decisions, event)))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

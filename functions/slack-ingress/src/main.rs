@@ -2,7 +2,7 @@
 //! `/api/v1`, `/healthz`) behind API Gateway, over the AWS adapters.
 
 use airlock_core::Airlock;
-use airlock_fn_common::{build, init_logging};
+use airlock_fn_common::{build, init_logging, startup};
 use airlock_http::{ApiTokens, AppState, router};
 use airlock_slack::SlackApp;
 use std::sync::Arc;
@@ -22,5 +22,7 @@ async fn main() -> anyhow::Result<()> {
         ApiTokens::parse(&app.settings.api_tokens.load().await.unwrap_or_default()).map_err(anyhow::Error::msg)?;
     let slack = Arc::new(SlackApp::new(airlock.clone(), app.slack, signing_secret));
     let state = AppState { airlock, slack, api_tokens: Arc::new(api_tokens) };
-    lambda_http::run(router(state)).await.map_err(|e| anyhow::anyhow!("{e}"))
+    let router = router(state);
+    startup::mark("ready");
+    lambda_http::run(router).await.map_err(|e| anyhow::anyhow!("{e}"))
 }

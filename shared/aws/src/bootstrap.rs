@@ -5,6 +5,7 @@ use crate::{DynamoStore, EventBridgeAuditSink, SsoEscalator, SsoGroupEscalator, 
 use airlock_core::ports::{AuditSink, Escalator, Store, Workflow};
 use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
@@ -117,6 +118,44 @@ pub async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> Arc
 /// AwaitDecision, which finds some requests decided before their token was stored).
 pub async fn decision_sender() -> Arc<dyn Workflow> {
     Arc::new(StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(aws_config().await), String::new()))
+}
+
+/// The values of SSM SecureString parameters, keyed by parameter name, from `GetParameters` (one
+/// call per ten names). `wanted` pairs what each holds with its parameter name, for the errors; a
+/// parameter that does not exist fails the whole read, naming it. Values are never logged.
+pub async fn ssm_parameters(
+    client: &aws_sdk_ssm::Client,
+    wanted: &[(&str, &str)],
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut names: Vec<&str> = wanted.iter().map(|(_, parameter)| *parameter).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut values = HashMap::new();
+    for chunk in names.chunks(10) {
+        let out = client
+            .get_parameters()
+            .set_names(Some(chunk.iter().map(|n| n.to_string()).collect()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("reading {} from SSM: {}", chunk.join(", "), aws_sdk_ssm::error::DisplayErrorContext(e))
+            })?;
+        for parameter in out.parameters() {
+            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
+                values.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|(_, parameter)| !values.contains_key(*parameter))
+        .map(|(name, parameter)| format!("{parameter} ({name})"))
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!("SSM parameters not found or without a value: {}", missing.join(", "));
+    }
+    Ok(values)
 }
 
 /// Secret `name`'s value from the SSM SecureString `parameter`. The value is never logged.

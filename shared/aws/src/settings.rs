@@ -49,7 +49,8 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// The variable's own value, when set (`airlock serve` reads no SSM parameter).
+    /// The value known without a call: the variable's own, or the one [`Settings::fetch_parameters`]
+    /// read (`airlock serve` reads no SSM parameter).
     pub fn value(&self) -> Option<&str> {
         self.value.as_deref()
     }
@@ -106,6 +107,8 @@ pub struct Settings {
     pub prefetch_function: Option<String>,
     /// `AIRLOCK_WEBHOOK_SECRETS_PATH`.
     pub webhook_secrets_path: Option<String>,
+    /// The config text read from `AIRLOCK_CONFIG_PARAM` by [`Self::fetch_parameters`].
+    fetched_config: Option<String>,
     /// Every set variable, for the names the config gives (webhook targets' `secret_env`).
     vars: HashMap<String, String>,
 }
@@ -143,6 +146,7 @@ impl Settings {
             identity_store_id: var("AIRLOCK_IDENTITY_STORE_ID"),
             prefetch_function: var("PREFETCH_FUNCTION"),
             webhook_secrets_path: var("AIRLOCK_WEBHOOK_SECRETS_PATH"),
+            fetched_config: None,
             vars,
         }
     }
@@ -156,13 +160,47 @@ impl Settings {
     }
 
     /// The config text of the Lambdas: the file at `AIRLOCK_CONFIG`, else the SSM parameter named by
-    /// `AIRLOCK_CONFIG_PARAM`.
+    /// `AIRLOCK_CONFIG_PARAM` (read already when [`Self::fetch_parameters`] ran).
     pub async fn config_text(&self) -> anyhow::Result<String> {
-        match (self.config_file_text()?, &self.config_parameter) {
-            (Some(text), _) => Ok(text),
-            (None, Some(parameter)) => ssm_parameter("AIRLOCK_CONFIG", parameter).await,
-            (None, None) => anyhow::bail!("AIRLOCK_CONFIG is not set"),
+        match (self.config_file_text()?, &self.fetched_config, &self.config_parameter) {
+            (Some(text), _, _) => Ok(text),
+            (None, Some(text), _) => Ok(text.clone()),
+            (None, None, Some(parameter)) => ssm_parameter("AIRLOCK_CONFIG", parameter).await,
+            (None, None, None) => anyhow::bail!("AIRLOCK_CONFIG is not set"),
         }
+    }
+
+    /// The SSM parameters these settings name (the config without `AIRLOCK_CONFIG`, and every
+    /// secret with `<NAME>_PARAM`), as (what it holds, parameter name).
+    pub fn parameters(&self) -> Vec<(&'static str, &str)> {
+        let config = self.config_parameter.as_deref().filter(|_| self.config_file.is_none());
+        let secrets = [&self.slack_bot_token, &self.slack_signing_secret, &self.api_tokens];
+        config
+            .map(|p| ("AIRLOCK_CONFIG", p))
+            .into_iter()
+            .chain(secrets.into_iter().filter_map(|s| Some((s.name, s.parameter.as_deref()?))))
+            .collect()
+    }
+
+    /// Reads every parameter of [`Self::parameters`] with `ssm` in one `GetParameters` call, so that
+    /// [`Self::config_text`] and [`Secret::load`] answer from memory afterwards. Makes no call when
+    /// nothing is in SSM; a parameter that does not exist fails, naming it.
+    #[cfg(feature = "sdk")]
+    pub async fn fetch_parameters(mut self, ssm: &aws_sdk_ssm::Client) -> anyhow::Result<Self> {
+        let wanted = self.parameters();
+        if wanted.is_empty() {
+            return Ok(self);
+        }
+        let values = bootstrap::ssm_parameters(ssm, &wanted).await?;
+        if let Some(parameter) = self.config_parameter.as_deref().filter(|_| self.config_file.is_none()) {
+            self.fetched_config = values.get(parameter).cloned();
+        }
+        for secret in [&mut self.slack_bot_token, &mut self.slack_signing_secret, &mut self.api_tokens] {
+            if let Some(parameter) = secret.parameter.take() {
+                secret.value = values.get(&parameter).cloned();
+            }
+        }
+        Ok(self)
     }
 
     /// The variables a webhook target's `secret_env` may name: the whole snapshot but Airlock's own
