@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_by_user ON requests (requester, id);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
+CREATE INDEX IF NOT EXISTS requests_by_user_status ON requests (requester, status, id);
 CREATE INDEX IF NOT EXISTS requests_by_removal_due ON requests (removal_due) WHERE removal_due IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit_events (
     id TEXT PRIMARY KEY,

@@ -357,3 +357,20 @@ async fn concurrent_calls_from_many_tasks_are_all_answered() {
     }
     assert_eq!(store.requests_with_status(Status::Pending, 1000).await.unwrap().len(), 200);
 }
+
+#[tokio::test]
+async fn a_users_requests_of_one_status_are_read_without_scanning_everyone_elses() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let plan: String = store
+        .call(|conn| {
+            conn.query_row(
+                "EXPLAIN QUERY PLAN SELECT body FROM requests WHERE requester = ?1 AND status = ?2 ORDER BY id DESC LIMIT ?3",
+                params!["carol@example.com", "expired", 10],
+                |row| row.get(3),
+            )
+            .map_err(unavailable)
+        })
+        .await
+        .unwrap();
+    assert!(plan.contains("requests_by_user_status"), "{plan}");
+}
