@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SCHEMA: &str = "
@@ -22,6 +21,7 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_by_user ON requests (requester, id);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
+CREATE INDEX IF NOT EXISTS requests_by_user_status ON requests (requester, status, id);
 CREATE INDEX IF NOT EXISTS requests_by_removal_due ON requests (removal_due) WHERE removal_due IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit_events (
     id TEXT PRIMARY KEY,
@@ -68,10 +68,15 @@ const MIGRATIONS: [&str; 4] = [
 /// Statuses whose requests can be compacted once their access is gone.
 const ENDED: [&str; 6] = ["denied", "timed_out", "cancelled", "failed", "revoked", "expired"];
 
-/// The SQLite store. Cheap to clone; calls run on the blocking pool, never on the async executor.
+/// A store call, run on the store's thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The SQLite store. Cheap to clone; calls run one at a time on the store's own thread, never on
+/// the async executor (one thread, not the blocking pool: calls share one connection anyway, and
+/// a thread per waiting call would cost memory under load).
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl SqliteStore {
@@ -96,7 +101,14 @@ impl SqliteStore {
             conn.execute_batch(migration)?;
             conn.pragma_update(None, "user_version", n as i64 + 2)?;
         }
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("airlock-sqlite".into()).spawn(move || serve_calls(conn, queue)).map_err(
+            |e| {
+                let cannot_open = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN);
+                rusqlite::Error::SqliteFailure(cannot_open, Some(format!("cannot start the store thread: {e}")))
+            },
+        )?;
+        Ok(Self { jobs })
     }
 
     /// Housekeeping: deletes expired idempotency keys, and strips requests that ended before
@@ -144,13 +156,20 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = answer.send(f(conn));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Unavailable("the store thread has stopped".into()))?;
+        answered.await.map_err(|_| StoreError::Unavailable("a store call failed".into()))?
+    }
+}
+
+/// The store thread: runs calls in arrival order until every handle is dropped. A call that panics
+/// fails alone (its caller gets an error; an open transaction rolls back) and the next one runs.
+fn serve_calls(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
+    for job in queue {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
     }
 }
 

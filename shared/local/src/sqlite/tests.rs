@@ -317,3 +317,60 @@ async fn a_file_from_before_several_targets_keeps_its_requests_and_their_claims(
     store.update_request(&expired, Status::Active, None).await.unwrap();
     store.insert_request(&again, &event(&again, "submitted")).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_call_that_panics_fails_alone_and_the_store_keeps_answering() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = request("carol@example.com", "k1");
+    store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+    let failed = store
+        .call(|conn| -> Result<(), StoreError> {
+            let tx = conn.transaction().map_err(unavailable)?;
+            tx.execute("DELETE FROM requests", []).map_err(unavailable)?;
+            panic!("a bug in a store call")
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
+    assert_eq!(
+        store.get_request(r.id()).await.unwrap(),
+        Some(r.clone()),
+        "the panicking call's transaction was rolled back"
+    );
+    moved(&store, &store.get_request(r.id()).await.unwrap().unwrap(), Status::Approved).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_from_many_tasks_are_all_answered() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let r = request(&format!("u{i}@example.com"), "k1");
+                store.insert_request(&r, &event(&r, "submitted")).await.unwrap();
+                store.get_request(r.id()).await.unwrap().unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.requests_with_status(Status::Pending, 1000).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn a_users_requests_of_one_status_are_read_without_scanning_everyone_elses() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let plan: String = store
+        .call(|conn| {
+            conn.query_row(
+                "EXPLAIN QUERY PLAN SELECT body FROM requests WHERE requester = ?1 AND status = ?2 ORDER BY id DESC LIMIT ?3",
+                params!["carol@example.com", "expired", 10],
+                |row| row.get(3),
+            )
+            .map_err(unavailable)
+        })
+        .await
+        .unwrap();
+    assert!(plan.contains("requests_by_user_status"), "{plan}");
+}
