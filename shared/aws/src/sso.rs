@@ -339,24 +339,15 @@ impl SsoEscalator {
                 .attribute_value(Document::String(email.as_str().to_string()))
                 .build()
                 .map_err(|e| EscalationError::Permanent(e.to_string()))?;
-            let mut attempt = 0;
-            let found = loop {
-                self.pace(waits).await;
-                let sent = self
-                    .identity
-                    .get_user_id()
-                    .identity_store_id(store)
-                    .alternate_identifier(AlternateIdentifier::UniqueAttribute(by.clone()))
-                    .send()
-                    .await;
-                match sent {
-                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
-                        self.sleep(attempt, true).await;
-                        attempt += 1;
-                    }
-                    sent => break sent,
-                }
-            };
+            let found = self
+                .paced(waits, || {
+                    self.identity
+                        .get_user_id()
+                        .identity_store_id(store)
+                        .alternate_identifier(AlternateIdentifier::UniqueAttribute(by.clone()))
+                        .send()
+                })
+                .await;
             match found {
                 Ok(out) => return Ok(Some(out.user_id().to_string())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => continue,
@@ -371,26 +362,18 @@ impl SsoEscalator {
         let mut users = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let mut attempt = 0;
-            let page = loop {
-                self.pace(waits).await;
-                let sent = self
-                    .sso
-                    .list_account_assignments()
-                    .instance_arn(a.instance_arn)
-                    .account_id(a.account_id)
-                    .permission_set_arn(a.permission_set_arn)
-                    .set_next_token(next.clone())
-                    .send()
-                    .await;
-                match sent {
-                    Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
-                        self.sleep(attempt, true).await;
-                        attempt += 1;
-                    }
-                    sent => break sent.map_err(|e| failure("ListAccountAssignments", e))?,
-                }
-            };
+            let page = self
+                .paced(waits, || {
+                    self.sso
+                        .list_account_assignments()
+                        .instance_arn(a.instance_arn)
+                        .account_id(a.account_id)
+                        .permission_set_arn(a.permission_set_arn)
+                        .set_next_token(next.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| failure("ListAccountAssignments", e))?;
             users.extend(
                 page.account_assignments()
                     .iter()
@@ -400,6 +383,26 @@ impl SsoEscalator {
             match page.next_token() {
                 Some(token) => next = Some(token.to_string()),
                 None => return Ok(users),
+            }
+        }
+    }
+
+    /// One call sent at the pacer's rate, retried with jittered backoff (up to [`CALL_ATTEMPTS`]
+    /// attempts) while Identity Center answers with a [`retryable`] error.
+    async fn paced<T, E, R, F>(&self, waits: &Waits<'_>, send: impl Fn() -> F) -> Result<T, SdkError<E, R>>
+    where
+        F: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata,
+    {
+        let mut attempt = 0;
+        loop {
+            self.pace(waits).await;
+            match send().await {
+                Err(e) if retryable(e.code()) && attempt + 1 < CALL_ATTEMPTS => {
+                    self.sleep(attempt, true).await;
+                    attempt += 1;
+                }
+                sent => return sent,
             }
         }
     }
