@@ -5,8 +5,10 @@ use airlock_core::ports::{Store, StoreError};
 use airlock_core::{AccessRequest, AuditEvent, OutboxItem, RequestId, Status};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use role_cache::RoleCache;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SCHEMA: &str = "
@@ -77,16 +79,20 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: std::sync::mpsc::Sender<Job>,
+    role_cache: Arc<RoleCache>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, rusqlite::Error> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        Self::with_connection(conn)
+        let mut store = Self::with_connection(conn)?;
+        store.role_cache = Arc::new(RoleCache::for_file(path)?);
+        Ok(store)
     }
 
     /// A private store in memory (tests, the demo).
@@ -108,7 +114,7 @@ impl SqliteStore {
                 rusqlite::Error::SqliteFailure(cannot_open, Some(format!("cannot start the store thread: {e}")))
             },
         )?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, role_cache: Arc::new(RoleCache::in_memory()) })
     }
 
     /// Housekeeping: deletes expired idempotency keys, and strips requests that ended before
@@ -530,6 +536,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod role_cache;
 mod roles;
 
 #[cfg(test)]
