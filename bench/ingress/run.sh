@@ -105,6 +105,9 @@ for contender in $ONLY; do
     serial=$(load "$contender-serial" 1 1 "$DURATION")
     loaded=$(load "$contender-loaded" "$WRK_THREADS" "$CONNECTIONS" "$DURATION")
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    # Where the memory is, for bench/README.md: the process status and its mappings after the load.
+    cp "/proc/$pid/status" "$OUT/$contender.status"
+    cp "/proc/$pid/smaps" "$OUT/$contender.smaps"
     sleep 1.5
     users_info=$(grep -c '^/api/users.info$' "$OUT/slack-calls.log" || true)
     views_open=$(grep -c '^/api/views.open$' "$OUT/slack-calls.log" || true)
