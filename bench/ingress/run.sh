@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Ingress, side by side: `airlock serve` (release build) vs Bolt for Python (async, aiohttp) and Bolt
-# for JavaScript, each answering the same signed `/access aws-prod` slash commands with the same work
+# Ingress, side by side: `airlock serve` (release build, with the AWS adapters as `cargo build --release`
+# makes it, and `airlock-local`: the local-only build, `--no-default-features`) vs Bolt for Python
+# (async, aiohttp) and Bolt for JavaScript, each answering the same signed `/access aws-prod` slash commands with the same work
 # (signature check, users.info, views.open, ack) against one fake Slack Web API (nginx, canned JSON).
 # Load: wrk cycling unique pre-signed requests. Prints a Markdown table and the ratios.
 #
-#   bash bench/ingress/run.sh                 # all three, 10 s per load level
+#   bash bench/ingress/run.sh                 # all four, 10 s per load level
 #   DURATION=5s ONLY=airlock bash bench/ingress/run.sh
 #
 # Needs: nginx (nginx-light), wrk, python3, node/npm; installs the peers' dependencies into
-# bench/.venv and bench/ingress/peers/js/node_modules on first use. AIRLOCK_BIN=path skips the build.
+# bench/.venv and bench/ingress/peers/js/node_modules on first use. AIRLOCK_BIN=path skips the builds
+# (and runs that binary for both airlock contenders).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +21,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 WRK_THREADS="${WRK_THREADS:-2}"
 REQUESTS="${REQUESTS:-200000}"
 USERS="${USERS:-1000}"
-ONLY="${ONLY:-airlock bolt-python bolt-js}"
+ONLY="${ONLY:-airlock airlock-local bolt-python bolt-js}"
 SECRET="bench-signing-secret"
 SLACK_PORT="${SLACK_PORT:-18080}"
 APP_PORT="${APP_PORT:-18081}"
@@ -54,14 +56,17 @@ pids+=($!)
 wait_port "$SLACK_PORT"
 export SLACK_API_URL="http://127.0.0.1:$SLACK_PORT/api/" SLACK_SIGNING_SECRET="$SECRET" SLACK_BOT_TOKEN="xoxb-bench"
 
-start_airlock() {
+start_airlock() { # $1: extra cargo flags (e.g. --no-default-features), $2: the binary's name in $OUT
     local bin="${AIRLOCK_BIN:-}"
     if [ -z "$bin" ]; then
-        (cd "$ROOT" && cargo build --release -q -p airlock-cli --bin airlock >&2)
-        bin="$CARGO_TARGET_DIR/release/airlock"
+        # shellcheck disable=SC2086 # $1 is a list of flags
+        (cd "$ROOT" && cargo build --release -q -p airlock-cli --bin airlock $1 >&2)
+        # Both builds write target/release/airlock: each contender runs its own copy.
+        cp "$CARGO_TARGET_DIR/release/airlock" "$OUT/$2"
+        bin="$OUT/$2"
     fi
     rm -f "$OUT"/airlock.db*
-    AIRLOCK_ADDR="127.0.0.1:$APP_PORT" AIRLOCK_DATA="$OUT/airlock.db" "$bin" serve >"$OUT/airlock.log" 2>&1 &
+    AIRLOCK_ADDR="127.0.0.1:$APP_PORT" AIRLOCK_DATA="$OUT/airlock.db" "$bin" serve >"$OUT/$2.log" 2>&1 &
     echo $!
 }
 
@@ -90,7 +95,8 @@ load() { # name threads connections duration -> the RESULT json line
 for contender in $ONLY; do
     echo "== $contender" >&2
     case "$contender" in
-        airlock) pid=$(start_airlock) ;;
+        airlock) pid=$(start_airlock "" airlock-bin) ;;
+        airlock-local) pid=$(start_airlock --no-default-features airlock-local-bin) ;;
         bolt-python) pid=$(start_bolt_python) ;;
         bolt-js) pid=$(start_bolt_js) ;;
         *) echo "unknown contender $contender" >&2; exit 1 ;;
