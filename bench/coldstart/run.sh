@@ -6,6 +6,11 @@
 #
 #   bash bench/coldstart/run.sh            # RUNS=20 LATENCY_MS=20 by default
 #   RUNS=3 PROFILE=dev bash bench/coldstart/run.sh     # a smoke run of the harness (figures meaningless)
+#   BIN=/tmp/old-release bash bench/coldstart/run.sh   # measure the binaries in that directory (not built)
+#
+# Every run is bounded (TIMEOUT seconds, default 30; a process that exits without answering fails at
+# once). A row that fails is reported in the table with its reason and the other rows still run; the
+# script then exits 1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,8 +18,10 @@ cd "$root"
 RUNS=${RUNS:-20}
 LATENCY_MS=${LATENCY_MS:-20}
 PROFILE=${PROFILE:-release}
+TIMEOUT=${TIMEOUT:-30}
 target="${CARGO_TARGET_DIR:-$root/target}"
-bin="$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+# BIN: a directory holding the binaries to measure instead (e.g. copies from another commit); not built.
+bin="${BIN:-$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")}"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -23,9 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the functions and the floor ($PROFILE, $(uname -m))" >&2
-cargo build --profile "$PROFILE" --locked -q -p coldstart-floor -p airlock-fn-slack-ingress -p airlock-fn-request \
-  -p airlock-fn-approve -p airlock-fn-escalate -p airlock-fn-deescalate -p airlock-fn-prefetch -p airlock-fn-notify
+if [ -z "${BIN:-}" ]; then
+  echo "== building the functions and the floor ($PROFILE, $(uname -m))" >&2
+  cargo build --profile "$PROFILE" --locked -q -p coldstart-floor -p airlock-fn-slack-ingress -p airlock-fn-request \
+    -p airlock-fn-approve -p airlock-fn-escalate -p airlock-fn-deescalate -p airlock-fn-prefetch -p airlock-fn-notify
+fi
 
 echo "== peers: Bolt for Python under awslambdaric (bench/coldstart/.peers, gitignored)" >&2
 peers="$here/.peers/venv"
@@ -41,11 +50,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 moto_port=$(free_port)
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.2; done
+up=
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && up=1 && break; sleep 0.2; done
+[ -n "$up" ] || { echo "moto did not start on port $moto_port within 20 s:" >&2; cat "$work/moto.log" >&2; exit 1; }
 moto="http://127.0.0.1:$moto_port"
 python3 "$here/latency_proxy.py" "$moto" "$LATENCY_MS" >"$work/proxy.url" &
 pids+=($!)
 for _ in $(seq 1 50); do [ -s "$work/proxy.url" ] && break; sleep 0.1; done
+[ -s "$work/proxy.url" ] || { echo "the latency proxy did not start within 5 s" >&2; exit 1; }
 slow=$(cat "$work/proxy.url")
 
 port=$(free_port)
@@ -54,7 +66,12 @@ sed "s#EMULATOR#$emulator#g" "$here/airlock.yaml" >"$work/airlock.yaml"
 arn=$(.venv/bin/python "$here/setup_aws.py" "$moto" "$work/airlock.yaml" /airlock-bench)
 
 results="$work/results.jsonl"
-cold() { python3 "$here/coldstart.py" run --port "$port" --runs "$RUNS" "$@" >>"$results"; }
+failures=0
+# A measured row: its JSON line (or its failure) goes to the results; a failure does not stop the rest.
+cold() { python3 "$here/coldstart.py" run --port "$port" --runs "$RUNS" --timeout "$TIMEOUT" "$@" >>"$results" || failures=$((failures + 1)); }
+# A preparing run or step whose failure shows in the rows that need it (they find no events).
+prep() { "$@" || echo "coldstart: a preparing step failed (the rows that need it fail): ${*:1:4} ..." >&2; }
+runs() { python3 "$here/coldstart.py" run --port "$port" --timeout "$TIMEOUT" "$@"; }
 # What the stack sets, with the secrets in the environment (the SSM case follows).
 common=(--env AWS_REGION=us-east-1 --env AWS_ACCESS_KEY_ID=testing --env AWS_SECRET_ACCESS_KEY=testing
   --env AWS_ENDPOINT_URL="$moto" --env AIRLOCK_TABLE=airlock-bench --env AIRLOCK_CONFIG="$work/airlock.yaml"
@@ -77,31 +94,33 @@ echo "== Airlock's functions against moto" >&2
 cold --name slack-ingress --event signed-help --note "signed /access help (no AWS or Slack call)" \
   "${ingress[@]}" -- "$bin/slack-ingress"
 python3 "$here/coldstart.py" api-events --count 1 --tag create >"$work/create.jsonl"
-python3 "$here/coldstart.py" run --port "$port" --runs 1 --warmup 0 --event "$work/create.jsonl" \
+prep runs --name "create the table" --runs 1 --warmup 0 --event "$work/create.jsonl" \
   "${ingress[@]}" --env AIRLOCK_CREATE_TABLE=1 -- "$bin/slack-ingress" >/dev/null
 python3 "$here/coldstart.py" api-events --count "$n" --tag auto --urgency Emergency >"$work/auto.jsonl"
 python3 "$here/coldstart.py" api-events --count "$n" --tag card >"$work/card.jsonl"
 cold --name slack-ingress --event "$work/auto.jsonl" --answers "$work/auto.answers" \
   --note "POST /api/v1/requests (DynamoDB transaction, StartExecution)" "${ingress[@]}" -- "$bin/slack-ingress"
-python3 "$here/coldstart.py" run --port "$port" --runs "$RUNS" --event "$work/card.jsonl" \
+prep runs --name "requests needing approval" --runs "$RUNS" --event "$work/card.jsonl" \
   --answers "$work/card.answers" "${ingress[@]}" -- "$bin/slack-ingress" >/dev/null
 
-python3 "$here/coldstart.py" step-events "$work/auto.answers" Request >"$work/request.jsonl"
+prep python3 "$here/coldstart.py" step-events "$work/auto.answers" Request >"$work/request.jsonl"
 cold --name request --event "$work/request.jsonl" --note "Request: a rule auto-approves (read, conditional write)" \
   "${common[@]}" -- "$bin/request"
-python3 "$here/coldstart.py" step-events "$work/auto.answers" Escalate \
+prep python3 "$here/coldstart.py" step-events "$work/auto.answers" Escalate \
   --state '{"route": "auto_approved", "decision": "approved"}' >"$work/escalate.jsonl"
 cold --name escalate --event "$work/escalate.jsonl" --note "Escalate: grant a record target (read, write)" \
   "${common[@]}" -- "$bin/escalate"
-python3 "$here/coldstart.py" step-events "$work/auto.answers" Deescalate \
+prep python3 "$here/coldstart.py" step-events "$work/auto.answers" Deescalate \
   --state '{"route": "auto_approved", "decision": "approved", "hold": "done"}' >"$work/deescalate.jsonl"
 cold --name deescalate --event "$work/deescalate.jsonl" --note "Deescalate: remove the grant (read, write)" \
   "${common[@]}" -- "$bin/deescalate"
-python3 "$here/coldstart.py" step-events "$work/card.answers" AwaitDecision --token >"$work/approve.jsonl"
+prep python3 "$here/coldstart.py" step-events "$work/card.answers" AwaitDecision --token >"$work/approve.jsonl"
 cold --name approve --event "$work/approve.jsonl" \
   --note "AwaitDecision: keep the token, queue the cards (read, write)" "${common[@]}" -- "$bin/approve"
-cold --name notify --event '{"deliver": true}' \
-  --note "deliver the outbox (the first run sends the cards queued above to the fake Slack)" \
+# The cards queued above go out first, at Slack's pace (one message a second per channel), uncounted.
+prep runs --name "deliver the queued cards" --runs 1 --warmup 0 --timeout 300 --event '{"deliver": true}' \
+  "${common[@]}" -- "$bin/notify" >/dev/null
+cold --name notify --event '{"deliver": true}' --note "deliver the outbox (empty: the cards went out before)" \
   "${common[@]}" -- "$bin/notify"
 cold --name prefetch --event events/prefetch.json --note "options of a URL field (from the emulator)" \
   "${common[@]}" -- "$bin/prefetch"
@@ -117,9 +136,9 @@ cold --name "slack-ingress, SSM +${LATENCY_MS} ms" --event signed-help \
   --env SLACK_SIGNING_SECRET_PARAM=/airlock-bench/slack-signing-secret \
   --env AIRLOCK_API_TOKENS_PARAM=/airlock-bench/api-tokens --env STATE_MACHINE_ARN="$arn" -- "$bin/slack-ingress"
 python3 "$here/coldstart.py" api-events --count "$n" --tag slow --urgency Emergency >"$work/slow.jsonl"
-python3 "$here/coldstart.py" run --port "$port" --runs "$RUNS" --event "$work/slow.jsonl" \
+prep runs --name "requests for the SSM rows" --runs "$RUNS" --event "$work/slow.jsonl" \
   --answers "$work/slow.answers" "${ingress[@]}" -- "$bin/slack-ingress" >/dev/null
-python3 "$here/coldstart.py" step-events "$work/slow.answers" Request >"$work/slow-request.jsonl"
+prep python3 "$here/coldstart.py" step-events "$work/slow.answers" Request >"$work/slow-request.jsonl"
 cold --name "request, SSM +${LATENCY_MS} ms" --event "$work/slow-request.jsonl" \
   --note "as above; 2 parameters in SSM" "${ssm[@]}" -- "$bin/request"
 
@@ -128,3 +147,7 @@ cold --name "request, SSM +${LATENCY_MS} ms" --event "$work/slow-request.jsonl" 
   echo
   python3 "$here/coldstart.py" table "$results"
 } | tee "$here/results.md"
+if [ "$failures" -gt 0 ]; then
+  echo "coldstart: $failures row(s) failed; see the table" >&2
+  exit 1
+fi

@@ -97,7 +97,7 @@ impl LocalApp {
 #[cfg(feature = "aws")]
 pub async fn target_catalog(config: &Config, env: &Environment) -> anyhow::Result<Option<Arc<dyn TargetCatalog>>> {
     let instance_arn = env.sso_identity_store().instance_arn;
-    Ok(airlock_aws::bootstrap::target_catalog(config, instance_arn.as_deref()).await)
+    Ok(airlock_aws::bootstrap::target_catalog(config, instance_arn.as_deref()))
 }
 
 /// Without AWS there is no catalog: a config with targets that list their accounts is refused.

@@ -43,11 +43,15 @@ pub async fn build() -> anyhow::Result<AwsApp> {
     build_with(SlackMode::Interactive).await
 }
 
-/// The settings from the environment with every SSM parameter they name read in one
-/// `GetParameters` call ([`Settings::fetch_parameters`]), and the webhook secrets under
-/// [`WEBHOOK_SECRETS_PATH`] read at the same time. No SSM client is made when nothing is in SSM.
+/// The settings from the environment, with their SSM parameters read ([`fetch_settings`]).
 pub async fn settings() -> anyhow::Result<(Settings, HashMap<String, String>)> {
-    let settings = Settings::from_env();
+    fetch_settings(Settings::from_env()).await
+}
+
+/// `settings` with every SSM parameter they name read in one `GetParameters` call
+/// ([`Settings::fetch_parameters`]), and the webhook secrets under [`WEBHOOK_SECRETS_PATH`] read at
+/// the same time. No SSM client is made when nothing is in SSM.
+pub async fn fetch_settings(settings: Settings) -> anyhow::Result<(Settings, HashMap<String, String>)> {
     let path = settings.webhook_secrets_path.clone();
     if settings.parameters().is_empty() && path.is_none() {
         return Ok((settings, HashMap::new()));
@@ -70,6 +74,17 @@ pub async fn settings() -> anyhow::Result<(Settings, HashMap<String, String>)> {
 /// variables the config names).
 pub async fn build_with(mode: SlackMode) -> anyhow::Result<AwsApp> {
     let (settings, path_secrets) = settings().await?;
+    build_from(settings, path_secrets, mode).await
+}
+
+/// Builds the adapters from `settings` as [`fetch_settings`] answered them, with the webhook secrets
+/// read from under [`WEBHOOK_SECRETS_PATH`]. Makes no AWS SDK or HTTP client: each is made by the
+/// first call that needs it (a config that cannot be read or parsed fails here).
+pub async fn build_from(
+    settings: Settings,
+    path_secrets: HashMap<String, String>,
+    mode: SlackMode,
+) -> anyhow::Result<AwsApp> {
     let config = Config::from_yaml(&settings.config_text().await?).context("the Airlock config is invalid")?;
     crate::startup::mark("config parsed");
     let bot_token = settings.slack_bot_token.load().await?;

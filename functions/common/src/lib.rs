@@ -9,7 +9,8 @@ pub mod startup;
 mod steps;
 
 pub use assembly::{
-    AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_with, config_text, settings, webhook_secrets,
+    AwsApp, SlackMode, WEBHOOK_SECRETS_PATH, build, build_from, build_with, config_text, fetch_settings, settings,
+    webhook_secrets,
 };
 pub use failure::Failure;
 pub use notify::{notify_handler, run_notify_function};

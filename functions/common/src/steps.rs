@@ -100,7 +100,7 @@ pub async fn run_step_function(serves: &'static StepFunction) -> anyhow::Result<
     let app = crate::build().await?;
     let decisions: Option<&'static dyn Workflow> = if serves.steps.contains(&StepName::AwaitDecision) {
         let sender: &'static std::sync::Arc<dyn Workflow> =
-            Box::leak(Box::new(airlock_aws::bootstrap::decision_sender().await));
+            Box::leak(Box::new(airlock_aws::bootstrap::decision_sender()));
         Some(sender.as_ref())
     } else {
         None

@@ -1,28 +1,11 @@
-//! The `slack-ingress` Lambda: the same axum router as `airlock serve` (Slack's four endpoints,
-//! `/api/v1`, `/healthz`) behind API Gateway, over the AWS adapters.
+//! The `slack-ingress` Lambda: [`airlock_fn_slack_ingress::app`] behind API Gateway.
 
-use airlock_core::Airlock;
 use airlock_fn_common::{build, init_logging, startup};
-use airlock_http::{ApiTokens, AppState, router};
-use airlock_slack::SlackApp;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_logging();
-    let app = build().await?;
-    let instance_arn = app.settings.sso_identity_store().instance_arn;
-    let catalog = airlock_aws::bootstrap::target_catalog(&app.deps.config, instance_arn.as_deref()).await;
-    let mut airlock = Airlock::new(app.deps, app.settings.step_functions().await?);
-    if let Some(catalog) = catalog {
-        airlock = airlock.with_catalog(catalog);
-    }
-    let signing_secret = app.settings.slack_signing_secret.load().await?;
-    let api_tokens =
-        ApiTokens::parse(&app.settings.api_tokens.load().await.unwrap_or_default()).map_err(anyhow::Error::msg)?;
-    let slack = Arc::new(SlackApp::new(airlock.clone(), app.slack, signing_secret));
-    let state = AppState { airlock, slack, api_tokens: Arc::new(api_tokens) };
-    let router = router(state);
+    let router = airlock_fn_slack_ingress::app(build().await?).await?;
     startup::mark("ready");
     lambda_http::run(router).await.map_err(|e| anyhow::anyhow!("{e}"))
 }

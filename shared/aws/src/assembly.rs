@@ -5,7 +5,7 @@
 #[cfg(feature = "sdk")]
 use crate::LambdaOptionsSource;
 #[cfg(feature = "sdk")]
-use crate::bootstrap::{self, aws_config};
+use crate::bootstrap;
 use airlock_core::escalators::EscalatorSet;
 use airlock_core::ports::{AuditSink, LogAuditSink, OptionsSource, Store, SystemClock};
 use airlock_core::{Config, Deps};
@@ -65,14 +65,14 @@ pub async fn deps(
     let webhook = WebhookEscalator::new().with_secrets(adapters.webhook_secrets);
     let escalators = EscalatorSet::new().with("webhook", Arc::new(webhook));
     let needs = |kind: &str| config.flows.iter().flat_map(|f| &f.targets).any(|t| t.kind.name() == kind);
-    let escalators = aws_escalators(escalators, &adapters.aws_sso, needs("aws_sso"), needs("aws_sso_group")).await?;
+    let escalators = aws_escalators(escalators, &adapters.aws_sso, needs("aws_sso"), needs("aws_sso_group"))?;
     let audit: Arc<dyn AuditSink> = match &adapters.event_bus {
-        Some(bus) => event_bridge_sink(bus).await?,
+        Some(bus) => event_bridge_sink(bus)?,
         None => Arc::new(LogAuditSink),
     };
     let options: Arc<dyn OptionsSource> = match adapters.prefetch {
         Prefetch::UrlOnly => Arc::new(HttpOptionsSource::new()),
-        Prefetch::Lambda { url_function } => lambda_options(url_function).await?,
+        Prefetch::Lambda { url_function } => lambda_options(url_function)?,
     };
     Ok(Deps {
         config: Arc::new(config.clone()),
@@ -88,7 +88,7 @@ pub async fn deps(
 
 /// Adds the `aws_sso` and `aws_sso_group` escalators when a target needs them.
 #[cfg(feature = "sdk")]
-async fn aws_escalators(
+fn aws_escalators(
     mut escalators: EscalatorSet,
     sso: &SsoIdentityStore,
     account_assignments: bool,
@@ -96,16 +96,16 @@ async fn aws_escalators(
 ) -> anyhow::Result<EscalatorSet> {
     let (instance, identity_store) = (sso.instance_arn.as_deref(), sso.identity_store_id.as_deref());
     if account_assignments {
-        escalators = escalators.with("aws_sso", bootstrap::sso_escalator(instance, identity_store).await);
+        escalators = escalators.with("aws_sso", bootstrap::sso_escalator(instance, identity_store));
     }
     if group_memberships {
-        escalators = escalators.with("aws_sso_group", bootstrap::sso_group_escalator(instance, identity_store).await);
+        escalators = escalators.with("aws_sso_group", bootstrap::sso_group_escalator(instance, identity_store));
     }
     Ok(escalators)
 }
 
 #[cfg(not(feature = "sdk"))]
-async fn aws_escalators(
+fn aws_escalators(
     escalators: EscalatorSet,
     _sso: &SsoIdentityStore,
     account_assignments: bool,
@@ -119,19 +119,18 @@ async fn aws_escalators(
 }
 
 #[cfg(feature = "sdk")]
-async fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
-    Ok(bootstrap::event_bridge_sink(bus).await)
+fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
+    Ok(bootstrap::event_bridge_sink(bus))
 }
 
 #[cfg(not(feature = "sdk"))]
-async fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
+fn event_bridge_sink(bus: &str) -> anyhow::Result<Arc<dyn AuditSink>> {
     anyhow::bail!("AIRLOCK_EVENT_BUS={bus}: {}", crate::NO_SDK)
 }
 
 #[cfg(feature = "sdk")]
-async fn lambda_options(url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
-    let lambda = aws_sdk_lambda::Client::new(aws_config().await);
-    let mut source = LambdaOptionsSource::new(lambda, Arc::new(HttpOptionsSource::new()));
+fn lambda_options(url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
+    let mut source = LambdaOptionsSource::new(crate::LazyClient::default(), Arc::new(HttpOptionsSource::new()));
     if let Some(function) = url_function {
         source = source.with_url_function(function);
     }
@@ -139,6 +138,6 @@ async fn lambda_options(url_function: Option<String>) -> anyhow::Result<Arc<dyn 
 }
 
 #[cfg(not(feature = "sdk"))]
-async fn lambda_options(_url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
+fn lambda_options(_url_function: Option<String>) -> anyhow::Result<Arc<dyn OptionsSource>> {
     anyhow::bail!("Lambda prefetch: {}", crate::NO_SDK)
 }

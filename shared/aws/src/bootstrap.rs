@@ -1,7 +1,9 @@
 //! Builds the AWS adapters once per process from the values [`crate::settings::Settings`] read
-//! (the SDK reads its standard variables, `AWS_ENDPOINT_URL` included, itself).
+//! (the SDK reads its standard variables, `AWS_ENDPOINT_URL` included, itself). Building an adapter
+//! makes no SDK client: each is a [`LazyClient`], made with the shared [`aws_config`] (loaded
+//! once, on the first client made) when the adapter first calls AWS.
 
-use crate::{DynamoStore, EventBridgeAuditSink, SsoEscalator, SsoGroupEscalator, StepFunctionsWorkflow};
+use crate::{DynamoStore, EventBridgeAuditSink, LazyClient, SsoEscalator, SsoGroupEscalator, StepFunctionsWorkflow};
 use airlock_core::ports::{AuditSink, Escalator, Store, Workflow};
 use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -16,6 +18,11 @@ pub async fn aws_config() -> &'static SdkConfig {
     CONFIG.get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load()).await
 }
 
+/// Whether [`aws_config`] has been loaded: false until the first AWS SDK client is made.
+pub fn aws_config_loaded() -> bool {
+    CONFIG.initialized()
+}
+
 /// Bounds on every AWS call, so a stalled answer fails as a transient error (retried by the
 /// workflow or the sweeper) instead of holding a function until Lambda kills it.
 fn timeouts() -> aws_config::timeout::TimeoutConfig {
@@ -26,22 +33,21 @@ fn timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
-/// The DynamoDB store on `table`; with `create`, the table is created first when it is missing.
+/// The DynamoDB store on `table`, its client made on first use; with `create`, the table is
+/// created first when it is missing.
 pub async fn dynamo_store(table: &str, create: bool) -> anyhow::Result<Arc<dyn Store>> {
+    if !create {
+        return Ok(Arc::new(DynamoStore::new(LazyClient::default(), table)));
+    }
     let client = aws_sdk_dynamodb::Client::new(aws_config().await);
-    if create {
-        let exists = client.describe_table().table_name(table).send().await;
-        match exists {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-                DynamoStore::create_table(&client, table).await?;
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "DescribeTable {table}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                ));
-            }
+    let exists = client.describe_table().table_name(table).send().await;
+    match exists {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            DynamoStore::create_table(&client, table).await?;
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!("DescribeTable {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
         }
     }
     Ok(Arc::new(DynamoStore::new(client, table)))
@@ -49,41 +55,48 @@ pub async fn dynamo_store(table: &str, create: bool) -> anyhow::Result<Arc<dyn S
 
 /// The IAM Identity Center escalator: with `identity_store` (and `instance_arn`, for that instance
 /// only), the ListInstances lookup is skipped.
-pub async fn sso_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
-    let config = aws_config().await;
+pub fn sso_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
     // Adaptive retries: throttling answers (ThrottlingException, TooManyRequestsException) are
     // retried with jittered backoff, and slow this process's later calls down (a client-side token
     // bucket). The escalator retries conflicts itself; the SDK does not.
-    let retries = aws_config::retry::RetryConfig::adaptive().with_max_attempts(4);
-    let sso = aws_sdk_ssoadmin::config::Builder::from(config).retry_config(retries.clone()).build();
-    let identity = aws_sdk_identitystore::config::Builder::from(config).retry_config(retries).build();
-    let mut escalator =
-        SsoEscalator::new(aws_sdk_ssoadmin::Client::from_conf(sso), aws_sdk_identitystore::Client::from_conf(identity));
-    match (instance_arn, identity_store) {
-        (Some(instance), Some(store)) => escalator = escalator.with_identity_store(instance, store),
-        (None, Some(store)) => escalator = escalator.with_default_identity_store(store),
-        _ => {}
+    fn retries() -> aws_config::retry::RetryConfig {
+        aws_config::retry::RetryConfig::adaptive().with_max_attempts(4)
     }
-    Arc::new(escalator)
+    let sso = LazyClient::with(|config| {
+        aws_sdk_ssoadmin::Client::from_conf(
+            aws_sdk_ssoadmin::config::Builder::from(config).retry_config(retries()).build(),
+        )
+    });
+    let identity = LazyClient::with(|config| {
+        aws_sdk_identitystore::Client::from_conf(
+            aws_sdk_identitystore::config::Builder::from(config).retry_config(retries()).build(),
+        )
+    });
+    Arc::new(with_identity_store(SsoEscalator::new(sso, identity), instance_arn, identity_store))
 }
 
 /// The IAM Identity Center group membership escalator, with the identity store settings of
 /// [`sso_escalator`].
-pub async fn sso_group_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
-    let config = aws_config().await;
-    let mut escalator =
-        SsoEscalator::new(aws_sdk_ssoadmin::Client::new(config), aws_sdk_identitystore::Client::new(config));
+pub fn sso_group_escalator(instance_arn: Option<&str>, identity_store: Option<&str>) -> Arc<dyn Escalator> {
+    let escalator = SsoEscalator::new(LazyClient::default(), LazyClient::default());
+    Arc::new(SsoGroupEscalator::new(with_identity_store(escalator, instance_arn, identity_store)))
+}
+
+fn with_identity_store(
+    escalator: SsoEscalator,
+    instance_arn: Option<&str>,
+    identity_store: Option<&str>,
+) -> SsoEscalator {
     match (instance_arn, identity_store) {
-        (Some(instance), Some(store)) => escalator = escalator.with_identity_store(instance, store),
-        (None, Some(store)) => escalator = escalator.with_default_identity_store(store),
-        _ => {}
+        (Some(instance), Some(store)) => escalator.with_identity_store(instance, store),
+        (None, Some(store)) => escalator.with_default_identity_store(store),
+        _ => escalator,
     }
-    Arc::new(SsoGroupEscalator::new(escalator))
 }
 
 /// The account and permission-set catalog, when a target of `config` lists its accounts
 /// (`accounts:`); targets without `instance_arn` use `instance_arn`.
-pub async fn target_catalog(
+pub fn target_catalog(
     config: &airlock_core::Config,
     instance_arn: Option<&str>,
 ) -> Option<Arc<dyn airlock_core::ports::TargetCatalog>> {
@@ -91,24 +104,22 @@ pub async fn target_catalog(
     if !discovered.into_iter().any(|t| matches!(t.kind, airlock_core::TargetKind::AwsSsoScope(_))) {
         return None;
     }
-    let config = aws_config().await;
-    let orgs = aws_sdk_organizations::Client::new(config);
-    let sso = aws_sdk_ssoadmin::Client::new(config);
-    Some(Arc::new(crate::OrganizationsCatalog::new(orgs, sso, instance_arn.map(String::from))))
+    let catalog =
+        crate::OrganizationsCatalog::new(LazyClient::default(), LazyClient::default(), instance_arn.map(String::from));
+    Some(Arc::new(catalog))
 }
 
 /// The audit sink sending to the EventBridge bus `bus`.
-pub async fn event_bridge_sink(bus: &str) -> Arc<dyn AuditSink> {
-    Arc::new(EventBridgeAuditSink::new(aws_sdk_eventbridge::Client::new(aws_config().await), bus))
+pub fn event_bridge_sink(bus: &str) -> Arc<dyn AuditSink> {
+    Arc::new(EventBridgeAuditSink::new(LazyClient::default(), bus))
 }
 
 /// The Step Functions workflow on state machine `arn`; with `deescalate_function`, early removals
 /// invoke that function.
-pub async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> Arc<dyn Workflow> {
-    let config = aws_config().await;
-    let mut workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(config), arn);
+pub fn step_functions(arn: &str, deescalate_function: Option<&str>) -> Arc<dyn Workflow> {
+    let mut workflow = StepFunctionsWorkflow::new(LazyClient::default(), arn);
     match deescalate_function {
-        Some(function) => workflow = workflow.with_deescalate_function(aws_sdk_lambda::Client::new(config), function),
+        Some(function) => workflow = workflow.with_deescalate_function(LazyClient::default(), function),
         None => tracing::warn!("AIRLOCK_DEESCALATE_FUNCTION is not set: revoked access waits for the sweeper"),
     }
     Arc::new(workflow)
@@ -116,8 +127,8 @@ pub async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> Arc
 
 /// A Step Functions client that only sends decisions with task tokens (for the function running
 /// AwaitDecision, which finds some requests decided before their token was stored).
-pub async fn decision_sender() -> Arc<dyn Workflow> {
-    Arc::new(StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(aws_config().await), String::new()))
+pub fn decision_sender() -> Arc<dyn Workflow> {
+    Arc::new(StepFunctionsWorkflow::new(LazyClient::default(), String::new()))
 }
 
 /// The values of SSM SecureString parameters, keyed by parameter name, from `GetParameters` (one

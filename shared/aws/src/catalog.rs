@@ -6,6 +6,7 @@
 //! ask (the form's options, which Slack wants within 3 s) waits at most `quick_wait` for a first
 //! listing and otherwise answers what it has, marked `loading`.
 
+use crate::LazyClient;
 use airlock_core::flow::{AccountScope, SsoScope};
 use airlock_core::ports::{Account, CatalogError, Listing, PermissionSet, TargetCatalog};
 use async_trait::async_trait;
@@ -123,8 +124,8 @@ impl<T: Clone + Send + 'static> Cache<T> {
 /// Lists and caches accounts and permission sets for discovered `aws_sso` targets.
 #[derive(Clone)]
 pub struct OrganizationsCatalog {
-    orgs: aws_sdk_organizations::Client,
-    sso: aws_sdk_ssoadmin::Client,
+    orgs: LazyClient<aws_sdk_organizations::Client>,
+    sso: LazyClient<aws_sdk_ssoadmin::Client>,
     default_instance: Option<String>,
     ttl: Duration,
     quick_wait: Duration,
@@ -136,13 +137,13 @@ impl OrganizationsCatalog {
     /// A catalog whose targets without `instance_arn` use `default_instance` (the stack's
     /// `AIRLOCK_SSO_INSTANCE_ARN`); listings live 5 minutes, quick asks wait at most 2 s.
     pub fn new(
-        orgs: aws_sdk_organizations::Client,
-        sso: aws_sdk_ssoadmin::Client,
+        orgs: impl Into<LazyClient<aws_sdk_organizations::Client>>,
+        sso: impl Into<LazyClient<aws_sdk_ssoadmin::Client>>,
         default_instance: Option<String>,
     ) -> Self {
         Self {
-            orgs,
-            sso,
+            orgs: orgs.into(),
+            sso: sso.into(),
             default_instance,
             ttl: Duration::from_secs(300),
             quick_wait: Duration::from_secs(2),
@@ -180,7 +181,8 @@ fn account_of(a: &aws_sdk_organizations::types::Account) -> Option<Account> {
     Some(Account { name: a.name().unwrap_or(&id).to_string(), id })
 }
 
-async fn all_accounts(orgs: aws_sdk_organizations::Client) -> Result<Vec<Account>, String> {
+async fn all_accounts(orgs: LazyClient<aws_sdk_organizations::Client>) -> Result<Vec<Account>, String> {
+    let orgs = orgs.get().await;
     let mut accounts = Vec::new();
     let mut next = None;
     loop {
@@ -194,10 +196,11 @@ async fn all_accounts(orgs: aws_sdk_organizations::Client) -> Result<Vec<Account
 }
 
 async fn accounts_under(
-    orgs: aws_sdk_organizations::Client,
+    orgs: LazyClient<aws_sdk_organizations::Client>,
     ou: String,
     recursive: bool,
 ) -> Result<Vec<Account>, String> {
+    let orgs = orgs.get().await;
     let mut accounts = Vec::new();
     let mut parents = vec![ou];
     while let Some(parent) = parents.pop() {
@@ -239,7 +242,11 @@ async fn accounts_under(
     Ok(accounts)
 }
 
-async fn permission_sets(sso: aws_sdk_ssoadmin::Client, instance: String) -> Result<Vec<PermissionSet>, String> {
+async fn permission_sets(
+    sso: LazyClient<aws_sdk_ssoadmin::Client>,
+    instance: String,
+) -> Result<Vec<PermissionSet>, String> {
+    let sso = sso.get().await;
     let mut arns = Vec::new();
     let mut next = None;
     loop {

@@ -1,5 +1,6 @@
 //! [`EventBridgeAuditSink`]: one EventBridge event per audit event, `source: "airlock"`.
 
+use crate::LazyClient;
 use airlock_core::audit::AuditEvent;
 use airlock_core::ports::AuditSink;
 use async_trait::async_trait;
@@ -18,14 +19,14 @@ const PUT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Puts audit events on a bus; failures are logged, never fatal to the change they record.
 #[derive(Clone)]
 pub struct EventBridgeAuditSink {
-    client: Client,
+    client: LazyClient<Client>,
     bus: String,
 }
 
 impl EventBridgeAuditSink {
     /// Puts events on the bus named (or with the ARN) `bus`.
-    pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self { client, bus: bus.into() }
+    pub fn new(client: impl Into<LazyClient<Client>>, bus: impl Into<String>) -> Self {
+        Self { client: client.into(), bus: bus.into() }
     }
 }
 
@@ -57,7 +58,7 @@ impl AuditSink for EventBridgeAuditSink {
             .resources(format!("airlock:request/{}", event.request_id))
             .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(event.at.timestamp_millis()))
             .build();
-        let put = self.client.put_events().entries(entry).customize().config_override(
+        let put = self.client.get().await.put_events().entries(entry).customize().config_override(
             aws_sdk_eventbridge::config::Builder::default()
                 .timeout_config(TimeoutConfig::builder().operation_timeout(PUT_TIMEOUT).build()),
         );

@@ -4,6 +4,7 @@
 //! `{value, label}`. Fields with `prefetch: {url: ...}` go to the inner source, or, when a URL
 //! function is set (the stack's prefetch function, which may reach internal URLs), to that function.
 
+use crate::LazyClient;
 use airlock_core::flow::{FieldSpec, Flow, Prefetch};
 use airlock_core::ports::{OptionsError, OptionsSource, SelectOption};
 use async_trait::async_trait;
@@ -23,15 +24,15 @@ const INVOKE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// Options from Lambda functions (`prefetch: {lambda}`), URL options from an inner source.
 pub struct LambdaOptionsSource {
-    client: Client,
+    client: LazyClient<Client>,
     urls: Arc<dyn OptionsSource>,
     url_function: Option<String>,
 }
 
 impl LambdaOptionsSource {
     /// `urls` answers the fields whose options come from a URL.
-    pub fn new(client: Client, urls: Arc<dyn OptionsSource>) -> Self {
-        Self { client, urls, url_function: None }
+    pub fn new(client: impl Into<LazyClient<Client>>, urls: Arc<dyn OptionsSource>) -> Self {
+        Self { client: client.into(), urls, url_function: None }
     }
 
     /// Fetches URL options through `function` instead of calling the URLs from here.
@@ -51,6 +52,8 @@ impl LambdaOptionsSource {
             .to_string();
         let out = self
             .client
+            .get()
+            .await
             .invoke()
             .function_name(function)
             .payload(Blob::new(payload))

@@ -16,6 +16,8 @@ pub mod dynamo;
 pub mod events;
 #[cfg(feature = "sdk")]
 pub mod lambda_options;
+#[cfg(feature = "sdk")]
+pub mod lazy;
 pub mod metrics;
 pub mod settings;
 #[cfg(feature = "sdk")]
@@ -31,6 +33,8 @@ pub use dynamo::DynamoStore;
 pub use events::EventBridgeAuditSink;
 #[cfg(feature = "sdk")]
 pub use lambda_options::LambdaOptionsSource;
+#[cfg(feature = "sdk")]
+pub use lazy::LazyClient;
 #[cfg(feature = "sdk")]
 pub use sfn::StepFunctionsWorkflow;
 #[cfg(feature = "sdk")]

@@ -255,7 +255,7 @@ async fn dynamo_store(table: &str, create: bool) -> anyhow::Result<Arc<dyn Store
 
 #[cfg(feature = "sdk")]
 async fn step_functions(arn: &str, deescalate_function: Option<&str>) -> anyhow::Result<Arc<dyn Workflow>> {
-    Ok(bootstrap::step_functions(arn, deescalate_function).await)
+    Ok(bootstrap::step_functions(arn, deescalate_function))
 }
 
 // Without the SDK: what needs AWS is refused, saying how to build with it.

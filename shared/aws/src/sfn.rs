@@ -1,5 +1,6 @@
 //! [`StepFunctionsWorkflow`]: the `Workflow` port on the state machine in `infra/statemachine.asl.json`.
 
+use crate::LazyClient;
 use airlock_core::ports::{Workflow, WorkflowError};
 use airlock_core::{StepCall, StepName, WorkflowState};
 use async_trait::async_trait;
@@ -17,22 +18,26 @@ const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(3);
 /// deescalate function.
 #[derive(Clone)]
 pub struct StepFunctionsWorkflow {
-    client: Client,
+    client: LazyClient<Client>,
     state_machine_arn: String,
-    deescalate: Option<(aws_sdk_lambda::Client, String)>,
+    deescalate: Option<(LazyClient<aws_sdk_lambda::Client>, String)>,
 }
 
 impl StepFunctionsWorkflow {
     /// Starts executions of `state_machine_arn` and answers its `waitForTaskToken` tasks.
-    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
-        Self { client, state_machine_arn: state_machine_arn.into(), deescalate: None }
+    pub fn new(client: impl Into<LazyClient<Client>>, state_machine_arn: impl Into<String>) -> Self {
+        Self { client: client.into(), state_machine_arn: state_machine_arn.into(), deescalate: None }
     }
 
     /// Runs [`Workflow::remove_now`] by invoking `function` (name or ARN of the deescalate function)
     /// asynchronously with the Deescalate step call. Without it, `remove_now` fails and the
     /// sweeper removes the access.
-    pub fn with_deescalate_function(mut self, lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> Self {
-        self.deescalate = Some((lambda, function.into()));
+    pub fn with_deescalate_function(
+        mut self,
+        lambda: impl Into<LazyClient<aws_sdk_lambda::Client>>,
+        function: impl Into<String>,
+    ) -> Self {
+        self.deescalate = Some((lambda.into(), function.into()));
         self
     }
 }
@@ -43,6 +48,8 @@ impl Workflow for StepFunctionsWorkflow {
         let input = serde_json::to_string(state).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
         let started = self
             .client
+            .get()
+            .await
             .start_execution()
             .state_machine_arn(&self.state_machine_arn)
             .name(state.request_id.as_str())
@@ -70,8 +77,16 @@ impl Workflow for StepFunctionsWorkflow {
 
     async fn send_decision(&self, task_token: &str, state: &WorkflowState) -> Result<(), WorkflowError> {
         let output = serde_json::to_string(state).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
-        self.client.send_task_success().task_token(task_token).output(output).send().await.map(drop).map_err(
-            |e| match e.as_service_error() {
+        self.client
+            .get()
+            .await
+            .send_task_success()
+            .task_token(task_token)
+            .output(output)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| match e.as_service_error() {
                 Some(s) if s.is_task_timed_out() => {
                     WorkflowError::Rejected("TaskTimedOut: the approval already timed out".into())
                 }
@@ -83,8 +98,7 @@ impl Workflow for StepFunctionsWorkflow {
                 }
                 Some(s) if s.is_invalid_output() => WorkflowError::Rejected(format!("SendTaskSuccess: {s}")),
                 _ => WorkflowError::Unavailable(format!("SendTaskSuccess: {}", DisplayErrorContext(e))),
-            },
-        )
+            })
     }
 
     /// Invokes the deescalate function with `{"step": "Deescalate", "state": ...}` as an `Event`:
@@ -99,6 +113,8 @@ impl Workflow for StepFunctionsWorkflow {
         let call = StepCall { step: StepName::Deescalate, state: state.clone(), task_token: None };
         let payload = serde_json::to_vec(&call).map_err(|e| WorkflowError::Rejected(e.to_string()))?;
         let out = lambda
+            .get()
+            .await
             .invoke()
             .function_name(function)
             .invocation_type(InvocationType::Event)

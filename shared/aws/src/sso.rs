@@ -15,6 +15,7 @@
 //! [`EscalationProgress::Queued`] (the Escalate step tells the requester). Across processes (Lambda
 //! instances) the functions' reserved concurrency bounds the operations in flight.
 
+use crate::LazyClient;
 use airlock_core::email::Email;
 use airlock_core::flow::{Target, TargetKind};
 use airlock_core::ports::{
@@ -152,8 +153,8 @@ impl<'p> Waits<'p> {
 
 /// Grants and removes Identity Center access.
 pub struct SsoEscalator {
-    sso: aws_sdk_ssoadmin::Client,
-    identity: aws_sdk_identitystore::Client,
+    sso: LazyClient<aws_sdk_ssoadmin::Client>,
+    identity: LazyClient<aws_sdk_identitystore::Client>,
     /// Identity store id per instance ARN (from ListInstances, or configured).
     stores: Mutex<HashMap<String, String>>,
     /// The identity store of every instance not in `stores` (an organization has one instance).
@@ -193,10 +194,13 @@ where
 
 impl SsoEscalator {
     /// An escalator that finds each instance's identity store with `sso:ListInstances` (once).
-    pub fn new(sso: aws_sdk_ssoadmin::Client, identity: aws_sdk_identitystore::Client) -> Self {
+    pub fn new(
+        sso: impl Into<LazyClient<aws_sdk_ssoadmin::Client>>,
+        identity: impl Into<LazyClient<aws_sdk_identitystore::Client>>,
+    ) -> Self {
         Self {
-            sso,
-            identity,
+            sso: sso.into(),
+            identity: identity.into(),
             stores: Mutex::default(),
             default_store: None,
             backoff: Duration::from_millis(500),
@@ -285,7 +289,7 @@ impl SsoEscalator {
             return Ok(id.clone());
         }
         self.pace(waits).await;
-        let instances = self.sso.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
+        let instances = self.sso.get().await.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
         let id = instances
             .instances()
             .iter()
@@ -339,9 +343,10 @@ impl SsoEscalator {
                 .attribute_value(Document::String(email.as_str().to_string()))
                 .build()
                 .map_err(|e| EscalationError::Permanent(e.to_string()))?;
+            let identity = self.identity.get().await;
             let found = self
                 .paced(waits, || {
-                    self.identity
+                    identity
                         .get_user_id()
                         .identity_store_id(store)
                         .alternate_identifier(AlternateIdentifier::UniqueAttribute(by.clone()))
@@ -362,10 +367,10 @@ impl SsoEscalator {
         let mut users = Vec::new();
         let mut next: Option<String> = None;
         loop {
+            let sso = self.sso.get().await;
             let page = self
                 .paced(waits, || {
-                    self.sso
-                        .list_account_assignments()
+                    sso.list_account_assignments()
                         .instance_arn(a.instance_arn)
                         .account_id(a.account_id)
                         .permission_set_arn(a.permission_set_arn)
@@ -445,6 +450,8 @@ impl SsoEscalator {
             self.pace(waits).await;
             let sent = if create {
                 self.sso
+                    .get()
+                    .await
                     .create_account_assignment()
                     .instance_arn(a.instance_arn)
                     .target_id(a.account_id)
@@ -458,6 +465,8 @@ impl SsoEscalator {
                     .map_err(|e| (e.code() == Some("ResourceNotFoundException"), failure("CreateAccountAssignment", e)))
             } else {
                 self.sso
+                    .get()
+                    .await
                     .delete_account_assignment()
                     .instance_arn(a.instance_arn)
                     .target_id(a.account_id)
@@ -514,6 +523,8 @@ impl SsoEscalator {
             self.pace(waits).await;
             let polled = if create {
                 self.sso
+                    .get()
+                    .await
                     .describe_account_assignment_creation_status()
                     .instance_arn(a.instance_arn)
                     .account_assignment_creation_request_id(&request_id)
@@ -523,6 +534,8 @@ impl SsoEscalator {
                     .map_err(|e| failure("DescribeAccountAssignmentCreationStatus", e))
             } else {
                 self.sso
+                    .get()
+                    .await
                     .describe_account_assignment_deletion_status()
                     .instance_arn(a.instance_arn)
                     .account_assignment_deletion_request_id(&request_id)
@@ -589,6 +602,8 @@ impl Escalator for SsoEscalator {
             self.pace(&waits).await;
             let user = self
                 .identity
+                .get()
+                .await
                 .describe_user()
                 .identity_store_id(&store)
                 .user_id(&user_id)

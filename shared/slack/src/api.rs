@@ -15,7 +15,7 @@
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -139,13 +139,17 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The Slack Web API as Airlock uses it, authenticated with the bot token. Clones share the
+/// The Slack Web API as Airlock uses it, authenticated with the bot token. Nothing is built before
+/// the first call (a cold start that answers without Slack builds no HTTP client); clones share the
 /// connection pool (and, for background clients, the rate controller).
 #[derive(Clone)]
 pub struct SlackApi {
-    client: SlackClient<SlackClientHyperHttpsConnector>,
-    /// The connector without rate control, to derive a background client from.
-    connector: SlackClientHyperHttpsConnector,
+    base_url: Arc<str>,
+    /// The connector without rate control, made on the first call of this client or any derived
+    /// from it (shared by [`Self::with_retries`] and [`Self::for_channel`]).
+    connector: Arc<OnceLock<SlackClientHyperHttpsConnector>>,
+    /// The client over it, with this client's rate controller when it retries.
+    client: Arc<OnceLock<SlackClient<SlackClientHyperHttpsConnector>>>,
     token: SlackApiToken,
     timeout: Duration,
     retries: Option<RetryPolicy>,
@@ -164,13 +168,17 @@ impl std::fmt::Debug for SlackApi {
 
 impl SlackApi {
     /// An interactive client for the Web API at `base_url` (e.g. `https://slack.com/api/`, or a
-    /// fake's URL; `http://` is allowed for local fakes) with `bot_token`.
+    /// fake's URL; `http://` is allowed for local fakes) with `bot_token`; fails when `base_url` is
+    /// not an absolute http(s) URL. Its HTTP client is made on the first call.
     pub fn new(base_url: &str, bot_token: &str) -> Result<Self, SlackApiError> {
-        let connector = SlackClientHyperConnector::with_connector(https_connector()?)
-            .with_slack_api_url(base_url.trim_end_matches('/'));
+        match url::Url::parse(base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => return Err(SlackApiError::Setup(format!("the Slack API URL {base_url:?} is not an http(s) URL"))),
+        }
         Ok(Self {
-            client: SlackClient::new(connector.clone()),
-            connector,
+            base_url: base_url.trim_end_matches('/').into(),
+            connector: Arc::default(),
+            client: Arc::default(),
             token: SlackApiToken::new(SlackApiTokenValue(bot_token.to_string())),
             timeout: DEFAULT_TIMEOUT,
             retries: None,
@@ -194,8 +202,7 @@ impl SlackApi {
     /// The same URL and token as a background client retrying as `policy` says, with its own rate
     /// controller (clone the result to share it).
     pub fn with_retries(mut self, policy: RetryPolicy) -> Self {
-        let rate_control = SlackApiRateControlConfig::new().with_max_retries(policy.max_retries);
-        self.client = SlackClient::new(self.connector.clone().with_rate_control(rate_control));
+        self.client = Arc::default();
         self.retries = Some(policy);
         self
     }
@@ -261,8 +268,31 @@ impl SlackApi {
         }
     }
 
-    fn session(&self) -> SlackClientSession<'_, SlackClientHyperHttpsConnector> {
-        self.client.open_session(&self.token)
+    /// A session of this client's HTTP client, made now if this is its first call.
+    fn session(&self) -> Result<SlackClientSession<'_, SlackClientHyperHttpsConnector>, SlackApiError> {
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let tls = TLS.as_ref().map_err(|e| SlackApiError::Setup(e.clone()))?;
+                let connector = self.connector.get_or_init(|| {
+                    let https = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(tls.clone())
+                        .https_or_http()
+                        .enable_http1()
+                        .enable_http2()
+                        .build();
+                    SlackClientHyperConnector::with_connector(https).with_slack_api_url(&self.base_url)
+                });
+                let connector = match self.retries {
+                    Some(policy) => connector
+                        .clone()
+                        .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(policy.max_retries)),
+                    None => connector.clone(),
+                };
+                self.client.get_or_init(|| SlackClient::new(connector))
+            }
+        };
+        Ok(client.open_session(&self.token))
     }
 
     /// chat.postMessage; `channel` may be a user id to DM them.
@@ -272,7 +302,7 @@ impl SlackApi {
         content: SlackMessageContent,
     ) -> Result<PostedMessage, SlackApiError> {
         let request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.into()), content);
-        let session = self.session();
+        let session = self.session()?;
         let posted = self.call("chat.postMessage", || session.chat_post_message(&request)).await?;
         Ok(PostedMessage { channel: posted.channel.0, ts: posted.ts.0 })
     }
@@ -285,7 +315,7 @@ impl SlackApi {
         content: SlackMessageContent,
     ) -> Result<(), SlackApiError> {
         let request = SlackApiChatUpdateRequest::new(SlackChannelId(channel.into()), content, SlackTs(ts.into()));
-        let session = self.session();
+        let session = self.session()?;
         self.call("chat.update", || session.chat_update(&request)).await.map(drop)
     }
 
@@ -296,14 +326,14 @@ impl SlackApi {
             SlackUserId(user.into()),
             SlackMessageContent::new().with_text(text.into()),
         );
-        let session = self.session();
+        let session = self.session()?;
         self.call("chat.postEphemeral", || session.chat_post_ephemeral(&request)).await.map(drop)
     }
 
     /// conversations.open with one user: the id of the DM channel.
     pub async fn open_dm(&self, user: &str) -> Result<String, SlackApiError> {
         let request = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.into())]);
-        let session = self.session();
+        let session = self.session()?;
         let opened = self.call("conversations.open", || session.conversations_open(&request)).await?;
         Ok(opened.channel.id.0)
     }
@@ -311,7 +341,7 @@ impl SlackApi {
     /// views.open with a trigger id (valid for 3 s); returns the view id.
     pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<String, SlackApiError> {
         let request = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.into()), view);
-        let session = self.session();
+        let session = self.session()?;
         let opened = self.call("views.open", || session.views_open(&request)).await?;
         Ok(opened.view.state_params.id.0)
     }
@@ -319,28 +349,28 @@ impl SlackApi {
     /// views.update of an open view.
     pub async fn update_view(&self, view_id: &str, view: SlackView) -> Result<(), SlackApiError> {
         let request = SlackApiViewsUpdateRequest::new(view).with_view_id(SlackViewId(view_id.into()));
-        let session = self.session();
+        let session = self.session()?;
         self.call("views.update", || session.views_update(&request)).await.map(drop)
     }
 
     /// views.publish of a user's Home tab.
     pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackApiError> {
         let request = SlackApiViewsPublishRequest::new(SlackUserId(user.into()), view);
-        let session = self.session();
+        let session = self.session()?;
         self.call("views.publish", || session.views_publish(&request)).await.map(drop)
     }
 
     /// users.info; None when Slack knows no such user.
     pub async fn user_info(&self, user: &str) -> Result<Option<SlackUser>, SlackApiError> {
         let request = SlackApiUsersInfoRequest::new(SlackUserId(user.into()));
-        let session = self.session();
+        let session = self.session()?;
         not_found_is_none(self.call("users.info", || session.users_info(&request)).await.map(|r| r.user))
     }
 
     /// users.lookupByEmail; None when nobody in the workspace has that email.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<SlackUser>, SlackApiError> {
         let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.into()));
-        let session = self.session();
+        let session = self.session()?;
         not_found_is_none(
             self.call("users.lookupByEmail", || session.users_lookup_by_email(&request)).await.map(|r| r.user),
         )
@@ -349,7 +379,7 @@ impl SlackApi {
     /// usergroups.users.list: the user ids in a user group.
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
         let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.into()));
-        let session = self.session();
+        let session = self.session()?;
         let listed = self.call("usergroups.users.list", || session.usergroups_users_list(&request)).await?;
         Ok(listed.users.into_iter().map(|u| u.0).collect())
     }
@@ -363,22 +393,15 @@ fn not_found_is_none(result: Result<SlackUser, SlackApiError>) -> Result<Option<
     }
 }
 
-/// HTTPS with the system's roots (ring provider, so it works whatever else links rustls), plus
-/// plain HTTP for local fakes and emulators.
-fn https_connector()
--> Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, SlackApiError> {
+/// The TLS configuration of every Slack client in the process, made on the first call: the
+/// ring provider (so it works whatever else links rustls) and the Mozilla roots compiled in
+/// (webpki-roots: no certificate files read at start; Slack's certificates chain to a public root).
+static TLS: LazyLock<Result<rustls::ClientConfig, String>> = LazyLock::new(|| {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
-        Ok(builder) => builder,
-        Err(e) => {
-            tracing::warn!(error = %e, "no system CA certificates: HTTPS calls to Slack will fail");
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| SlackApiError::Setup(e.to_string()))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
-        }
-    };
-    Ok(builder.https_or_http().enable_http1().enable_http2().build())
-}
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+});

@@ -16,7 +16,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Calls webhook targets. A 2xx is success, so receivers must treat repeats as no-ops.
 #[derive(Clone)]
 pub struct WebhookEscalator {
-    client: reqwest::Client,
     backoff: Duration,
     /// Secrets by `secret_env` name.
     secrets: Arc<HashMap<String, String>>,
@@ -30,8 +29,7 @@ impl Default for WebhookEscalator {
 
 impl WebhookEscalator {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder().timeout(CALL_TIMEOUT).build().unwrap_or_default();
-        Self { client, backoff: FIRST_BACKOFF, secrets: Arc::default() }
+        Self { backoff: FIRST_BACKOFF, secrets: Arc::default() }
     }
 
     /// The same escalator signing with `secrets`, keyed by `secret_env` (read at start from SSM, or
@@ -69,9 +67,9 @@ impl WebhookEscalator {
         let mut last_error = String::new();
         for attempt in 1..=ATTEMPTS {
             let timestamp = chrono::Utc::now().timestamp();
-            let sent = self
-                .client
+            let sent = crate::http::client()
                 .post(url)
+                .timeout(CALL_TIMEOUT)
                 .header("content-type", "application/json")
                 .header("X-Airlock-Timestamp", timestamp.to_string())
                 .header("X-Airlock-Signature", sign(secret.as_bytes(), timestamp, &body))

@@ -2,6 +2,7 @@
 //! select options.
 
 mod escalator;
+mod http;
 mod options;
 mod signature;
 

@@ -10,22 +10,17 @@ use std::time::Duration;
 /// Slack allows 100 options per select.
 const MAX_OPTIONS: usize = 100;
 
-/// Fetches options for fields with `prefetch: {url: ...}`, within Slack's 3-second budget.
-#[derive(Clone)]
-pub struct HttpOptionsSource {
-    client: reqwest::Client,
-}
+/// How long one fetch may take: Slack waits 3 s for a select's options.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
-impl Default for HttpOptionsSource {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// Fetches options for fields with `prefetch: {url: ...}`, within Slack's 3-second budget, with
+/// the process's shared HTTP client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpOptionsSource;
 
 impl HttpOptionsSource {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap_or_default();
-        Self { client }
+        Self
     }
 }
 
@@ -68,9 +63,9 @@ impl OptionsSource for HttpOptionsSource {
         };
         match prefetch {
             Prefetch::Url(url) => {
-                let response = self
-                    .client
+                let response = crate::http::client()
                     .get(url)
+                    .timeout(FETCH_TIMEOUT)
                     .query(&[("q", query)])
                     .send()
                     .await

@@ -53,6 +53,7 @@ mod codec;
 mod outbox;
 mod roles;
 
+use crate::LazyClient;
 use airlock_core::audit::AuditEvent;
 use airlock_core::ports::{Store, StoreError};
 use airlock_core::{AccessRequest, OutboxItem, RequestId, Status};
@@ -87,7 +88,7 @@ pub fn shard_of_request(request: &RequestId) -> u32 {
 /// Airlock's records in DynamoDB.
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
     page: i32,
     /// Keys of the notifications this store claimed, by id, so finishing one needs no lookup.
@@ -115,8 +116,8 @@ fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError
 
 impl DynamoStore {
     /// A store on `table`, which must have the schema [`create_table`](Self::create_table) makes.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), page: PAGE, claimed: Arc::default() }
+    pub fn new(client: impl Into<LazyClient<Client>>, table: impl Into<String>) -> Self {
+        Self { client: client.into(), table: table.into(), page: PAGE, claimed: Arc::default() }
     }
 
     /// Reads at most `items` items per query page (default 100); listings follow the pages.
@@ -203,7 +204,7 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop)
+        self.client.get().await.transact_write_items().set_transact_items(Some(items)).send().await.map(drop)
     }
 
     /// Writes `change` and as many of `outbox` as fit in one transaction; the rest of `outbox`
@@ -240,6 +241,8 @@ impl DynamoStore {
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let mut query = self
             .client
+            .get()
+            .await
             .query()
             .table_name(&self.table)
             .set_index_name(index.map(String::from))
@@ -338,6 +341,8 @@ impl Store for DynamoStore {
                 for target in request.targets() {
                     let lock = self
                         .client
+                        .get()
+                        .await
                         .get_item()
                         .table_name(&self.table)
                         .set_key(Some(Self::lock_key(request, target.access_key())))
@@ -358,6 +363,8 @@ impl Store for DynamoStore {
     async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
         let found = self
             .client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", S(format!("REQ#{id}")))
@@ -481,6 +488,8 @@ impl Store for DynamoStore {
 
     async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(codec::event_item(event)?))
@@ -494,6 +503,8 @@ impl Store for DynamoStore {
         let now = Utc::now().timestamp();
         let claimed = self
             .client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .item("pk", S(format!("IDEM#{key}")))
@@ -529,7 +540,15 @@ impl Store for DynamoStore {
 
     async fn notification_done(&self, id: &str) -> Result<(), StoreError> {
         let key = self.notification_key(id).await?;
-        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(unavailable)?;
+        self.client
+            .get()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
         self.forget_claim(id);
         Ok(())
     }
@@ -537,6 +556,8 @@ impl Store for DynamoStore {
     async fn notification_retry(&self, item: &OutboxItem) -> Result<(), StoreError> {
         let stored = self
             .client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(codec::outbox_item(item)?))

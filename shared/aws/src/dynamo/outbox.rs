@@ -97,6 +97,8 @@ impl DynamoStore {
     async fn oldest_notification(&self, request: &str) -> Result<Option<(OutboxItem, Item)>, StoreError> {
         let found = self
             .client
+            .get()
+            .await
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :ntf)")
@@ -130,6 +132,8 @@ impl DynamoStore {
         let key = codec::key_of(&item);
         let leased = self
             .client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -159,6 +163,8 @@ impl DynamoStore {
         }
         let found = self
             .client
+            .get()
+            .await
             .query()
             .table_name(&self.table)
             .index_name("gsi2")

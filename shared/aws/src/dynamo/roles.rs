@@ -96,6 +96,8 @@ impl RoleStore for DynamoStore {
     async fn stored_role(&self, email: &Email) -> Result<Option<StoredRole>, StoreError> {
         let found = self
             .client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", S(PARTITION.into()))

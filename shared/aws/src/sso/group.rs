@@ -51,7 +51,8 @@ impl SsoGroupEscalator {
                 return Ok(id.clone());
             }
         }
-        let instances = self.sso.sso.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
+        let instances =
+            self.sso.sso.get().await.list_instances().send().await.map_err(|e| failure("ListInstances", e))?;
         match instances.instances() {
             [one] => {
                 let (Some(arn), Some(id)) = (one.instance_arn(), one.identity_store_id()) else {
@@ -98,6 +99,8 @@ impl SsoGroupEscalator {
         let found = self
             .sso
             .identity
+            .get()
+            .await
             .get_group_id()
             .identity_store_id(store)
             .alternate_identifier(AlternateIdentifier::UniqueAttribute(by))
@@ -108,7 +111,7 @@ impl SsoGroupEscalator {
             Err(e) if e.code() == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(failure("GetGroupId", e)),
         }
-        match self.sso.identity.describe_group().identity_store_id(store).group_id(group).send().await {
+        match self.sso.identity.get().await.describe_group().identity_store_id(store).group_id(group).send().await {
             Ok(out) => Ok(out.group_id().to_string()),
             Err(e) if matches!(e.code(), Some("ResourceNotFoundException" | "ValidationException")) => {
                 Err(EscalationError::Permanent(format!(
@@ -124,6 +127,8 @@ impl SsoGroupEscalator {
         let found = self
             .sso
             .identity
+            .get()
+            .await
             .get_group_membership_id()
             .identity_store_id(store)
             .group_id(group_id)
@@ -142,6 +147,8 @@ impl SsoGroupEscalator {
         let user = self
             .sso
             .identity
+            .get()
+            .await
             .describe_user()
             .identity_store_id(store)
             .user_id(user_id)
@@ -190,6 +197,8 @@ impl Escalator for SsoGroupEscalator {
             let sent = self
                 .sso
                 .identity
+                .get()
+                .await
                 .create_group_membership()
                 .identity_store_id(&store)
                 .group_id(&group_id)
@@ -227,6 +236,8 @@ impl Escalator for SsoGroupEscalator {
             let sent = self
                 .sso
                 .identity
+                .get()
+                .await
                 .delete_group_membership()
                 .identity_store_id(&store)
                 .membership_id(membership)
@@ -260,6 +271,8 @@ impl Escalator for SsoGroupEscalator {
             let page = self
                 .sso
                 .identity
+                .get()
+                .await
                 .list_group_memberships()
                 .identity_store_id(&store)
                 .group_id(&group_id)
