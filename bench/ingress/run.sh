@@ -9,8 +9,8 @@
 #   DURATION=5s ONLY=airlock bash bench/ingress/run.sh
 #
 # Needs: nginx (nginx-light), wrk, python3, node/npm; installs the peers' dependencies into
-# bench/.venv and bench/ingress/peers/js/node_modules on first use. AIRLOCK_BIN=path skips the builds
-# (and runs that binary for both airlock contenders).
+# bench/.venv and bench/ingress/peers/js/node_modules on first use. AIRLOCK_BIN=path and
+# AIRLOCK_LOCAL_BIN=path skip the two builds.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -56,14 +56,15 @@ pids+=($!)
 wait_port "$SLACK_PORT"
 export SLACK_API_URL="http://127.0.0.1:$SLACK_PORT/api/" SLACK_SIGNING_SECRET="$SECRET" SLACK_BOT_TOKEN="xoxb-bench"
 
-start_airlock() { # $1: extra cargo flags (e.g. --no-default-features), $2: the binary's name in $OUT
-    local bin="${AIRLOCK_BIN:-}"
+start_airlock() { # $1: extra cargo flags (e.g. --no-default-features), $2: the binary's name in $OUT, $3: a given binary
+    local bin="${3:-}"
     if [ -z "$bin" ]; then
         # shellcheck disable=SC2086 # $1 is a list of flags
         (cd "$ROOT" && cargo build --release -q -p airlock-cli --bin airlock $1 >&2)
         # Both builds write target/release/airlock: each contender runs its own copy.
         cp "$CARGO_TARGET_DIR/release/airlock" "$OUT/$2"
         bin="$OUT/$2"
+        sync # the fresh binary's pages written back before the load, not during it
     fi
     rm -f "$OUT"/airlock.db*
     AIRLOCK_ADDR="127.0.0.1:$APP_PORT" AIRLOCK_DATA="$OUT/airlock.db" "$bin" serve >"$OUT/$2.log" 2>&1 &
@@ -95,8 +96,8 @@ load() { # name threads connections duration -> the RESULT json line
 for contender in $ONLY; do
     echo "== $contender" >&2
     case "$contender" in
-        airlock) pid=$(start_airlock "" airlock-bin) ;;
-        airlock-local) pid=$(start_airlock --no-default-features airlock-local-bin) ;;
+        airlock) pid=$(start_airlock "" airlock-bin "${AIRLOCK_BIN:-}") ;;
+        airlock-local) pid=$(start_airlock --no-default-features airlock-local-bin "${AIRLOCK_LOCAL_BIN:-}") ;;
         bolt-python) pid=$(start_bolt_python) ;;
         bolt-js) pid=$(start_bolt_js) ;;
         *) echo "unknown contender $contender" >&2; exit 1 ;;
