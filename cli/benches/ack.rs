@@ -6,17 +6,18 @@
 //!
 //! `cargo bench -p airlock-cli --bench ack` (prints a table; not run in CI)
 
+mod support;
+use support::SECRET;
+
 use airlock_cli::app::LocalApp;
-use airlock_cli::settings::{Settings, StoreKind};
+use airlock_cli::settings::StoreKind;
 use airlock_core::{Config, Status};
-use airlock_http::ApiTokens;
 use airlock_testkit::slack::{
     ANY_METHOD, FORM, FakeSlack, FakeUser, Fault, Input, SlackSigner, block_actions_body, request_form_submission_body,
     slash_command_body,
 };
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "bench-signing-secret";
 const SLACK_LATENCY: Duration = Duration::from_millis(300);
 const REQUESTERS: usize = 20;
 
@@ -38,18 +39,11 @@ async fn main() {
     users.extend((0..REQUESTERS).map(|i| FakeUser::new(&format!("U0R{i:03}"), &format!("r{i}@example.com"), "R")));
     let slack = FakeSlack::start(users, vec![]).await;
     slack.fault_always(ANY_METHOD, Fault::Delay(SLACK_LATENCY));
-    let settings = Settings {
-        config: Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap(),
-        config_source: "bench".into(),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        store: StoreKind::Memory,
-        api_tokens: ApiTokens::default(),
-        signing_secret: SECRET.into(),
-        bot_token: "xoxb-bench".into(),
-        slack_api_url: slack.base_url(),
-        sweep_interval: Duration::from_secs(3600),
-        escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
-    };
+    let settings = support::local_settings(
+        Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap(),
+        StoreKind::Memory,
+        slack.base_url(),
+    );
     let app = LocalApp::build(settings).await.unwrap();
     let airlock = app.airlock.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

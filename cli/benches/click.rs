@@ -7,10 +7,12 @@
 //! `cargo bench -p airlock-cli --bench click` (`bash bench/click/run.sh`; prints a Markdown table;
 //! not run in CI). `CLICKS=n` sets the number of requests (default 30).
 
+mod support;
+use support::SECRET;
+
 use airlock_cli::app::LocalApp;
-use airlock_cli::settings::{Settings, StoreKind};
+use airlock_cli::settings::StoreKind;
 use airlock_core::{Config, RequestId, Status};
-use airlock_http::ApiTokens;
 use airlock_testkit::hooks::HookReceiver;
 use airlock_testkit::slack::{
     FORM, FakeSlack, FakeUser, Input, SlackSigner, block_actions_body, request_form_submission_body,
@@ -18,7 +20,6 @@ use airlock_testkit::slack::{
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-const SECRET: &str = "bench-signing-secret";
 const HOOK_SECRET: &str = "bench-hook-secret";
 const HOOK_SECRET_ENV: &str = "AIRLOCK_BENCH_HOOK_SECRET";
 /// Each grant's length: long enough for every click to be done before the first expiry.
@@ -75,18 +76,11 @@ flows:
         hooks.url()
     );
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let settings = Settings {
-        config: Config::from_yaml(&config).expect("the bench config"),
-        config_source: "bench".into(),
-        addr: "127.0.0.1:0".parse().expect("an address"),
-        store: StoreKind::Sqlite(dir.path().join("airlock.db")),
-        api_tokens: ApiTokens::default(),
-        signing_secret: SECRET.into(),
-        bot_token: "xoxb-bench".into(),
-        slack_api_url: slack.base_url(),
-        sweep_interval: Duration::from_secs(3600),
-        escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
-    };
+    let settings = support::local_settings(
+        Config::from_yaml(&config).expect("the bench config"),
+        StoreKind::Sqlite(dir.path().join("airlock.db")),
+        slack.base_url(),
+    );
     let app = LocalApp::build(settings).await.expect("the local app");
     let airlock = app.airlock.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");

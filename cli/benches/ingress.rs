@@ -3,19 +3,18 @@
 //!
 //! `cargo bench -p airlock-cli --bench ingress`
 
+mod support;
+use support::SECRET;
+
 use airlock_cli::app::LocalApp;
-use airlock_cli::settings::{Settings, StoreKind};
+use airlock_cli::settings::StoreKind;
 use airlock_core::Config;
-use airlock_http::ApiTokens;
 use airlock_testkit::slack::{FORM, FakeSlack, FakeUser, SlackSigner, block_actions_body, slash_command_body};
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::Duration;
 use tower::ServiceExt;
-
-const SECRET: &str = "bench-signing-secret";
 
 fn signed(path: &str, body: &str) -> Request<Body> {
     let mut request = Request::post(path).body(Body::from(body.to_string())).unwrap();
@@ -27,18 +26,11 @@ fn ingress(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (router, _slack) = rt.block_on(async {
         let slack = FakeSlack::start(vec![FakeUser::new("U0CAROL", "carol@example.com", "Carol")], vec![]).await;
-        let settings = Settings {
-            config: Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap(),
-            config_source: "bench".into(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            store: StoreKind::Memory,
-            api_tokens: ApiTokens::default(),
-            signing_secret: SECRET.into(),
-            bot_token: "xoxb-bench".into(),
-            slack_api_url: slack.base_url(),
-            sweep_interval: Duration::from_secs(3600),
-            escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
-        };
+        let settings = support::local_settings(
+            Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).unwrap(),
+            StoreKind::Memory,
+            slack.base_url(),
+        );
         (LocalApp::build(settings).await.unwrap().router, slack)
     });
     let send = |request: Request<Body>| {

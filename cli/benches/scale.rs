@@ -9,11 +9,12 @@
 //! `cargo bench -p airlock-cli --bench scale` (`bash bench/scale/run.sh`; prints a Markdown table;
 //! not run in CI). `SIZES=1000,100000` and `ROUNDS=n` (default 50) override the defaults.
 
+mod support;
+
 use airlock_cli::app::LocalApp;
-use airlock_cli::settings::{Settings, StoreKind};
+use airlock_cli::settings::StoreKind;
 use airlock_core::ports::Store;
 use airlock_core::{AccessRequest, Actor, Airlock, AuditAction, AuditEvent, Config, Identity, Role, Status};
-use airlock_http::ApiTokens;
 use airlock_local::SqliteStore;
 use airlock_testkit::slack::{FakeSlack, FakeUser};
 use chrono::{Duration as Span, Utc};
@@ -48,18 +49,11 @@ async fn main() {
         let seeding = Instant::now();
         seed(&SqliteStore::open(&path).expect("the store"), size).await;
         eprintln!("seeded {size} requests in {:.1} s", seeding.elapsed().as_secs_f64());
-        let settings = Settings {
-            config: Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).expect("the example config"),
-            config_source: "bench".into(),
-            addr: "127.0.0.1:0".parse().expect("an address"),
-            store: StoreKind::Sqlite(path.clone()),
-            api_tokens: ApiTokens::default(),
-            signing_secret: "bench".into(),
-            bot_token: "xoxb-bench".into(),
-            slack_api_url: slack.base_url(),
-            sweep_interval: Duration::from_secs(3600),
-            escalation_budget: airlock_local::DEFAULT_ESCALATION_BUDGET,
-        };
+        let settings = support::local_settings(
+            Config::from_yaml(airlock_core::config::EXAMPLE_CONFIG).expect("the example config"),
+            StoreKind::Sqlite(path.clone()),
+            slack.base_url(),
+        );
         let app = LocalApp::build(settings).await.expect("the local app");
         columns.push((size, measure(&app.airlock, rounds).await));
     }
